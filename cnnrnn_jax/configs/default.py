@@ -1,0 +1,58 @@
+"""Default config: every knob of a training run, with values that train in minutes on CPU.
+
+Select a model (and optionally a task) after the colon, vary anything on the command line:
+
+  python -m experiments.train --config=cnnrnn_jax/configs/default.py:lstm \
+      --config.task=order --workdir=/tmp/lstm_order
+
+Measured with these defaults on a 2-core CPU (README "Foundation results" has the
+exact commands): lstm on `order` and cnn on `motif` reach >= 95% eval accuracy;
+the order-blind `bag` stays at chance on `order`.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  """`preset` is 'MODEL' or 'MODEL,TASK' (e.g. 'cnn,motif')."""
+  config = ml_collections.ConfigDict()
+  config.model = "lstm"
+  config.task = "order"
+  config.seed = 0
+  config.batch_size = 64
+  config.train_steps = 1500
+  config.log_every = 100     # steps between train-metric lines (and progress logs)
+  config.eval_every = 500    # steps between evaluations (and at the end)
+
+  config.arch = ml_collections.ConfigDict()
+  config.arch.embed_dim = 64
+  config.arch.hidden = 128            # recurrent units / bag hidden layer
+  config.arch.num_filters = 64        # feature maps per convolution width
+  config.arch.kernel_sizes = (3, 4, 5)  # Kim 2014 widths
+  config.arch.hybrid_kernel_size = 3  # cnn_lstm's convolution width
+  config.arch.bidirectional = False
+  config.arch.readout = "last"        # last | mean | max (recurrent models)
+  config.arch.dropout = 0.1
+  config.arch.conv_impl = "xla"       # xla | vmap: tested equal, xla is faster on CPU
+
+  config.opt = ml_collections.ConfigDict()
+  config.opt.learning_rate = 3e-3
+  config.opt.warmup_steps = 100
+  config.opt.schedule = "cosine"      # cosine | constant (after warmup)
+  config.opt.weight_decay = 1e-4
+  config.opt.clip_norm = 1.0
+
+  # Task knobs; None means "the task's own default" (see each task's docstring).
+  config.data = ml_collections.ConfigDict()
+  config.data.seq_len = config_dict.placeholder(int)
+  config.data.distance = config_dict.placeholder(int)
+  config.data.vocab_size = config_dict.placeholder(int)
+  config.data.eval_size = 1024
+
+  if preset:
+    parts = preset.split(",")
+    config.model = parts[0]
+    if len(parts) > 1:
+      config.task = parts[1]
+  return config

@@ -1,0 +1,242 @@
+"""Models: thin Flax Linen assemblies over the cores in conv.py and recurrent.py.
+
+Shape key: B batch, L length, E embedding, F filters, H hidden, D feature width,
+O outputs (classes, or 1 for regression).
+
+Every model is an *encoder* wrapped by `SequenceModel`, which embeds the inputs
+(tokens, masked past each length) and puts a head on top:
+
+  encoder(x_BxLxE, lengths_B, train) -> (seq_BxLxD, pooled_BxD, aux)
+
+`seq` feeds per-step heads (per_step, lm tasks), `pooled` feeds sequence heads
+(classify, regress). `aux` holds what probes and pictures need: conv feature maps
+and the positions max-pooling picked, per-step hidden states, gate values.
+
+Registered encoders (`MODELS`): cnn (Kim 2014 TextCNN), rnn / lstm / gru (uni- or
+bidirectional), cnn_lstm (conv features into an LSTM), bag (order-blind baseline).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnnrnn_jax import conv, recurrent
+from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
+
+READOUTS = ("last", "mean", "max")
+
+
+def mask_BxL(lengths_B, length: int):
+  return jnp.arange(length)[None, :] < lengths_B[:, None]
+
+
+def pool_over_time(h_BxLxD, lengths_B, how: str):
+  """'mean' or 'max' over the valid steps of each sequence."""
+  valid_BxLx1 = mask_BxL(lengths_B, h_BxLxD.shape[1])[:, :, None]
+  if how == "mean":
+    total_BxD = jnp.sum(jnp.where(valid_BxLx1, h_BxLxD, 0.0), axis=1)
+    return total_BxD / jnp.maximum(lengths_B, 1)[:, None].astype(h_BxLxD.dtype)
+  if how == "max":
+    return jnp.max(jnp.where(valid_BxLx1, h_BxLxD, -jnp.inf), axis=1)
+  raise ValueError(f"unknown pooling {how!r}")
+
+
+class TextCNN(nn.Module):
+  """Kim 2014: parallel convolutions of widths K (F maps each), ReLU, max-over-time.
+
+  For sequence heads the convolutions are 'valid' and max-pooling looks only at
+  windows that start inside the sequence. For per-step heads they are 'same'
+  (or 'causal' for language modelling) so there is one feature vector per step.
+  """
+
+  kernel_sizes: Sequence[int] = (3, 4, 5)
+  num_filters: int = 100
+  padding: str = "valid"
+  impl: str = "xla"
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    maps, picks, pooled, seq = {}, {}, [], []
+    for k in self.kernel_sizes:
+      y_BxLxF = nn.relu(conv.Conv1D(self.num_filters, k, self.padding, impl=self.impl,
+                                    name=f"conv{k}")(x_BxLxE))
+      num_windows_B = jnp.maximum(lengths_B - (k - 1 if self.padding == "valid" else 0), 1)
+      max_BxF, argmax_BxF = jax.vmap(conv.masked_max_over_time)(y_BxLxF, num_windows_B)
+      maps[f"k{k}"], picks[f"k{k}"] = y_BxLxF, argmax_BxF
+      pooled.append(max_BxF)
+      seq.append(y_BxLxF)
+    aux = {"feature_maps": maps, "pool_argmax": picks}
+    seq_BxLxD = jnp.concatenate(seq, -1) if self.padding != "valid" else None
+    return seq_BxLxD, jnp.concatenate(pooled, -1), aux
+
+
+class RecurrentEncoder(nn.Module):
+  """An Elman / LSTM / GRU layer, optionally bidirectional, with a chosen readout.
+
+  readout 'last' takes the state after the last valid step (bidirectional: the
+  forward state after the last step next to the backward state after the first).
+  """
+
+  cell: str = "lstm"
+  hidden: int = 128
+  bidirectional: bool = False
+  readout: str = "last"
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    if self.bidirectional:
+      layer = recurrent.Bidirectional(self.cell, self.hidden, name="birnn")
+    else:
+      layer = recurrent.RNN(self.cell, self.hidden, name="rnn")
+    h_BxLxH, last_BxH, gates = layer(x_BxLxE, lengths_B)
+    pooled = last_BxH if self.readout == "last" else pool_over_time(h_BxLxH, lengths_B,
+                                                                    self.readout)
+    return h_BxLxH, pooled, {"hidden": h_BxLxH, "gates": gates}
+
+
+class CNNLSTM(nn.Module):
+  """The hybrid: a convolution extracts local features, an LSTM reads their sequence."""
+
+  kernel_size: int = 3
+  num_filters: int = 100
+  hidden: int = 128
+  padding: str = "same"
+  readout: str = "last"
+  impl: str = "xla"
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    y_BxLxF = nn.relu(conv.Conv1D(self.num_filters, self.kernel_size, self.padding,
+                                  impl=self.impl, name="conv")(x_BxLxE))
+    seq, pooled, aux = RecurrentEncoder("lstm", self.hidden, readout=self.readout,
+                                        name="lstm")(y_BxLxF, lengths_B)
+    return seq, pooled, {"feature_maps": {f"k{self.kernel_size}": y_BxLxF}, **aux}
+
+
+class Bag(nn.Module):
+  """Order-blind baseline: mean of the (embedded) inputs, then a ReLU layer.
+
+  Any permutation of a sequence's valid steps gives the same output. Per-step
+  heads get the ReLU layer applied to each step alone (no context at all).
+  """
+
+  hidden: int = 128
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    dense = nn.Dense(self.hidden, name="hidden")
+    pooled_BxH = nn.relu(dense(pool_over_time(x_BxLxE, lengths_B, "mean")))
+    seq_BxLxH = nn.relu(dense(x_BxLxE))
+    return seq_BxLxH, pooled_BxH, {}
+
+
+class SequenceModel(nn.Module):
+  """Inputs -> (masked embedding) -> encoder -> dropout -> dense head.
+
+  Returns (outputs, aux): outputs are B x O logits (classify), B (regress) or
+  B x L x O (per_step, lm).
+  """
+
+  spec: TaskSpec
+  encoder: nn.Module
+  embed_dim: int = 64
+  dropout: float = 0.1
+
+  @nn.compact
+  def __call__(self, inputs, lengths_B, train: bool = False):
+    L = inputs.shape[1]
+    if self.spec.vocab_size is not None:
+      x_BxLxE = nn.Embed(self.spec.vocab_size, self.embed_dim, name="embed")(inputs)
+    else:
+      x_BxLxE = inputs.astype(jnp.float32)
+    x_BxLxE = jnp.where(mask_BxL(lengths_B, L)[:, :, None], x_BxLxE, 0.0)
+    seq, pooled, aux = self.encoder(x_BxLxE, lengths_B, train)
+    features = seq if self.spec.per_step else pooled
+    features = nn.Dropout(self.dropout, deterministic=not train)(features)
+    outputs = nn.Dense(self.spec.num_outputs, name="head")(features)
+    if self.spec.kind == "regress":
+      outputs = outputs[..., 0]
+    return outputs, aux
+
+
+def _seq_padding(spec: TaskSpec, default: str) -> str:
+  """Per-step heads need one output per step; language models must be causal."""
+  if spec.kind == "lm":
+    return "causal"
+  return "same" if spec.per_step else default
+
+
+def _cnn(arch, spec):
+  return TextCNN(tuple(arch.kernel_sizes), arch.num_filters, _seq_padding(spec, "valid"),
+                 arch.conv_impl)
+
+
+def _recurrent(cell):
+  return lambda arch, spec: RecurrentEncoder(cell, arch.hidden, arch.bidirectional,
+                                             arch.readout)
+
+
+def _cnn_lstm(arch, spec):
+  return CNNLSTM(arch.hybrid_kernel_size, arch.num_filters, arch.hidden,
+                 _seq_padding(spec, "same"), arch.readout, arch.conv_impl)
+
+
+def _bag(arch, spec):
+  return Bag(arch.hidden)
+
+
+EncoderFactory = Callable[[Any, TaskSpec], nn.Module]
+MODELS: dict[str, EncoderFactory] = {
+    "cnn": _cnn,
+    "rnn": _recurrent("rnn"),
+    "lstm": _recurrent("lstm"),
+    "gru": _recurrent("gru"),
+    "cnn_lstm": _cnn_lstm,
+    "bag": _bag,
+}
+CAUSAL_CAPABLE = {"cnn", "rnn", "lstm", "gru", "cnn_lstm", "bag"}
+
+
+def register(name: str, factory: EncoderFactory, causal_capable: bool = True):
+  """Adds a model: `factory(arch_config, task_spec) -> encoder module`."""
+  if name in MODELS:
+    raise ValueError(f"model {name!r} is registered twice")
+  MODELS[name] = factory
+  if causal_capable:
+    CAUSAL_CAPABLE.add(name)
+
+
+def validate(name: str, arch, spec: TaskSpec) -> None:
+  """Raises ConfigError (one line, with the fix) for a model/config/task mismatch."""
+  if name not in MODELS:
+    raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+  for key in ("embed_dim", "hidden", "num_filters", "hybrid_kernel_size"):
+    if arch[key] <= 0:
+      raise ConfigError(f"config.arch.{key}={arch[key]} must be positive")
+  if not 0.0 <= arch.dropout < 1.0:
+    raise ConfigError(f"config.arch.dropout={arch.dropout} must be in [0, 1)")
+  if arch.readout not in READOUTS:
+    raise ConfigError(f"config.arch.readout={arch.readout!r} is not one of {READOUTS}")
+  if arch.conv_impl not in conv.IMPLS:
+    raise ConfigError(f"config.arch.conv_impl={arch.conv_impl!r} is not one of {conv.IMPLS}")
+  widths = {"cnn": list(arch.kernel_sizes), "cnn_lstm": [arch.hybrid_kernel_size]}.get(name, [])
+  if any(k <= 0 for k in widths):
+    raise ConfigError(f"config.arch.kernel_sizes={tuple(arch.kernel_sizes)} must be positive")
+  if widths and max(widths) > spec.seq_len:
+    raise ConfigError(f"filter width {max(widths)} is wider than the sequence length "
+                      f"{spec.seq_len}; use narrower config.arch.kernel_sizes or longer sequences")
+  if spec.kind == "lm":
+    if name not in CAUSAL_CAPABLE:
+      raise ConfigError(f"model {name!r} is not causal and cannot do language modelling")
+    if arch.bidirectional:
+      raise ConfigError("a bidirectional model sees the future and cannot do language "
+                        "modelling; set config.arch.bidirectional=False")
+
+
+def build_model(name: str, arch, spec: TaskSpec) -> SequenceModel:
+  validate(name, arch, spec)
+  return SequenceModel(spec, MODELS[name](arch, spec), arch.embed_dim, arch.dropout)

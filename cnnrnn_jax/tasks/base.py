@@ -1,0 +1,144 @@
+"""What a task is: fixed-shape numpy batches, a head kind and a metric.
+
+Shape key: B batch, L length, C input channels, K classes.
+
+A batch is a dict of numpy arrays:
+  inputs   int32 B x L (token ids, 0 = PAD)  or  float32 B x L x C (continuous)
+  lengths  int32 B      valid steps of each row; positions >= length are padding
+  targets  int32 B (classify) | float32 B (regress) | int32 B x L (per_step, lm)
+  weights  float32 B or B x L: 1 for what counts in loss/metric, 0 for padding
+           (padded eval rows, positions past the length, steps without a target)
+
+Tasks are deterministic: `train_batch(step, batch_size)` depends only on the task's
+seed and `step` (so a resumed run sees exactly the batches an uninterrupted run saw),
+and `eval_batches(batch_size)` is a fixed, finite list.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Callable, Iterator
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+
+KINDS = ("classify", "regress", "per_step", "lm")
+
+
+class ConfigError(ValueError):
+  """A bad user-facing setting; its message is one line naming the problem and the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  """Everything a model and the trainer need to know about a task.
+
+  kind: 'classify' (one label per sequence), 'regress' (one real number per sequence),
+    'per_step' (a label at each step, weights mark the scored steps) or 'lm'
+    (next-token prediction: the model must be causal).
+  vocab_size: number of token ids including PAD=0, or None for continuous inputs.
+  input_dim: channels of continuous inputs (None for tokens).
+  num_outputs: classes (classify, per_step, lm) or 1 (regress).
+  seq_len: the longest L a batch can have (buckets may be shorter).
+  metric: name of the headline metric ('accuracy', 'mse', 'bits_per_char', ...).
+  baseline: an optional reference value of `loss` that a memoryless/trivial
+    predictor reaches (e.g. copy memory's 10 ln 8 / (T + 20)); reported next to it.
+  """
+
+  kind: str
+  num_outputs: int
+  seq_len: int
+  vocab_size: int | None = None
+  input_dim: int | None = None
+  metric: str = "accuracy"
+  baseline: float | None = None
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f"task kind {self.kind!r} is not one of {KINDS}")
+    if (self.vocab_size is None) == (self.input_dim is None):
+      raise ValueError("a TaskSpec needs exactly one of vocab_size (tokens) or input_dim")
+
+  @property
+  def per_step(self) -> bool:
+    return self.kind in ("per_step", "lm")
+
+
+class Task(abc.ABC):
+  """A source of deterministic fixed-shape batches; see the module docstring."""
+
+  spec: TaskSpec
+
+  @abc.abstractmethod
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    """The training batch for `step` (a pure function of the task seed and step)."""
+
+  @abc.abstractmethod
+  def eval_batches(self, batch_size: int) -> Iterator[Batch]:
+    """The fixed evaluation set, in batches of exactly `batch_size` rows.
+
+    The last batch is padded with weight-0 rows, so every batch has one shape.
+    """
+
+  def describe(self) -> str:
+    return f"{type(self).__name__}({self.spec})"
+
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register(name: str):
+  """Class/function decorator: `@register('order')` makes a task buildable by name.
+
+  The registered callable is called as `factory(data_config, seed)` where
+  `data_config` is the `config.data` ConfigDict (task knobs) and `seed` the run seed.
+  """
+
+  def deco(factory):
+    if name in _REGISTRY:
+      raise ValueError(f"task {name!r} is registered twice")
+    _REGISTRY[name] = factory
+    return factory
+
+  return deco
+
+
+def names() -> list[str]:
+  return sorted(_REGISTRY)
+
+
+def build(name: str, data_config, seed: int) -> Task:
+  if name not in _REGISTRY:
+    raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
+  return _REGISTRY[name](data_config, seed)
+
+
+def pad_rows(batch: Batch, batch_size: int) -> Batch:
+  """Pads a batch with fewer rows up to `batch_size` rows of weight 0."""
+  n = len(batch["lengths"])
+  if n == batch_size:
+    return batch
+  out = {}
+  for key, value in batch.items():
+    pad = np.zeros((batch_size - n,) + value.shape[1:], value.dtype)
+    if key == "lengths":
+      pad[:] = 1  # a harmless length for rows that count for nothing
+    out[key] = np.concatenate([value, pad])
+  return out
+
+
+def split_into_batches(examples: Batch, batch_size: int) -> Iterator[Batch]:
+  """Cuts a dict of equal-length arrays into padded batches of `batch_size` rows."""
+  n = len(examples["lengths"])
+  for start in range(0, n, batch_size):
+    yield pad_rows({k: v[start:start + batch_size] for k, v in examples.items()}, batch_size)
+
+
+def rng_for(seed: int, *key: int) -> np.random.Generator:
+  """An independent numpy stream per (seed, key...): ('train', step) and 'eval' never collide."""
+  return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=tuple(key)))
+
+
+TRAIN_STREAM, EVAL_STREAM = 0, 1
