@@ -1,6 +1,7 @@
 """Task registry. Importing this package registers every built-in task."""
 
 from cnnrnn_jax.tasks import synthetic  # noqa: F401  (registers the synthetic tasks)
+from cnnrnn_jax.tasks import files, forecast, mnist1d, tfds_tasks  # noqa: F401  (real data)
 from cnnrnn_jax.tasks.base import Batch, ConfigError, Task, TaskSpec, build, names, register
 
 __all__ = ["Batch", "ConfigError", "Task", "TaskSpec", "build", "names", "register"]
