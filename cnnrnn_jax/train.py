@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from cnnrnn_jax import models, tasks
+from cnnrnn_jax import final_params, models, tasks
 from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
 
 TrainState = train_state.TrainState
@@ -169,6 +169,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """
   task, model = setup(config)
   make_workdir(workdir)
+  task.save_assets(workdir)  # e.g. vocab.json, so evaluation and later runs reuse it
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json(indent=2))
 
@@ -181,9 +182,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   rng = jax.random.PRNGKey(config.seed + 1)
   writer = MetricWriter(workdir, config.seed)
   try:
-    eval_metrics = _loop(config, task, state, step_fn, eval_fn, rng, writer)
+    eval_metrics, state = _loop(config, task, state, step_fn, eval_fn, rng, writer)
   finally:
     writer.close()
+  final_params.save(workdir, state.params)  # until checkpoints land (issue 8)
   return eval_metrics
 
 
@@ -214,7 +216,7 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
       logging.info("eval at step %d: %s", step,
                    "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
   logging.info("trained %d steps in %.1fs", total, time.perf_counter() - t_start)
-  return eval_metrics
+  return eval_metrics, state
 
 
 def _headline(spec: TaskSpec) -> str:
