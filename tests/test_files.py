@@ -80,6 +80,13 @@ def test_headerless_two_columns_label_is_the_column_with_fewer_values(tmp_path):
   assert task.num_train == 4
 
 
+def test_header_detected_from_an_integer_column(tmp_path):
+  path = tmp_path / "stars.csv"
+  path.write_text("review_text,stars\nloved it,5\nhated it,1\nfine,3\n")
+  task = build("text_files", train_path=str(path), eval_path=str(path))
+  assert task.vocab.labels == ("1", "3", "5") and task.num_train == 3
+
+
 def test_explicit_columns_by_name_and_index(tmp_path):
   path = tmp_path / "multi.tsv"
   path.write_text("id\tbody\tstars\nx1\tnice one\t5\nx2\tpoor one\t1\n")

@@ -103,6 +103,9 @@ def _is_int(value: str) -> bool:
 
 
 def _detect_header(rows, data_config) -> bool:
+  """`config.data.header` if set; else the first row is a header when one of its cells is a
+  usual column name (TEXT_NAMES, LABEL_NAMES) or a column knob's name, or when a column
+  holds integers in every later row but not in the first ('stars' above 5, 3, 1)."""
   if data_config.get("header") is not None:
     return bool(data_config.get("header"))
   first = [f.strip().lower() for f in rows[0][1]]
@@ -111,7 +114,10 @@ def _detect_header(rows, data_config) -> bool:
   for spec in (data_config.get("text_column"), data_config.get("label_column")):
     if spec is not None and not re.fullmatch(r"\d+", str(spec)) and spec.lower() in first:
       return True
-  return False
+  later = [fields for _, fields, _ in rows[1:] if fields is not None]
+  return bool(later) and any(
+      not _is_int(cell) and all(len(f) > i and _is_int(f[i]) for f in later)
+      for i, cell in enumerate(rows[0][1]))
 
 
 def _pick_columns(rows, header, data_config, path: str) -> tuple[int, int]:
