@@ -632,7 +632,7 @@ def render_figures(trained: Mapping[str, Trained], sentences: Sequence[str],
         "lengths 1..T): where it turns, the model has used the contrast word.",
         prefix_figure(probs, toks)))
     pictures.append(Picture(
-        f"{s}_saliency", "Which words each model's verdict leans on: gradient x input of the "
+        f"{s}_saliency", "Which words each model's verdict leans on: gradient \u00d7 input of the "
         "positive-minus-negative logit, per word, all models side by side.",
         saliency_figure({n: v[i] for n, v in saliency.items()}, toks,
                         {n: o[0][i, POSITIVE] for n, o in outputs.items()})))
