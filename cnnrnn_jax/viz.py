@@ -5,8 +5,8 @@ F filters, H hidden units, G gates (LSTM: input, forget, output), N dataset wind
 
 Three layers, each usable on its own:
   compute   `forward` (probabilities + aux: conv feature maps and max-pool picks, hidden
-            states, gates), `prefix_probabilities` (the verdict after each prefix, by
-            running the same sentence with lengths 1..T), `gradient_x_input` (token
+            states, gates), `prefix_batch` / `prefix_probabilities` (the verdict after
+            each prefix: the same ids run with lengths 1..T), `gradient_x_input` (token
             saliency), `top_ngrams` (each filter's strongest n-grams over a dataset),
             `filter_votes` (which class a CNN filter pushes toward).
   figures   `cnn_activation_figure`, `cnn_pooling_figure`, `top_ngrams_figure`,
@@ -606,8 +606,9 @@ def render_figures(trained: Mapping[str, Trained], sentences: Sequence[str],
       maps = {k: v[i] for k, v in aux["feature_maps"].items()}
       picks = {k: v[i] for k, v in aux["pool_argmax"].items()}
       pictures.append(Picture(
-          f"{s}_cnn_filters", f'CNN on "{sentence}": every filter slides over every n-gram '
-          "window at once (a vmap); the red box is the one window max-pooling keeps.",
+          f"{s}_cnn_filters", f'CNN on "{sentence}": every filter scores every n-gram window, '
+          "each independently of the others (parallel); the red box is the window max-pooling "
+          "keeps.",
           cnn_activation_figure(maps, picks, toks)))
       pictures.append(Picture(
           f"{s}_cnn_pooling", "Max-pooling keeps one n-gram per filter, wherever it is: "
@@ -629,7 +630,7 @@ def render_figures(trained: Mapping[str, Trained], sentences: Sequence[str],
     probs = {n: p[i] for n, p in prefix_probs.items()}
     pictures.append(Picture(
         f"{s}_prefix", "The verdict read out after each prefix (the same sentence run with "
-        "lengths 1..T): where it turns, the model has used the contrast word.",
+        "lengths 1..T): where the line crosses 0.5, that word changed the model's mind.",
         prefix_figure(probs, toks)))
     pictures.append(Picture(
         f"{s}_saliency", "Which words each model's verdict leans on: gradient \u00d7 input of the "
