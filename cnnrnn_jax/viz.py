@@ -393,11 +393,14 @@ def trajectory_figure(hiddens: Sequence[Any], tokens_list: Sequence[Sequence[str
       if key in placed:
         continue  # the same state as a shared prefix already labelled
       placed.add(key)
-      ax.annotate(f"h{t} {word}", xy[t], xytext=(5, 5), textcoords="offset points",
-                  fontsize=8, color=color)
+      ax.annotate(f"h{t} {word}", xy[t], xytext=(5, 5 if i % 2 == 0 else -13),
+                  textcoords="offset points", fontsize=8, color=color,
+                  bbox=dict(boxstyle="round,pad=0.1", facecolor="white", alpha=0.7,
+                            edgecolor="none"))
   start = project(origin_1xH)[0]
   ax.plot(*start, marker="*", color="black", markersize=12, linestyle="none")
-  ax.annotate("h0 = 0", start, xytext=(6, -12), textcoords="offset points", fontsize=8)
+  ax.annotate("h0 = 0", start, xytext=(-9, -4), textcoords="offset points", fontsize=8,
+              ha="right")
   ax.set_xlabel(f"PC 1 ({explained[0]:.0%} of variance)")
   ax.set_ylabel(f"PC 2 ({explained[1]:.0%} of variance)")
   ax.set_title(f"{model_name} hidden-state trajectory, word by word (PCA to 2-D)", fontsize=11)
@@ -576,22 +579,35 @@ def _dataset(trained: Trained, max_rows: int = 512):
   return ids[keep][:max_rows], lengths[keep][:max_rows]
 
 
-def render_figures(trained: Mapping[str, Trained], sentences: Sequence[str],
-                   top_k: int = 5) -> list[Picture]:
-  """Every picture for `sentences`, from the models in `trained` (any of cnn, lstm,
-  cnn_lstm). Figures that need a model that is missing are skipped."""
+class Readings(NamedTuple):
+  ids_BxL: np.ndarray
+  lengths_B: np.ndarray
+  tokens: list[list[str]]
+  prefix_probs: dict[str, list[np.ndarray]]   # model -> P(positive) after each word, per sentence
+  outputs: dict[str, tuple[np.ndarray, Any]]  # model -> (probs_BxO, aux) of the whole sentences
+
+
+def read_sentences(trained: Mapping[str, Trained], sentences: Sequence[str]) -> Readings:
+  """One forward per model over every prefix of every sentence; the whole-sentence rows
+  give the probabilities and aux of the sentences themselves."""
   min_len = 1
   if "cnn" in trained:
     min_len = max(trained["cnn"].config.arch.kernel_sizes)
   ids_BxL, lengths_B, tokens = encode_sentences(sentences, min_len)
-  # One forward per model over every prefix of every sentence; the whole-sentence rows
-  # give the probabilities and aux of the sentences themselves.
   prefix_ids, prefix_lengths, last_B = prefix_batch(ids_BxL, lengths_B)
   prefix_probs, outputs = {}, {}
   for n, t in trained.items():
     probs_NxO, aux = forward(t.model, t.params, prefix_ids, prefix_lengths)
     prefix_probs[n] = np.split(probs_NxO[:, POSITIVE], np.cumsum(lengths_B)[:-1])
     outputs[n] = (probs_NxO[last_B], jax.tree.map(lambda a: a[last_B], aux))
+  return Readings(ids_BxL, lengths_B, tokens, prefix_probs, outputs)
+
+
+def render_figures(trained: Mapping[str, Trained], sentences: Sequence[str],
+                   top_k: int = 5) -> list[Picture]:
+  """Every picture for `sentences`, from the models in `trained` (any of cnn, lstm,
+  cnn_lstm). Figures that need a model that is missing are skipped."""
+  ids_BxL, lengths_B, tokens, prefix_probs, outputs = read_sentences(trained, sentences)
   saliency = {n: gradient_x_input(t.model, t.params, ids_BxL, lengths_B)
               for n, t in trained.items()}
   votes = None

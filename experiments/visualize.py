@@ -8,6 +8,8 @@ r"""How each model reads a sentence: PNG figures and an index.html from trained 
 Without --checkpoint it trains small cnn, lstm and cnn_lstm models on the `contrast` task
 with the project's trainer (about a minute on a 2-core CPU) and saves them under
 WORKDIR/models/<model>/ (params.msgpack + config.json), which a later --checkpoint reuses.
+Writes WORKDIR/index.html (every PNG with one line of explanation), final_metrics.json and
+readouts.json (P(positive) after each word of each sentence, per model).
 Sentences use the contrast vocabulary (cnnrnn_jax.tasks.synthetic.CONTRAST_VOCAB).
 """
 
@@ -75,6 +77,16 @@ word):</p>
   return path
 
 
+def write_readouts(workdir: str, trained, sentences) -> None:
+  """readouts.json: {sentence: {model: [[word, P(positive) after it], ...]}}."""
+  readings = viz.read_sentences(trained, sentences)
+  table = {" ".join(toks): {n: [[w, round(float(p), 4)] for w, p in zip(toks, probs[i])]
+                            for n, probs in readings.prefix_probs.items()}
+           for i, toks in enumerate(readings.tokens)}
+  with open(os.path.join(workdir, "readouts.json"), "w") as f:
+    json.dump(table, f, indent=1)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -98,6 +110,7 @@ def main(argv):
   index = write_index(_WORKDIR.value, pictures, trained, sentences)
   with open(os.path.join(_WORKDIR.value, "final_metrics.json"), "w") as f:
     json.dump({n: t.metrics for n, t in trained.items()}, f, indent=2)
+  write_readouts(_WORKDIR.value, trained, sentences)
   print(f"wrote {len(pictures)} figures and {index} in {time.perf_counter() - start:.0f}s")
 
 

@@ -3,6 +3,7 @@
 Models are tiny and untrained (width 8): the figures' structure does not need training.
 """
 
+import json
 import os
 
 import jax
@@ -292,3 +293,8 @@ def test_visualize_writes_pngs_and_index_from_a_checkpoint(trained, tmp_path):
   index = (out / "index.html").read_text()
   assert all(f'src="{png}"' in index for png in pngs)
   assert index.count("<figcaption>") == len(pngs)
+  readouts = json.loads((out / "readouts.json").read_text())
+  sentence = "we hated the plot but loved the cast"
+  assert sorted(readouts[sentence]) == ["cnn", "cnn_lstm", "lstm"]
+  assert [w for w, _ in readouts[sentence]["lstm"]] == sentence.split()
+  assert all(0.0 <= p <= 1.0 for _, p in readouts[sentence]["cnn"])
