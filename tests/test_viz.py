@@ -5,17 +5,18 @@ Models are tiny and untrained (width 8): the figures' structure does not need tr
 
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from absl import flags
-from absl.testing import flagsaver
-
 from cnnrnn_jax import train, viz
 from cnnrnn_jax.tasks.base import ConfigError
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
 SENTENCES = ["i love this movie", "i love this movie but hate the ending"]
 LONG = SENTENCES[1].split()
 
@@ -277,15 +278,20 @@ def test_saliency_figure(outputs, trained, batch):
   assert len(_colorbar_labels(fig)) == 1
 
 
+def _visualize(*args):
+  """experiments.visualize in a subprocess (its absl flags stay out of this process)."""
+  return subprocess.run([sys.executable, "-m", "experiments.visualize", *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+
+
 def test_visualize_writes_pngs_and_index_from_a_checkpoint(trained, tmp_path):
-  from experiments import visualize
   for name, t in trained.items():
     viz.save_trained(t, str(tmp_path / "models" / name))
   out = tmp_path / "out"
-  with flagsaver.flagsaver():
-    flags.FLAGS(["visualize", f"--workdir={out}", f"--checkpoint={tmp_path / 'models'}",
-                 "--sentences=we hated the plot but loved the cast"])
-    visualize.main(["visualize"])
+  run = _visualize(f"--workdir={out}", f"--checkpoint={tmp_path / 'models'}",
+                   "--sentences=we hated the plot but loved the cast")
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert "wrote 9 figures" in run.stdout
   pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
   assert pngs == sorted(["cnn_top_ngrams.png", "lstm_trajectory.png"] + [
       f"s1_{n}.png" for n in ("cnn_filters", "cnn_pooling", "lstm_hidden", "lstm_gates",
@@ -298,3 +304,10 @@ def test_visualize_writes_pngs_and_index_from_a_checkpoint(trained, tmp_path):
   assert sorted(readouts[sentence]) == ["cnn", "cnn_lstm", "lstm"]
   assert [w for w, _ in readouts[sentence]["lstm"]] == sentence.split()
   assert all(0.0 <= p <= 1.0 for _, p in readouts[sentence]["cnn"])
+
+
+def test_visualize_rejects_unknown_words_before_training(tmp_path):
+  run = _visualize(f"--workdir={tmp_path}", "--sentences=i love pizza")
+  assert run.returncode != 0
+  assert "config error: --sentences: words ['pizza'] are not in CONTRAST_VOCAB" in run.stderr
+  assert not (tmp_path / "models").exists()
