@@ -6,19 +6,16 @@ r"""Sample text from a language model trained by experiments.train (an `lm` task
       --length=200
 
 Reads WORKDIR/config.json, the vocabulary WORKDIR/vocab.json and the trained parameters
-(WORKDIR/final_params.msgpack), rebuilds the task and model exactly as the run did, and
-prints the prompt followed by the sampled continuation.
+(WORKDIR/final_params.msgpack), rebuilds the task and model exactly as the run did
+(`sampling.load_lm_run`; the run's training text must still be at its train_path), and
+prints the prompt followed by the sampled continuation (`sampling.sample`).
 """
 
-import json
-import os
 import sys
 
-import ml_collections
 from absl import app, flags
 
-from cnnrnn_jax import final_params, sampling, train
-from cnnrnn_jax.tasks import text
+from cnnrnn_jax import sampling
 from cnnrnn_jax.tasks.base import ConfigError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished training run of an lm task.",
@@ -29,29 +26,11 @@ _LENGTH = flags.DEFINE_integer("length", 200, "How many tokens to sample.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 
 
-def load_run(workdir: str):
-  """(config, task, model, params) of the run in `workdir`, reusing its vocabulary."""
-  try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = ml_collections.ConfigDict(json.load(f))
-  except OSError:
-    raise ConfigError(f"no config.json in {workdir}; pass the --workdir of a training run")
-  vocab_path = os.path.join(workdir, text.VOCAB_FILE)
-  if os.path.exists(vocab_path):
-    config.data.vocab_path = vocab_path
-  task, model = train.setup(config)
-  if task.spec.kind != "lm":
-    raise ConfigError(f"task {config.task!r} is {task.spec.kind}, not a language model; "
-                      "generate from an lm run (text_corpus, shakespeare)")
-  template = train.init_state(config, task, model).params
-  return config, task, model, final_params.load(workdir, template)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
-    _, task, model, params = load_run(_WORKDIR.value)
+    _, task, model, params = sampling.load_lm_run(_WORKDIR.value)
     out = sampling.sample(model.apply, params, task.vocab, _PROMPT.value, _LENGTH.value,
                           task.spec.seq_len, _TEMPERATURE.value, _SEED.value)
   except ConfigError as e:

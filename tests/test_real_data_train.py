@@ -1,5 +1,6 @@
 """Real-data tasks through the trainer: vocab.json reuse, one compile per bucket, language
-modelling end to end and sampling from the trained run (experiments/generate.py)."""
+modelling end to end and sampling from the trained run (what experiments/generate.py does;
+the entry point itself is not imported here, its absl flags would clash with others)."""
 
 import json
 import os
@@ -12,7 +13,6 @@ from cnnrnn_jax import final_params, sampling, train
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.tasks import text
 from cnnrnn_jax.tasks.base import ConfigError
-from experiments import generate
 
 
 def tiny_config(model, task, **data):
@@ -88,7 +88,7 @@ def test_char_lm_trains_and_generates(tmp_path):
   assert metrics["perplexity"] == pytest.approx(2 ** metrics["bits_per_token"], rel=1e-5)
   assert json.loads((workdir / "vocab.json").read_text())["level"] == "char"
 
-  _, task, run_model, params = generate.load_run(str(workdir))
+  _, task, run_model, params = sampling.load_lm_run(str(workdir))
   assert task.vocab == text.Vocabulary.load(str(workdir / "vocab.json"))
   out = sampling.sample(run_model.apply, params, task.vocab, "ROMEO:", 20, task.spec.seq_len,
                         temperature=0.8, seed=3)
@@ -113,6 +113,6 @@ def test_generate_refuses_a_classifier_run(tmp_path, reviews):
   train.train_and_evaluate(tiny_config("bag", "text_files", train_path=str(reviews),
                                        eval_path=str(reviews)), str(workdir))
   with pytest.raises(ConfigError, match="is classify, not a language model"):
-    generate.load_run(str(workdir))
+    sampling.load_lm_run(str(workdir))
   with pytest.raises(ConfigError, match="no config.json in"):
-    generate.load_run(str(tmp_path / "nothing"))
+    sampling.load_lm_run(str(tmp_path / "nothing"))
