@@ -25,6 +25,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.log_every = 100     # steps between train-metric lines (and progress logs)
   config.eval_every = 500    # steps between evaluations (and at the end)
 
+  # Scale-out and durability (README "Scale-out and durability"). Every device is used;
+  # batch_size is the GLOBAL batch and must be a multiple of the device count.
+  config.checkpoint_every = 500  # steps between checkpoints in workdir/checkpoints (and one
+                                 # at the end); 0 = no checkpoints and no resume
+  config.keep_checkpoints = 3    # the newest K checkpoints are kept
+  config.distributed = False     # multi-host: jax.distributed.initialize() first (TPU pod)
+
   config.arch = ml_collections.ConfigDict()
   config.arch.embed_dim = 64
   config.arch.hidden = 128            # recurrent units / bag hidden layer
