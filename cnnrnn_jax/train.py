@@ -18,6 +18,7 @@ ends with bit-for-bit the parameters (and metrics.jsonl) of an uninterrupted one
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
@@ -364,7 +365,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         step_fn=jax.jit(functools.partial(train_and_accumulate, spec=spec),
                         in_shardings=(replicated, replicated, batch_sharding, replicated),
                         out_shardings=(replicated, replicated), donate_argnums=0),
-        eval_fn=_sharded_eval(model, spec, replicated, batch_sharding),
+        eval_fn=_sharded_evaluator(model, task, state.params, config.batch_size, replicated,
+                                   batch_sharding),
         batch_sharding=batch_sharding,
         rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
         writer=MetricWriter(workdir, config.seed, start, active=primary))
@@ -390,10 +392,45 @@ class _Run:
   writer: MetricWriter
 
 
-def _sharded_eval(model, spec, replicated, batch_sharding):
-  jitted = jax.jit(functools.partial(eval_step, apply_fn=model.apply, spec=spec),
-                   in_shardings=(replicated, batch_sharding), out_shardings=replicated)
-  return lambda params, batch: jitted(params, put_global(batch, batch_sharding))
+def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
+  """params -> eval-set sums: one jitted program per batch, the running total added in it."""
+  spec = task.spec
+
+  def add_batch(params, total, batch):
+    sums = eval_step(params, batch, apply_fn=model.apply, spec=spec)
+    return jax.tree.map(jnp.add, total, sums)
+
+  jitted = jax.jit(add_batch, in_shardings=(replicated, replicated, batch_sharding),
+                   out_shardings=replicated)
+  shapes = jax.eval_shape(functools.partial(eval_step, apply_fn=model.apply, spec=spec),
+                          params, task.train_batch(0, batch_size))
+  zeros = put_global({k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}, replicated)
+
+  def evaluate_all(params):
+    total, in_flight = zeros, _InFlight()
+    for batch in task.eval_batches(batch_size):
+      total = jitted(params, total, put_global(batch, batch_sharding))
+      in_flight.push(total["count"])
+    return total
+
+  return evaluate_all
+
+
+class _InFlight:
+  """Lets the host run at most `depth` programs ahead of the devices.
+
+  Enough to overlap batch preparation with compute, while bounding the batches queued on
+  the devices. (Unbounded, dozens of queued programs deadlocked in the gloo collectives of
+  a multi-process CPU run.)
+  """
+
+  def __init__(self, depth: int = 4):
+    self._queue, self._depth = collections.deque(), depth
+
+  def push(self, output: jax.Array) -> None:
+    self._queue.append(output)
+    if len(self._queue) > self._depth:
+      self._queue.popleft().block_until_ready()
 
 
 def _check_finite(run: _Run, sums: Metrics) -> None:
@@ -410,10 +447,11 @@ def _loop(run: _Run, state, sums, start: int):
   config, task, writer = run.config, run.task, run.writer
   spec, total, every = task.spec, config.train_steps, config.get("checkpoint_every", 0)
   t_start = t_last = time.perf_counter()
-  last_logged, eval_metrics = start, None
+  last_logged, eval_metrics, in_flight = start, None, _InFlight()
   for step in range(start + 1, total + 1):
     batch = put_global(task.train_batch(step - 1, config.batch_size), run.batch_sharding)
     state, sums = run.step_fn(state, sums, batch, run.rng)
+    in_flight.push(sums["count"])
     log = step % config.log_every == 0 or step == total
     evaluate_now = step % config.eval_every == 0 or step == total
     save = run.ckpts is not None and (step % every == 0 or step == total)
@@ -430,16 +468,14 @@ def _loop(run: _Run, state, sums, start: int):
                    (total - step) / max(rate, 1e-9))
       sums, t_last, last_logged = run.zero_sums, now, step
     if evaluate_now:
-      eval_metrics = summarize(spec, evaluate(run.eval_fn, state.params, task,
-                                              config.batch_size))
+      eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
       logging.info("eval at step %d: %s", step,
                    "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
     if save:  # after this step's lines are written: a resume keeps exactly those
       run.ckpts.save(step, {"state": state, "sums": sums}, config)
   if eval_metrics is None:  # restored at the last step: its lines are already written
-    eval_metrics = summarize(spec, evaluate(run.eval_fn, state.params, task,
-                                            config.batch_size))
+    eval_metrics = summarize(spec, run.eval_fn(state.params))
   logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
   return eval_metrics
 
