@@ -40,6 +40,7 @@ from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
 
 TrainState = train_state.TrainState
 Metrics = dict[str, jax.Array]
+NO_BAD_STEP = np.iinfo(np.int32).max
 
 
 def make_optimizer(opt, train_steps: int) -> optax.GradientTransformation:
@@ -77,7 +78,8 @@ def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
   """Host side: sums -> means, plus the task's derived headline metric."""
   sums = jax.device_get(sums)
   count = max(float(sums["count"]), 1.0)
-  out = {k: float(v) / count for k, v in sums.items() if k not in ("count", "nonfinite")}
+  out = {k: float(v) / count for k, v in sums.items()
+         if k not in ("count", "first_nonfinite_step")}
   if spec.kind == "lm":
     out["bits_per_token"] = out["loss"] / math.log(2.0)
     out["perplexity"] = math.exp(min(out["loss"], 50.0))
@@ -97,9 +99,18 @@ def train_step(state: TrainState, batch, rng, *, spec: TaskSpec):
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   finite = jnp.isfinite(loss)
+  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)   # 1-based step number
   new_state = state.apply_gradients(grads=grads)
   state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
-  return state, {**sums, "nonfinite": (~finite).astype(jnp.int32)}
+  return state, {**sums, "first_nonfinite_step": first_bad}
+
+
+def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
+  """Adds metric sums on device; keeps the earliest non-finite step."""
+  if total is None:
+    return sums
+  return {k: jnp.minimum(total[k], v) if k == "first_nonfinite_step" else total[k] + v
+          for k, v in sums.items()}
 
 
 def eval_step(params, batch, *, apply_fn, spec: TaskSpec) -> Metrics:
@@ -190,16 +201,9 @@ def put_global(host_tree, sharding: jax.sharding.Sharding):
 
 
 def train_and_accumulate(state: TrainState, acc: Metrics, batch, rng, *, spec: TaskSpec):
-  """`train_step`, then add its sums to the window's running sums `acc` on the device.
-
-  `acc["first_nonfinite"]` keeps the number of the first step whose loss was not finite
-  (0 = none): steps before it were all finite, so `state.step + 1` is that step's number.
-  """
-  bad_before = acc["first_nonfinite"]
-  number = state.step + 1
+  """`train_step`, then `accumulate` its sums into the logging window's running sums."""
   state, sums = train_step(state, batch, rng, spec=spec)
-  first = jnp.where((bad_before == 0) & (sums["nonfinite"] > 0), number, bad_before)
-  return state, {**{k: acc[k] + v for k, v in sums.items()}, "first_nonfinite": first}
+  return state, accumulate(acc, sums)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,8 +307,8 @@ def _zero_sums(state, task, config):
   batch = task.train_batch(0, config.batch_size)
   shapes = jax.eval_shape(functools.partial(train_step, spec=task.spec), state, batch,
                           jax.random.PRNGKey(0))[1]
-  sums = {k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}
-  return {**sums, "first_nonfinite": np.zeros((), np.int32)}
+  return {k: np.full(v.shape, NO_BAD_STEP if k == "first_nonfinite_step" else 0, v.dtype)
+          for k, v in shapes.items()}
 
 
 def _abstract_tree(config, task, model, replicated):
@@ -318,7 +322,12 @@ def _abstract_tree(config, task, model, replicated):
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
-  """Trains `config.model` on `config.task` over all devices; returns the final eval metrics.
+  """Trains `config.model` on `config.task`; returns the final eval metrics."""
+  return train_and_return_state(config, workdir)[1]
+
+
+def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
+  """Trains `config.model` on `config.task` over all devices; returns (state, eval metrics).
 
   Writes config.json, metrics.jsonl, TensorBoard scalars and (config.checkpoint_every > 0)
   checkpoints into `workdir`, and resumes from the newest good checkpoint found there.
@@ -434,8 +443,8 @@ class _InFlight:
 
 
 def _check_finite(run: _Run, sums: Metrics) -> None:
-  first = int(sums["first_nonfinite"])
-  if first:
+  first = int(sums["first_nonfinite_step"])
+  if first != NO_BAD_STEP:
     config, last = run.config, run.ckpts and run.ckpts.steps()
     kept = f"; checkpoint {last[-1]} is the last good state" if last else ""
     raise FloatingPointError(
@@ -458,7 +467,7 @@ def _loop(run: _Run, state, sums, start: int):
     if log or evaluate_now or save:
       _check_finite(run, sums)  # the only host syncs: at these boundaries
     if log:
-      train_metrics = summarize(spec, {k: v for k, v in sums.items() if k != "first_nonfinite"})
+      train_metrics = summarize(spec, sums)
       now = time.perf_counter()
       rate = (step - last_logged) / max(now - t_last, 1e-9)
       writer.write(step, "train", {**train_metrics, "steps_per_sec": rate})
@@ -477,7 +486,7 @@ def _loop(run: _Run, state, sums, start: int):
   if eval_metrics is None:  # restored at the last step: its lines are already written
     eval_metrics = summarize(spec, run.eval_fn(state.params))
   logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
-  return eval_metrics
+  return state, eval_metrics
 
 
 def _headline(spec: TaskSpec) -> str:
