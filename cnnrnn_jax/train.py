@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
@@ -277,7 +278,6 @@ def restore(workdir: str):
   The parameters come back replicated over this process's devices. Raises FileNotFoundError
   when `workdir/checkpoints` holds no readable checkpoint.
   """
-  import ml_collections
   ckpts = checkpoint.Checkpoints(workdir, read_only=True)
   try:
     steps = ckpts.steps()
@@ -465,7 +465,7 @@ def _loop(run: _Run, state, sums, start: int):
     evaluate_now = step % config.eval_every == 0 or step == total
     save = run.ckpts is not None and (step % every == 0 or step == total)
     if log or evaluate_now or save:
-      _check_finite(run, sums)  # the only host syncs: at these boundaries
+      _check_finite(run, sums)  # values come to the host only at these boundaries
     if log:
       train_metrics = summarize(spec, sums)
       now = time.perf_counter()
