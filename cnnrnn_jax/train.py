@@ -27,6 +27,7 @@ from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
 
 TrainState = train_state.TrainState
 Metrics = dict[str, jax.Array]
+NO_BAD_STEP = np.iinfo(np.int32).max
 
 
 def make_optimizer(opt, train_steps: int) -> optax.GradientTransformation:
@@ -64,7 +65,8 @@ def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
   """Host side: sums -> means, plus the task's derived headline metric."""
   sums = jax.device_get(sums)
   count = max(float(sums["count"]), 1.0)
-  out = {k: float(v) / count for k, v in sums.items() if k not in ("count", "nonfinite")}
+  out = {k: float(v) / count for k, v in sums.items()
+         if k not in ("count", "first_nonfinite_step")}
   if spec.kind == "lm":
     out["bits_per_token"] = out["loss"] / math.log(2.0)
     out["perplexity"] = math.exp(min(out["loss"], 50.0))
@@ -84,9 +86,18 @@ def train_step(state: TrainState, batch, rng, *, spec: TaskSpec):
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   finite = jnp.isfinite(loss)
+  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)   # 1-based step number
   new_state = state.apply_gradients(grads=grads)
   state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
-  return state, {**sums, "nonfinite": (~finite).astype(jnp.int32)}
+  return state, {**sums, "first_nonfinite_step": first_bad}
+
+
+def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
+  """Adds metric sums on device; keeps the earliest non-finite step."""
+  if total is None:
+    return sums
+  return {k: jnp.minimum(total[k], v) if k == "first_nonfinite_step" else total[k] + v
+          for k, v in sums.items()}
 
 
 def eval_step(params, batch, *, apply_fn, spec: TaskSpec) -> Metrics:
@@ -193,11 +204,11 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
   eval_metrics = {}
   for step in range(1, total + 1):
     state, sums = step_fn(state, task.train_batch(step - 1, config.batch_size), rng)
-    acc = sums if acc is None else jax.tree.map(jnp.add, acc, sums)
+    acc = accumulate(acc, sums)
     if step % config.log_every == 0 or step == total:
-      if int(acc["nonfinite"]):
+      if (bad_step := int(acc["first_nonfinite_step"])) != NO_BAD_STEP:
         raise FloatingPointError(
-            f"loss is not finite at step {int(state.step) + 1} of {config.model} on "
+            f"loss is not finite at step {bad_step} of {config.model} on "
             f"{config.task}; lower config.opt.learning_rate or config.opt.clip_norm")
       train_metrics = summarize(spec, acc)
       now = time.perf_counter()
