@@ -7,8 +7,10 @@ tests/test_beyond_models.py and listed in README "Beyond the folklore"):
   python -m experiments.train --config=cnnrnn_jax/configs/copy_memory.py:tcn \
       --config.data.distance=200 --workdir=/tmp/copy_tcn
 
-The memoryless baseline loss is 10 ln 8 / (T + 20) (0.0945 at T = 200); the README
-section gives the losses each model reached with this step budget on a 2-core CPU.
+The memoryless baseline loss is 10 ln 8 / (T + 20) (0.0945 at T = 200). With this budget
+(1000 steps, about two minutes on a 2-core CPU) tcn reaches an eval loss of 3e-5 (seeds 0-2),
+far below the acceptance bar of 10% of the baseline; lstm, gru and mingru stay at the baseline
+and lru reaches 0.028 (README "Beyond the folklore" has the table and commands).
 """
 
 import ml_collections
