@@ -172,7 +172,12 @@ class MetricWriter:
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
-  """Trains `config.model` on `config.task`; returns the final eval metrics.
+  """Trains `config.model` on `config.task`; returns the final eval metrics."""
+  return train_and_return_state(config, workdir)[1]
+
+
+def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
+  """Trains `config.model` on `config.task`; returns (final state, final eval metrics).
 
   Writes config.json, metrics.jsonl and TensorBoard scalars into `workdir`.
   Raises ConfigError for bad settings (before compiling anything) and
@@ -192,10 +197,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   rng = jax.random.PRNGKey(config.seed + 1)
   writer = MetricWriter(workdir, config.seed)
   try:
-    eval_metrics = _loop(config, task, state, step_fn, eval_fn, rng, writer)
+    state, eval_metrics = _loop(config, task, state, step_fn, eval_fn, rng, writer)
   finally:
     writer.close()
-  return eval_metrics
+  return state, eval_metrics
 
 
 def _loop(config, task, state, step_fn, eval_fn, rng, writer):
@@ -225,7 +230,7 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
       logging.info("eval at step %d: %s", step,
                    "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
   logging.info("trained %d steps in %.1fs", total, time.perf_counter() - t_start)
-  return eval_metrics
+  return state, eval_metrics
 
 
 def _headline(spec: TaskSpec) -> str:
