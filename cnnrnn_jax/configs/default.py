@@ -42,6 +42,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.readout = "last"        # last | mean | max (recurrent models)
   config.arch.dropout = 0.1
   config.arch.conv_impl = "xla"       # xla | vmap: tested equal, xla is faster on CPU
+  # --- Beyond the folklore: tcn, mingru, lru, transformer (width = arch.hidden) ---------
+  config.arch.tcn_levels = 4          # tcn residual blocks; block i has dilation 2**i
+  config.arch.tcn_kernel_size = 3     # tcn convolution width (receptive field is logged)
+  config.arch.tcn_weight_norm = True  # weight normalisation of tcn kernels (Bai et al.)
+  config.arch.num_layers = 2          # pre-norm residual blocks: mingru / lru / transformer
+  config.arch.mlp_ratio = 2           # MLP width of those blocks = mlp_ratio * hidden
+  config.arch.scan_impl = "associative"  # associative | sequential (mingru, lru): tested equal
+  config.arch.num_heads = 4           # transformer attention heads (must divide hidden)
+  config.arch.pos_encoding = "sinusoidal"  # sinusoidal | learned (transformer)
 
   config.opt = ml_collections.ConfigDict()
   config.opt.learning_rate = 3e-3
