@@ -12,15 +12,12 @@ per token; PAD and OOV are never drawn.
 from __future__ import annotations
 
 import functools
-import json
-import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from cnnrnn_jax import final_params, train
+from cnnrnn_jax import train
 from cnnrnn_jax.tasks import text
 from cnnrnn_jax.tasks.base import ConfigError
 
@@ -58,20 +55,15 @@ def sample(apply_fn, params, vocab: text.Vocabulary, prompt: str, length: int,
 
 
 def load_lm_run(workdir: str):
-  """(config, task, model, params) of the lm run in `workdir`: its config.json, its
-  vocab.json (through config.data.vocab_path) and its trained parameters."""
+  """(config, task, model, params) of the lm run in `workdir`: the newest good checkpoint
+  (`train.restore`) and the run's vocab.json (through config.data.vocab_path)."""
   try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = ml_collections.ConfigDict(json.load(f))
-  except OSError:
-    raise ConfigError(f"no config.json in {workdir}; pass the --workdir of a training run"
-                      ) from None
-  vocab_path = os.path.join(workdir, text.VOCAB_FILE)
-  if os.path.exists(vocab_path):
-    config.data.vocab_path = vocab_path
-  task, model = train.setup(config)
+    config, state = train.restore(workdir)
+  except FileNotFoundError:
+    raise ConfigError(f"no readable checkpoint in {workdir}; pass the --workdir of a training "
+                      "run with config.checkpoint_every > 0 (the default)") from None
+  task, model = train.setup(text.with_saved_assets(config, workdir))
   if task.spec.kind != "lm":
     raise ConfigError(f"task {config.task!r} is {task.spec.kind}, not a language model; "
                       "generate from an lm run (text_corpus, shakespeare)")
-  template = train.init_state(config, task, model).params
-  return config, task, model, final_params.load(workdir, template)
+  return config, task, model, state.params

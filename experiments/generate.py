@@ -5,9 +5,9 @@ r"""Sample text from a language model trained by experiments.train (an `lm` task
   python -m experiments.generate --workdir=/tmp/lm --prompt="ROMEO:" --temperature=0.8 \
       --length=200
 
-Reads WORKDIR/config.json, the vocabulary WORKDIR/vocab.json and the trained parameters
-(WORKDIR/final_params.msgpack), rebuilds the task and model exactly as the run did
-(`sampling.load_lm_run`; the run's training text must still be at its train_path), and
+Restores the newest good checkpoint of WORKDIR with the run's vocabulary (WORKDIR/vocab.json),
+rebuilds the task and model exactly as the run did (`sampling.load_lm_run`; the run's
+training text must still be at its train_path), and
 prints the prompt followed by the sampled continuation (`sampling.sample`).
 """
 

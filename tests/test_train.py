@@ -27,6 +27,7 @@ def tiny_config(model="lstm", task="order", **overrides):
   config.log_every = config.eval_every = 2
   config.arch.update({"embed_dim": 8, "hidden": 8, "num_filters": 4})
   config.data.eval_size = 8
+  config.checkpoint_every = 0   # checkpoints have their own tests (test_durability.py)
   config.data.update(TASK_KNOBS[task])
   config.update(overrides)
   return config

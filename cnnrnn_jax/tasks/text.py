@@ -21,6 +21,7 @@ task travel in the same file (`labels`).
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import json
 import logging
@@ -219,6 +220,18 @@ def vocabulary_for(data_config, texts: Iterable[str] | None, *, level: str, lowe
       raise ConfigError(f"labels {missing} are not among the classes {list(vocab.labels)} of "
                         f"{path}; train with a vocabulary built from these files instead")
   return vocab
+
+
+def with_saved_assets(config, workdir: str):
+  """A copy of `config` whose data.vocab_path is WORKDIR/vocab.json when the run saved one
+  there and the config names none: a restored run rebuilds its task with the same ids."""
+  path = os.path.join(workdir, VOCAB_FILE)
+  if not os.path.exists(path) or config.data.get("vocab_path"):
+    return config
+  config = copy.deepcopy(config)
+  with config.unlocked():
+    config.data.vocab_path = path
+  return config
 
 
 def length_buckets(longest: int, count: int = 4, multiple: int = 8, minimum: int = 8
