@@ -121,8 +121,9 @@ def setup(config):
 
 def init_state(config, task, model) -> TrainState:
   batch = task.train_batch(0, config.batch_size)
-  params = model.init(jax.random.PRNGKey(config.seed), batch["inputs"],
-                      batch["lengths"])["params"]
+  # jitted: one compile instead of one per eager op (the recurrent init alone is dozens)
+  params = jax.jit(model.init)(jax.random.PRNGKey(config.seed), batch["inputs"],
+                               batch["lengths"])["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=make_optimizer(config.opt, config.train_steps))
 
@@ -160,9 +161,11 @@ class MetricWriter:
     self._tb.close()
 
 
-def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+def train_and_evaluate(config, workdir: str, *, return_state: bool = False):
   """Trains `config.model` on `config.task`; returns the final eval metrics.
 
+  With `return_state=True` it returns `(eval_metrics, final_state)`, so probes
+  (measure.py, suite.py) can examine the trained parameters.
   Writes config.json, metrics.jsonl and TensorBoard scalars into `workdir`.
   Raises ConfigError for bad settings (before compiling anything) and
   FloatingPointError naming the step when the loss stops being finite.
@@ -181,10 +184,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   rng = jax.random.PRNGKey(config.seed + 1)
   writer = MetricWriter(workdir, config.seed)
   try:
-    eval_metrics = _loop(config, task, state, step_fn, eval_fn, rng, writer)
+    eval_metrics, state = _loop(config, task, state, step_fn, eval_fn, rng, writer)
   finally:
     writer.close()
-  return eval_metrics
+  return (eval_metrics, state) if return_state else eval_metrics
 
 
 def _loop(config, task, state, step_fn, eval_fn, rng, writer):
@@ -214,7 +217,7 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
       logging.info("eval at step %d: %s", step,
                    "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
   logging.info("trained %d steps in %.1fs", total, time.perf_counter() - t_start)
-  return eval_metrics
+  return eval_metrics, state
 
 
 def _headline(spec: TaskSpec) -> str:
