@@ -45,12 +45,16 @@ WIDTH_KNOBS = ("hidden", "num_filters")
 # ---------------------------------------------------------------------------------------------
 # parameter budgets
 
-def param_count(config) -> int:
-  """Parameters of `config.model` on `config.task`, from shapes only (nothing is computed)."""
+def param_shapes(config):
+  """The parameter tree of `config.model` on `config.task` as shapes (nothing computed)."""
   task, model = train.setup(config)
   batch = task.train_batch(0, 1)
-  shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), batch["inputs"], batch["lengths"])
-  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes["params"]))
+  return jax.eval_shape(model.init, jax.random.PRNGKey(0), batch["inputs"],
+                        batch["lengths"])["params"]
+
+
+def param_count(config) -> int:
+  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(param_shapes(config)))
 
 
 def _with_width(config, knob: str, width: int):

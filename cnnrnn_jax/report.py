@@ -418,13 +418,14 @@ def model_stars(view: Records, pair: tuple[str, str]) -> dict[str, dict[str, int
 
 
 def _informative_sweeps(view: Records) -> list[str]:
-  """Sweeps in which some model of the comparison solves some distance."""
+  """Sweeps in which some model of the comparison solves some distance (all of them when
+  none does: then every model gets ★)."""
   out = []
   for task in sweep_tasks(view.cfg):
     numbers = [longest_number(view, m, task) for m in view.models]
     if any(n is not None and n.value is not None for n in numbers):
       out.append(task)
-  return out
+  return out or sweep_tasks(view.cfg)
 
 
 def verdict_rows(view: Records) -> list[Row]:
@@ -465,7 +466,8 @@ def verdict_rows(view: Records) -> list[Row]:
   for task in sweep_tasks(cfg):
     longest = [longest_number(view, m, task) for m in pair]
     tested = max(sweep_sources(view, c, task)[1])
-    mark = "" if task in informative else " (unsolved by all: not counted)"
+    mark = "" if task in informative or len(informative) == len(sweep_tasks(cfg)) else (
+        " (unsolved by all: not counted)")
     parts.append(f"{task} {_pair(*longest, 'int')} of {tested}{mark}")
     numbers += longest
   row("Long-term context", "longest distance solved: " + "; ".join(parts), numbers)

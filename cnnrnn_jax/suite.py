@@ -26,15 +26,20 @@ Jobs (probe: what it runs)
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
+import queue
 import re
+import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import ml_collections
@@ -206,11 +211,16 @@ def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
 
 
 def _probe_gradient(job: Job, config, workdir: str) -> dict[str, Any]:
-  out = {}
+  out, params = {}, None
   for length in job.extra["lengths"]:
     at_length = config.copy_and_resolve_references()
     at_length.data.seq_len = length
-    out[str(length)] = measure.gradient_profile(at_length, None, job.extra["batches"])
+    shapes = measure.param_shapes(at_length)
+    if params is None or jax.tree.map(lambda p: p.shape, params) != jax.tree.map(
+        lambda p: p.shape, shapes):  # init values depend on the seed and shapes only
+      task, model = train.setup(at_length)
+      params = train.init_state(at_length, task, model).params
+    out[str(length)] = measure.gradient_profile(at_length, params, job.extra["batches"])
   return out
 
 
@@ -300,8 +310,104 @@ def _eta(seconds: float) -> str:
   return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
+TIMED = ("depth", "speed", "batch", "devices")  # run alone, in this process: they time things
+
+
+class _Progress:
+  """One line per finished job: what ran, how far, elapsed and an ETA from the mean time
+  of each probe so far (divided by the workers running in parallel)."""
+
+  def __init__(self, todo: list[Job], log: Callable[[str], None]):
+    self.left = {job.id: job for job in todo}
+    self.total, self.log = len(todo), log
+    self.spent: dict[str, list[float]] = {}
+    self.start = time.perf_counter()
+
+  def done(self, job: Job, record: dict, workers: int = 1) -> None:
+    del self.left[job.id]
+    self.spent.setdefault(job.probe, []).append(record["seconds"])
+    overall = [t for ts in self.spent.values() for t in ts]
+    mean = lambda p: (sum(self.spent.get(p, overall)) / len(self.spent.get(p, overall)))
+    timed = sum(mean(j.probe) for j in self.left.values() if j.probe in TIMED)
+    rest = sum(mean(j.probe) for j in self.left.values() if j.probe not in TIMED)
+    note = f"  ({record['result']['error']})" if "error" in record["result"] else ""
+    self.log(f"[{self.total - len(self.left):>3}/{self.total}] {job.probe:<8} {job.model:<9} "
+             f"{job.task:<11} {_setting_text(job):<22} {record['seconds']:5.1f}s  elapsed "
+             f"{_eta(time.perf_counter() - self.start)}  ETA {_eta(timed + rest / workers)}"
+             f"{note}")
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+  """The trainer logs every few steps; the suite prints one line per job instead."""
+  root = logging.getLogger()
+  level = root.level
+  root.setLevel(max(level, logging.WARNING))
+  try:
+    yield
+  finally:
+    root.setLevel(level)
+
+
+_RESULTS = None  # a worker process's queue back to the parent
+
+
+def _set_results(results) -> None:
+  global _RESULTS
+  _RESULTS = results
+
+
+def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs) -> None:
+  """Worker process: runs `jobs` in order (same model and task, so later ones reuse the
+  earlier ones' compiled programs from the persistent cache) and reports each record."""
+  matcher = BudgetMatcher(budget, knobs)
+  with _quiet_logging(), measure.compilation_cache(cache):
+    for job in jobs:
+      _RESULTS.put(run_job(job, matcher, workdir))
+
+
+def _chains(jobs: list[Job]) -> list[list[Job]]:
+  """Jobs grouped by (model, task), longest chain first."""
+  chains: dict[tuple[str, str], list[Job]] = {}
+  for job in jobs:
+    chains.setdefault((job.model, job.task), []).append(job)
+  return sorted(chains.values(), key=len, reverse=True)
+
+
+def _can_spawn() -> bool:
+  """A spawned process re-imports the main script: impossible for `python - < file`."""
+  main = getattr(sys.modules.get("__main__"), "__file__", None)
+  return main is None or os.path.exists(main)
+
+
+def _run_parallel(jobs: list[Job], workers: int, workdir: str, cache: str | None, cfg,
+                  on_record: Callable[[dict], None]) -> None:
+  context = multiprocessing.get_context("spawn")  # JAX does not survive fork
+  results = context.Queue()
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                              initializer=_set_results,
+                                              initargs=(results,)) as pool:
+    futures = [pool.submit(_run_chain, chain, workdir, cache, cfg.param_budget,
+                           tuple(cfg.width_knobs)) for chain in _chains(jobs)]
+    for _ in jobs:
+      while True:
+        try:
+          record = results.get(timeout=1.0)
+          break
+        except queue.Empty:
+          failed = [f for f in futures if f.done() and f.exception() is not None]
+          if failed:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise failed[0].exception()
+      on_record(record)
+
+
 def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict]:
-  """Runs every planned job that has no record yet; returns id -> record for the plan."""
+  """Runs every planned job that has no record yet; returns id -> record for the plan.
+
+  Timing probes run first, one at a time in this process; the rest (training, gradients)
+  run in `cfg.workers` processes, each taking one (model, task) chain at a time.
+  """
   train.make_workdir(workdir)
   jobs = plan(cfg)
   records = load_records(workdir)
@@ -309,29 +415,29 @@ def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict
   log(f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already recorded in "
       f"{os.path.join(workdir, RECORDS)}, {len(todo)} to run")
   cache = os.path.join(workdir, cfg.cache_dir) if cfg.cache_dir else None
-  matcher = BudgetMatcher(cfg.param_budget, cfg.width_knobs)
-  spent: dict[str, list[float]] = {}
-  start = time.perf_counter()
-  train_logger = logging.getLogger()
-  quiet_level = train_logger.level
-  with measure.compilation_cache(cache), open(os.path.join(workdir, RECORDS), "a") as out:
-    for i, job in enumerate(todo):
-      train_logger.setLevel(max(quiet_level, logging.WARNING))  # one line per job, below
-      try:
-        record = run_job(job, matcher, workdir)
-      finally:
-        train_logger.setLevel(quiet_level)
+  timed = [job for job in todo if job.probe in TIMED]
+  rest = [job for job in todo if job.probe not in TIMED]
+  workers = max(1, min(cfg.workers, os.cpu_count() or 1, len(_chains(rest))))
+  workers = workers if _can_spawn() else 1
+  by_id = {job.id: job for job in todo}
+  progress = _Progress(todo, log)
+  with open(os.path.join(workdir, RECORDS), "a") as out:
+
+    def on_record(record: dict) -> None:
       out.write(json.dumps(record) + "\n")
       out.flush()
-      records[job.id] = record
-      spent.setdefault(job.probe, []).append(record["seconds"])
-      mean = lambda p: (sum(spent[p]) / len(spent[p])) if p in spent else (
-          sum(map(sum, spent.values())) / sum(map(len, spent.values())))
-      eta = sum(mean(j.probe) for j in todo[i + 1:])
-      note = f"  ({record['result']['error']})" if "error" in record["result"] else ""
-      log(f"[{i + 1:>3}/{len(todo)}] {job.probe:<8} {job.model:<9} {job.task:<11} "
-          f"{_setting_text(job):<22} {record['seconds']:5.1f}s  elapsed "
-          f"{_eta(time.perf_counter() - start)}  ETA {_eta(eta)}{note}")
+      records[record["id"]] = record
+      progress.done(by_id[record["id"]], record, workers)
+
+    matcher = BudgetMatcher(cfg.param_budget, cfg.width_knobs)
+    with _quiet_logging(), measure.compilation_cache(cache):
+      for job in timed:
+        on_record(run_job(job, matcher, workdir))
+      if workers == 1:
+        for job in rest:
+          on_record(run_job(job, matcher, workdir))
+    if workers > 1:
+      _run_parallel(rest, workers, workdir, cache, cfg, on_record)
   return {job.id: records[job.id] for job in jobs}
 
 

@@ -35,6 +35,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.width_knobs = ("hidden", "num_filters")  # the first that changes a model's size is scaled
   c.conv_models = "cnn"  # models whose arch.conv_impl is timed both ways (vmap and xla)
   c.cache_dir = "xla_cache"  # JAX's persistent compilation cache under the workdir ('' = off)
+  c.workers = 2  # processes for the training jobs (timing jobs always run alone, first)
   c.seeds = (0, 1)
   c.solved_threshold = 0.9   # accuracy at which a dependency distance counts as solved
 
@@ -109,6 +110,7 @@ def _sweep(seq_len, distances, models="", train_steps=0) -> ml_collections.Confi
 def _large(c: ml_collections.ConfigDict) -> None:
   """GPU/TPU: 10x the parameters, 4-8x the lengths, 3 seeds, every registered model."""
   c.models = "all"
+  c.workers = 1  # one process per accelerator
   c.param_budget = 200_000
   c.seeds = (0, 1, 2)
   c.sweep_seeds = (0, 1, 2)
