@@ -186,7 +186,7 @@ def _run_dir(workdir: str, job: Job) -> str:
 
 def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
   try:
-    final, state = train.train_and_evaluate(config, _run_dir(workdir, job), return_state=True)
+    state, final = train.train_and_return_state(config, _run_dir(workdir, job))
   except FloatingPointError as e:
     return {"diverged": True, "converged": False, "error": str(e)}
   task, model = train.setup(config)

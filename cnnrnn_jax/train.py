@@ -27,6 +27,7 @@ from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
 
 TrainState = train_state.TrainState
 Metrics = dict[str, jax.Array]
+NO_BAD_STEP = np.iinfo(np.int32).max
 
 
 def make_optimizer(opt, train_steps: int) -> optax.GradientTransformation:
@@ -64,7 +65,8 @@ def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
   """Host side: sums -> means, plus the task's derived headline metric."""
   sums = jax.device_get(sums)
   count = max(float(sums["count"]), 1.0)
-  out = {k: float(v) / count for k, v in sums.items() if k not in ("count", "nonfinite")}
+  out = {k: float(v) / count for k, v in sums.items()
+         if k not in ("count", "first_nonfinite_step")}
   if spec.kind == "lm":
     out["bits_per_token"] = out["loss"] / math.log(2.0)
     out["perplexity"] = math.exp(min(out["loss"], 50.0))
@@ -84,9 +86,18 @@ def train_step(state: TrainState, batch, rng, *, spec: TaskSpec):
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   finite = jnp.isfinite(loss)
+  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)   # 1-based step number
   new_state = state.apply_gradients(grads=grads)
   state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
-  return state, {**sums, "nonfinite": (~finite).astype(jnp.int32)}
+  return state, {**sums, "first_nonfinite_step": first_bad}
+
+
+def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
+  """Adds metric sums on device; keeps the earliest non-finite step."""
+  if total is None:
+    return sums
+  return {k: jnp.minimum(total[k], v) if k == "first_nonfinite_step" else total[k] + v
+          for k, v in sums.items()}
 
 
 def eval_step(params, batch, *, apply_fn, spec: TaskSpec) -> Metrics:
@@ -161,11 +172,14 @@ class MetricWriter:
     self._tb.close()
 
 
-def train_and_evaluate(config, workdir: str, *, return_state: bool = False):
-  """Trains `config.model` on `config.task`; returns the final eval metrics.
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  """Trains `config.model` on `config.task`; returns the final eval metrics."""
+  return train_and_return_state(config, workdir)[1]
 
-  With `return_state=True` it returns `(eval_metrics, final_state)`, so probes
-  (measure.py, suite.py) can examine the trained parameters.
+
+def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
+  """Trains `config.model` on `config.task`; returns (final state, final eval metrics).
+
   Writes config.json, metrics.jsonl and TensorBoard scalars into `workdir`.
   Raises ConfigError for bad settings (before compiling anything) and
   FloatingPointError naming the step when the loss stops being finite.
@@ -184,10 +198,10 @@ def train_and_evaluate(config, workdir: str, *, return_state: bool = False):
   rng = jax.random.PRNGKey(config.seed + 1)
   writer = MetricWriter(workdir, config.seed)
   try:
-    eval_metrics, state = _loop(config, task, state, step_fn, eval_fn, rng, writer)
+    state, eval_metrics = _loop(config, task, state, step_fn, eval_fn, rng, writer)
   finally:
     writer.close()
-  return (eval_metrics, state) if return_state else eval_metrics
+  return state, eval_metrics
 
 
 def _loop(config, task, state, step_fn, eval_fn, rng, writer):
@@ -196,11 +210,11 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
   eval_metrics = {}
   for step in range(1, total + 1):
     state, sums = step_fn(state, task.train_batch(step - 1, config.batch_size), rng)
-    acc = sums if acc is None else jax.tree.map(jnp.add, acc, sums)
+    acc = accumulate(acc, sums)
     if step % config.log_every == 0 or step == total:
-      if int(acc["nonfinite"]):
+      if (bad_step := int(acc["first_nonfinite_step"])) != NO_BAD_STEP:
         raise FloatingPointError(
-            f"loss is not finite at step {int(state.step) + 1} of {config.model} on "
+            f"loss is not finite at step {bad_step} of {config.model} on "
             f"{config.task}; lower config.opt.learning_rate or config.opt.clip_norm")
       train_metrics = summarize(spec, acc)
       now = time.perf_counter()
@@ -217,7 +231,7 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
       logging.info("eval at step %d: %s", step,
                    "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
   logging.info("trained %d steps in %.1fs", total, time.perf_counter() - t_start)
-  return eval_metrics, state
+  return state, eval_metrics
 
 
 def _headline(spec: TaskSpec) -> str:
