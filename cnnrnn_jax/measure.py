@@ -131,6 +131,19 @@ def compilation_cache(path: str | None) -> Iterator[None]:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
     cc.reset_cache()
 
+@contextlib.contextmanager
+def fast_compile(enabled: bool = True) -> Iterator[None]:
+  """Compiles without most of XLA's optimisations (jax_disable_most_optimizations: no
+  LLVM optimisation passes) for the duration: much less compile time, slower steps.
+  For programs whose results matter but whose speed is not measured."""
+  previous = jax.config.jax_disable_most_optimizations
+  jax.config.update("jax_disable_most_optimizations", bool(enabled))
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
 def median_seconds(fn: Callable, args: Sequence[Any], repeats: int) -> float:
   """Median wall time of `fn(*args)` over `repeats` calls, after one warm-up call."""
   jax.block_until_ready(fn(*args))

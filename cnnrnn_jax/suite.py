@@ -167,6 +167,8 @@ def plan(cfg) -> list[Job]:
         jobs.append(Job("train", model, task, {}, seed, train_config(cfg, model, task, seed)))
   for job in jobs:  # the budget decides every model's size, so it is part of every job
     job.extra.update(param_budget=cfg.param_budget, width_knobs=list(cfg.width_knobs))
+    if job.probe not in TIMED:
+      job.extra["fast_compile"] = bool(cfg.fast_compile)
   return jobs
 
 
@@ -311,6 +313,9 @@ def _eta(seconds: float) -> str:
 
 
 TIMED = ("depth", "speed", "batch", "devices")  # run alone, in this process: they time things
+# Rough relative cost of each probe, for the ETA before a probe's first job has finished.
+PRIOR_SECONDS = {"depth": 0.3, "speed": 4.0, "batch": 0.5, "devices": 4.0, "gradient": 6.0,
+                 "train": 5.0}
 
 
 class _Progress:
@@ -326,8 +331,10 @@ class _Progress:
   def done(self, job: Job, record: dict, workers: int = 1) -> None:
     del self.left[job.id]
     self.spent.setdefault(job.probe, []).append(record["seconds"])
-    overall = [t for ts in self.spent.values() for t in ts]
-    mean = lambda p: (sum(self.spent.get(p, overall)) / len(self.spent.get(p, overall)))
+    seen = sum(map(sum, self.spent.values())) / sum(
+        PRIOR_SECONDS.get(p, 1.0) * len(ts) for p, ts in self.spent.items())
+    mean = lambda p: (sum(self.spent[p]) / len(self.spent[p]) if p in self.spent
+                      else PRIOR_SECONDS.get(p, 1.0) * seen)
     timed = sum(mean(j.probe) for j in self.left.values() if j.probe in TIMED)
     rest = sum(mean(j.probe) for j in self.left.values() if j.probe not in TIMED)
     note = f"  ({record['result']['error']})" if "error" in record["result"] else ""
@@ -357,11 +364,12 @@ def _set_results(results) -> None:
   _RESULTS = results
 
 
-def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs) -> None:
+def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs,
+               fast: bool) -> None:
   """Worker process: runs `jobs` in order (same model and task, so later ones reuse the
   earlier ones' compiled programs from the persistent cache) and reports each record."""
   matcher = BudgetMatcher(budget, knobs)
-  with _quiet_logging(), measure.compilation_cache(cache):
+  with _quiet_logging(), measure.compilation_cache(cache), measure.fast_compile(fast):
     for job in jobs:
       _RESULTS.put(run_job(job, matcher, workdir))
 
@@ -388,7 +396,8 @@ def _run_parallel(jobs: list[Job], workers: int, workdir: str, cache: str | None
                                               initializer=_set_results,
                                               initargs=(results,)) as pool:
     futures = [pool.submit(_run_chain, chain, workdir, cache, cfg.param_budget,
-                           tuple(cfg.width_knobs)) for chain in _chains(jobs)]
+                           tuple(cfg.width_knobs), cfg.fast_compile)
+               for chain in _chains(jobs)]
     for _ in jobs:
       while True:
         try:
@@ -406,7 +415,8 @@ def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict
   """Runs every planned job that has no record yet; returns id -> record for the plan.
 
   Timing probes run first, one at a time in this process; the rest (training, gradients)
-  run in `cfg.workers` processes, each taking one (model, task) chain at a time.
+  run in `cfg.workers` processes, each taking one (model, task) chain at a time, compiled
+  without XLA's LLVM optimisations when `cfg.fast_compile` (their speed is not measured).
   """
   train.make_workdir(workdir)
   jobs = plan(cfg)
@@ -434,8 +444,9 @@ def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict
       for job in timed:
         on_record(run_job(job, matcher, workdir))
       if workers == 1:
-        for job in rest:
-          on_record(run_job(job, matcher, workdir))
+        with measure.fast_compile(cfg.fast_compile):
+          for job in rest:
+            on_record(run_job(job, matcher, workdir))
     if workers > 1:
       _run_parallel(rest, workers, workdir, cache, cfg, on_record)
   return {job.id: records[job.id] for job in jobs}

@@ -36,6 +36,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.conv_models = "cnn"  # models whose arch.conv_impl is timed both ways (vmap and xla)
   c.cache_dir = "xla_cache"  # JAX's persistent compilation cache under the workdir ('' = off)
   c.workers = 2  # processes for the training jobs (timing jobs always run alone, first)
+  # Training and gradient jobs compile without XLA's LLVM optimisation passes: a third less
+  # compile time, slower steps, same results; timed programs always compile normally.
+  c.fast_compile = True
   c.seeds = (0, 1)
   c.solved_threshold = 0.9   # accuracy at which a dependency distance counts as solved
 
@@ -111,6 +114,7 @@ def _large(c: ml_collections.ConfigDict) -> None:
   """GPU/TPU: 10x the parameters, 4-8x the lengths, 3 seeds, every registered model."""
   c.models = "all"
   c.workers = 1  # one process per accelerator
+  c.fast_compile = False  # long runs: step time matters more than compile time
   c.param_budget = 200_000
   c.seeds = (0, 1, 2)
   c.sweep_seeds = (0, 1, 2)
