@@ -72,7 +72,8 @@ def match_param_budget(config, budget: int, knobs: Sequence[str] = WIDTH_KNOBS):
   """
   base = param_count(config)
   for knob in knobs:
-    if knob in config.arch and param_count(_with_width(config, knob, 2 * config.arch[knob] + 1)) != base:
+    wider = knob in config.arch and _with_width(config, knob, 2 * config.arch[knob] + 1)
+    if wider and param_count(wider) != base:
       break
   else:
     raise ConfigError(f"model {config.model!r}: none of config.arch.{{{', '.join(knobs)}}} changes "
@@ -130,19 +131,6 @@ def compilation_cache(path: str | None) -> Iterator[None]:
     jax.config.update("jax_compilation_cache_dir", previous[0])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
     cc.reset_cache()
-
-@contextlib.contextmanager
-def fast_compile(enabled: bool = True) -> Iterator[None]:
-  """Compiles without most of XLA's optimisations (jax_disable_most_optimizations: no
-  LLVM optimisation passes) for the duration: much less compile time, slower steps.
-  For programs whose results matter but whose speed is not measured."""
-  previous = jax.config.jax_disable_most_optimizations
-  jax.config.update("jax_disable_most_optimizations", bool(enabled))
-  try:
-    yield
-  finally:
-    jax.config.update("jax_disable_most_optimizations", previous)
-
 
 def median_seconds(fn: Callable, args: Sequence[Any], repeats: int) -> float:
   """Median wall time of `fn(*args)` over `repeats` calls, after one warm-up call."""

@@ -198,21 +198,13 @@ class Records:
 # ---------------------------------------------------------------------------------------------
 # the measured numbers of each row, per model
 
-def speed_number(view: Records, model) -> Number | None:
-  best = [view.speed_best(model, L) for L in view.cfg.speed.lengths]
+def speed_number(view: Records, model, field="train_s_per_example") -> Number | None:
+  """Geometric mean over the lengths of a per-example time (fastest implementation)."""
+  best = [view.speed_best(model, L, field) for L in view.cfg.speed.lengths]
   if not all(best):
     return None
-  return traced(f"{model} train s/example (geomean over L)",
-                [(r["id"], "result.train_s_per_example", r["setting"]["L"]) for r in best],
-                "geomean", view.ok)
-
-
-def infer_number(view: Records, model) -> Number | None:
-  best = [view.speed_best(model, L, "infer_s_per_example") for L in view.cfg.speed.lengths]
-  if not all(best):
-    return None
-  return traced(f"{model} inference s/example (geomean over L)",
-                [(r["id"], "result.infer_s_per_example", r["setting"]["L"]) for r in best],
+  return traced(f"{model} {field} (geomean over L)",
+                [(r["id"], f"result.{field}", r["setting"]["L"]) for r in best],
                 "geomean", view.ok)
 
 
@@ -228,7 +220,7 @@ def order_number(view: Records, model, how="mean", path="result.accuracy") -> Nu
   if not runs:
     return None
   return traced(f"{model} order {path.split('.')[-1]} ({how} over seeds)",
-                         [(r["id"], path, r["seed"]) for r in runs], how, view.ok)
+                [(r["id"], path, r["seed"]) for r in runs], how, view.ok)
 
 
 def sweep_sources(view: Records, model, task) -> tuple[list, list[int]]:
@@ -245,7 +237,10 @@ def sweep_sources(view: Records, model, task) -> tuple[list, list[int]]:
 
 
 def sweep_tasks(cfg) -> list[str]:
-  return [cfg.order.task] + sorted(cfg.sweeps.keys())
+  """The long-context sweeps of this preset: the order evaluation, then every sweep with
+  distances to train at."""
+  return [cfg.order.task] + sorted(task for task, sweep in cfg.sweeps.items()
+                                   if sweep.distances)
 
 
 def longest_number(view: Records, model, task) -> Number | None:
@@ -253,7 +248,7 @@ def longest_number(view: Records, model, task) -> Number | None:
   if not sources:
     return None
   return traced(f"{model} {task} longest distance solved", sources,
-                            "longest_solved", view.ok, arg=view.cfg.solved_threshold)
+                "longest_solved", view.ok, arg=view.cfg.solved_threshold)
 
 
 def stability_numbers(view: Records, model) -> tuple[Number, Number] | None:
@@ -280,8 +275,8 @@ def gradient_number(view: Records, model) -> Number | None:
   if not runs:
     return None
   return traced(f"{model} gradient decay orders at init (L={length})",
-                         [(runs[0]["id"], f"result.{length}.decay_orders", None)], "value",
-                         view.ok)
+                [(runs[0]["id"], f"result.{length}.decay_orders", None)], "value",
+                view.ok)
 
 
 def trained_gradient_number(view: Records, model) -> Number | None:
@@ -289,8 +284,8 @@ def trained_gradient_number(view: Records, model) -> Number | None:
   if not runs:
     return None
   return traced(f"{model} gradient decay orders after training on order",
-                         [(r["id"], "result.gradient.decay_orders", r["seed"]) for r in runs],
-                         "mean", view.ok)
+                [(r["id"], "result.gradient.decay_orders", r["seed"]) for r in runs],
+                "mean", view.ok)
 
 
 def memory_number(view: Records, model) -> Number | None:
@@ -298,7 +293,7 @@ def memory_number(view: Records, model) -> Number | None:
   if not best:
     return None
   return traced(f"{model} peak bytes/example (L={best['setting']['L']})",
-                         [(best["id"], "result.peak_bytes_per_example", None)], "value", view.ok)
+                [(best["id"], "result.peak_bytes_per_example", None)], "value", view.ok)
 
 
 def throughput_number(view: Records, model) -> Number | None:
@@ -307,7 +302,7 @@ def throughput_number(view: Records, model) -> Number | None:
   if not runs:
     return None
   return traced(f"{model} inference examples/s (B={B})",
-                         [(runs[0]["id"], "result.examples_per_s", None)], "value", view.ok)
+                [(runs[0]["id"], "result.examples_per_s", None)], "value", view.ok)
 
 
 def depth_number(view: Records, model) -> Number | None:
@@ -316,17 +311,16 @@ def depth_number(view: Records, model) -> Number | None:
   if not runs or lo == hi:
     return None
   return traced(f"{model} critical-path exponent p (L={lo}..{hi})",
-                         [(runs[0]["id"], f"result.critical_path.{L}", L) for L in (lo, hi)],
-                         "exponent", view.ok)
+                [(runs[0]["id"], f"result.critical_path.{L}", L) for L in (lo, hi)],
+                "exponent", view.ok)
 
 
 def devices_number(view: Records, model) -> Number | None:
   runs = view.find("devices", model)
   if not runs:
     return None
-  return traced(f"{model} data-parallel efficiency", [(runs[0]["id"],
-                                                                "result.efficiency.-1", None)],
-                         "value", view.ok)
+  return traced(f"{model} data-parallel efficiency",
+                [(runs[0]["id"], "result.efficiency.-1", None)], "value", view.ok)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +437,7 @@ def verdict_rows(view: Records) -> list[Row]:
 
   lengths = "/".join(str(L) for L in cfg.speed.lengths)
   sp = [speed_number(view, m) for m in pair]
-  inf = [infer_number(view, m) for m in pair]
+  inf = [speed_number(view, m, "infer_s_per_example") for m in pair]
   par = [params_number(view, m) for m in pair]
   impls = ", ".join(f"{m}: " + "/".join(view.speed_best(m, L)["setting"].get("impl", "-")
                                          for L in cfg.speed.lengths)
@@ -1009,6 +1003,10 @@ def build(cfg, records: dict[str, dict], command: str = "") -> Report:
   for task in sweep_tasks(cfg):
     blocks.append(("p", f"**{task}**"))
     blocks.append(("table", *distance_table(view, task)))
+  off = sorted(task for task, sweep in cfg.sweeps.items() if not sweep.distances)
+  if off:
+    blocks.append(("p", f"Not swept in this preset (no distances configured): "
+                        f"{', '.join(off)}."))
   image("distance.png", plot_distance(view), "Accuracy against dependency distance (dotted: the "
         "solved threshold)")
 

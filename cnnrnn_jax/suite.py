@@ -141,13 +141,14 @@ def plan(cfg) -> list[Job]:
                      "batches": cfg.gradient.batches}))
 
   learning_rates = [base_lr] + [lr for lr in cfg.stability.learning_rates if lr != base_lr]
-  for lr in learning_rates:  # order awareness + stability grid (shares the base-lr runs)
+  for lr in learning_rates:  # order awareness (base lr) + the stability grid (every lr)
     for seed in cfg.seeds:
       for model in names:
         config = train_config(cfg, model, order.task, seed, seq_len=order.seq_len)
         config.opt.learning_rate = lr
         jobs.append(Job("train", model, order.task, {"lr": lr}, seed, config,
-                        _order_extra(cfg)))
+                        _order_extra(cfg) if lr == base_lr else
+                        {"converge_fraction": cfg.stability.loss_fraction}))
   for task, sweep in sorted(cfg.sweeps.items()):  # long-term context: one run per distance
     for distance in sweep.distances:
       for seed in cfg.sweep_seeds:
@@ -167,8 +168,6 @@ def plan(cfg) -> list[Job]:
         jobs.append(Job("train", model, task, {}, seed, train_config(cfg, model, task, seed)))
   for job in jobs:  # the budget decides every model's size, so it is part of every job
     job.extra.update(param_budget=cfg.param_budget, width_knobs=list(cfg.width_knobs))
-    if job.probe not in TIMED:
-      job.extra["fast_compile"] = bool(cfg.fast_compile)
   return jobs
 
 
@@ -364,12 +363,11 @@ def _set_results(results) -> None:
   _RESULTS = results
 
 
-def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs,
-               fast: bool) -> None:
+def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs) -> None:
   """Worker process: runs `jobs` in order (same model and task, so later ones reuse the
   earlier ones' compiled programs from the persistent cache) and reports each record."""
   matcher = BudgetMatcher(budget, knobs)
-  with _quiet_logging(), measure.compilation_cache(cache), measure.fast_compile(fast):
+  with _quiet_logging(), measure.compilation_cache(cache):
     for job in jobs:
       _RESULTS.put(run_job(job, matcher, workdir))
 
@@ -396,8 +394,7 @@ def _run_parallel(jobs: list[Job], workers: int, workdir: str, cache: str | None
                                               initializer=_set_results,
                                               initargs=(results,)) as pool:
     futures = [pool.submit(_run_chain, chain, workdir, cache, cfg.param_budget,
-                           tuple(cfg.width_knobs), cfg.fast_compile)
-               for chain in _chains(jobs)]
+                           tuple(cfg.width_knobs)) for chain in _chains(jobs)]
     for _ in jobs:
       while True:
         try:
@@ -415,8 +412,7 @@ def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict
   """Runs every planned job that has no record yet; returns id -> record for the plan.
 
   Timing probes run first, one at a time in this process; the rest (training, gradients)
-  run in `cfg.workers` processes, each taking one (model, task) chain at a time, compiled
-  without XLA's LLVM optimisations when `cfg.fast_compile` (their speed is not measured).
+  run in `cfg.workers` processes, each taking one (model, task) chain at a time.
   """
   train.make_workdir(workdir)
   jobs = plan(cfg)
@@ -444,9 +440,8 @@ def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict
       for job in timed:
         on_record(run_job(job, matcher, workdir))
       if workers == 1:
-        with measure.fast_compile(cfg.fast_compile):
-          for job in rest:
-            on_record(run_job(job, matcher, workdir))
+        for job in rest:
+          on_record(run_job(job, matcher, workdir))
     if workers > 1:
       _run_parallel(rest, workers, workdir, cache, cfg, on_record)
   return {job.id: records[job.id] for job in jobs}
