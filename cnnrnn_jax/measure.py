@@ -390,14 +390,16 @@ def accuracy_by_distance(eval_fn, params, config, distances: Sequence[int],
 
 
 def longest_solved(accuracy_at: dict, threshold: float = 0.9) -> int | None:
-  """The longest distance D such that every tested distance up to D has accuracy >=
-  threshold (None when the shortest does not). A model that fails at 8 but succeeds
-  at 31 (e.g. a CNN reading the sequence boundaries) has not solved 31."""
+  """The end of the first unbroken run of solved distances (accuracy >= threshold),
+  shortest first; None when no distance is solved. A model that solves 1..4, fails at
+  8 and solves 31 again (a CNN reading the sequence boundaries) has solved up to 4."""
   longest = None
   for d in sorted(accuracy_at, key=int):
-    if accuracy_at[d] is None or accuracy_at[d] < threshold:
+    solved = accuracy_at[d] is not None and accuracy_at[d] >= threshold
+    if solved:
+      longest = int(d)
+    elif longest is not None:
       break
-    longest = int(d)
   return longest
 
 

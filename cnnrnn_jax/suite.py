@@ -122,13 +122,17 @@ def plan(cfg) -> list[Job]:
           setting["impl"] = impl
         jobs.append(Job("speed", model, cfg.speed.task, setting, 0, config,
                         {"repeats": cfg.speed.repeats}))
-  for model in names:  # throughput against batch size
+  for model in names:  # throughput against batch size (each conv implementation)
     for batch_size in cfg.scaling.batch_sizes:
-      config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
-      config.batch_size = batch_size
-      jobs.append(Job("batch", model, cfg.speed.task,
-                      {"B": batch_size, "L": cfg.scaling.seq_len}, 0, config,
-                      {"repeats": cfg.scaling.repeats}))
+      for impl in _conv_impls(cfg, model):
+        config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
+        config.batch_size = batch_size
+        setting = {"B": batch_size, "L": cfg.scaling.seq_len}
+        if impl is not None:
+          config.arch.conv_impl = impl
+          setting["impl"] = impl
+        jobs.append(Job("batch", model, cfg.speed.task, setting, 0, config,
+                        {"repeats": cfg.scaling.repeats}))
   if jax.device_count() > 1:
     for model in names:
       config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)

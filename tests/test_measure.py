@@ -98,6 +98,8 @@ def test_accuracy_by_distance_and_longest_solved():
   assert measure.longest_solved({"5": 0.5}, 0.9) is None
   # solving 31 but failing 8 (boundary cues) is not solving 31
   assert measure.longest_solved({"31": 1.0, "1": 1.0, "8": 0.6}, 0.9) == 1
+  # a miss at the shortest distance does not hide the run that follows
+  assert measure.longest_solved({"1": 0.85, "2": 0.95, "4": 1.0, "8": 0.5}, 0.9) == 4
 
 
 def test_copy_memory_accuracy_counts_the_recall_only():
