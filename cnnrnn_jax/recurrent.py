@@ -13,9 +13,9 @@ A step function has the signature `step(params, carry, x_C) -> (carry, (h_H, gat
   gru_step    Cho et al. 2014 in the cuDNN/torch/Flax form: n = tanh(x Wxn + bxn + r*(h Whn + bhn))
 
 `scan_sequence` is the didactic form and the reference. `fused_scan` is its fast
-twin for a whole batch (same numbers, tested equal): the input projection and every
-weight gradient are single matmuls over all (step, sequence) pairs, and a hand-written
-backward pass keeps only what truly is sequential inside the loop. `RNN(impl=...)`
+twin for a whole batch (same numbers, tested equal): a hand-written backward pass
+keeps only what truly is sequential inside its loop and computes every weight
+gradient as one matmul over all (step, sequence) pairs. `RNN(impl=...)`
 switches between them; `experiments/benchmark.py` times both (README "Performance").
 
 Masks, not ragged shapes: past a sequence's `length` the carry is frozen and the
@@ -131,13 +131,13 @@ def init_cell_params(rng, cell: str, in_dim: int, hidden: int, dtype=jnp.float32
 # ---------------------------------------------------------------------------------------
 # FAST TWIN: the same recurrences for a whole batch at once, with a hand-written backward.
 #
-# Differentiating `scan_sequence` makes JAX accumulate the weight gradients inside the
-# backward loop, one small (H x B) @ (B x G) matmul and one H x G add per step. The
-# fused form keeps only what is truly sequential inside the loops (h @ W_h forward,
-# dz @ W_h^T backward) and moves the rest out as single matmuls over all L*B (step,
-# sequence) pairs: the input projection x @ W_x, and dW_x, dW_h, dx. It is written for
-# a batch, time-major (x_LxBxC), because those matmuls contract over the batch too:
-# under vmap, JAX would compute one weight gradient per sequence and then sum them.
+# Differentiating `scan_sequence` makes JAX do four small matmuls per step in the
+# backward loop: dh and dx_t, and the weight gradients accumulated one (H x B) @ (B x G)
+# product and one H x G add at a time. The fused backward keeps only what is truly
+# sequential inside its loop (dz @ W_h^T) and computes dW_x, dW_h and dx after it, as
+# single matmuls over all L*B (step, sequence) pairs, which use both cores fully. It is
+# written for a batch, time-major (x_LxBxC), because those matmuls contract over the
+# batch too: under vmap, JAX would compute one weight gradient per sequence and sum them.
 # Per cell there is a forward step and its backward; the activations `acts_BxA` saved
 # by the forward step are all the backward step needs (A = 5H lstm, 4H gru, H rnn).
 # Carries are tuples here, with h last: lstm (c, h), rnn and gru (h,).
@@ -214,17 +214,19 @@ def _valid_Bx1(t, lengths_B):
 
 def _fused_forward(cell, reverse, unroll, params, carry0, x_LxBxC, lengths_B):
   forward_step, _, bias, _ = _FUSED[cell]
-  zx_LxBxG = jnp.einsum("lbc,cg->lbg", x_LxBxC, params["w_x"]) + params[bias][None, None, :]
 
   def step(carry, inputs):
-    t, zx_BxG = inputs
+    t, x_BxC = inputs
+    # x @ W_x stays inside the loop: hoisted out, it is one big matmul, but it writes
+    # L x B x G to memory and reads it back, which measured slower on a 2-core CPU.
+    zx_BxG = x_BxC @ params["w_x"] + params[bias][None, :]
     cand, h_BxH, acts_BxA = forward_step(params, carry, zx_BxG)
     valid_Bx1 = _valid_Bx1(t, lengths_B)
     carry = tuple(jnp.where(valid_Bx1, new, old) for new, old in zip(cand, carry))
     return carry, (jnp.where(valid_Bx1, h_BxH, 0.0), acts_BxA)
 
   steps_L = jnp.arange(x_LxBxC.shape[0])
-  return jax.lax.scan(step, carry0, (steps_L, zx_LxBxG), reverse=reverse, unroll=unroll)
+  return jax.lax.scan(step, carry0, (steps_L, x_LxBxC), reverse=reverse, unroll=unroll)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
@@ -257,6 +259,14 @@ def _previous_carries(cell, carry0, h_LxBxH, acts_LxBxA, lengths_B, reverse):
   return tuple(prev)
 
 
+def _pairs_matmul(a_LxBxK, d_LxBxG):
+  """a^T d summed over all L*B (step, sequence) pairs: K x G. The transposed copy of `a`
+  is kept (optimization barrier): XLA:CPU otherwise contracts over the leading axis in
+  place, which measured 1.5-1.9x slower than copy + plain matmul."""
+  a_NxK = a_LxBxK.reshape(-1, a_LxBxK.shape[-1])
+  return jax.lax.optimization_barrier(a_NxK.T) @ d_LxBxG.reshape(-1, d_LxBxG.shape[-1])
+
+
 def _fused_bwd(cell, reverse, unroll, residuals, cotangents):
   params, carry0, x_LxBxC, lengths_B, h_LxBxH, acts_LxBxA = residuals
   d_carry, dh_LxBxH, d_acts_LxBxA = cotangents
@@ -279,9 +289,8 @@ def _fused_bwd(cell, reverse, unroll, residuals, cotangents):
       step, d_carry, (steps_L, dh_LxBxH, d_acts_LxBxA, acts_LxBxA, prev),
       reverse=not reverse, unroll=unroll)
   dzh_LxBxG = dzx_LxBxG if dzh_LxBxG is None else dzh_LxBxG
-  grads = {"w_x": jnp.einsum("lbc,lbg->cg", x_LxBxC, dzx_LxBxG),
-           "w_h": jnp.einsum("lbh,lbg->hg", prev[-1], dzh_LxBxG),
-           bias: jnp.sum(dzx_LxBxG, axis=(0, 1))}
+  grads = {"w_x": _pairs_matmul(x_LxBxC, dzx_LxBxG), "w_h": _pairs_matmul(prev[-1], dzh_LxBxG)}
+  grads[bias] = jnp.sum(dzx_LxBxG, axis=(0, 1))
   if cell == "gru":
     grads["b_h"] = jnp.sum(dzh_LxBxG, axis=(0, 1))
   dx_LxBxC = jnp.einsum("lbg,cg->lbc", dzx_LxBxG, params["w_x"])

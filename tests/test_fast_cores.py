@@ -1,5 +1,6 @@
 """Fast twins equal their references: fused_scan == vmap(scan_sequence), forward and
-backward, for every cell, direction, ragged lengths and a non-zero initial carry."""
+backward, for every cell, direction, ragged lengths and a non-zero initial carry;
+conv1d_vmap_shifted == lax.conv_general_dilated, forward and backward."""
 
 import flax.linen as nn
 import jax
@@ -7,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnrnn_jax import recurrent
+from cnnrnn_jax import conv, recurrent
 
 B, L, C, H = 4, 9, 3, 5
 LENGTHS = jnp.array([9, 4, 1, 0])     # full, ragged, a single step, empty
@@ -111,3 +112,27 @@ def test_fused_lstm_equals_flax_optimized_lstm_cell():
 def test_fused_rejects_unknown_cell():
   with pytest.raises(ValueError, match="unknown cell 'lru'"):
     recurrent.fused_scan("lru", {}, None, jnp.zeros((1, 2, 3)))
+
+
+@pytest.mark.parametrize("padding", conv.PADDINGS)
+@pytest.mark.parametrize("dilation,width", [(1, 3), (2, 2), (4, 5)])
+def test_vmap_shifted_conv_equals_xla_forward_and_backward(padding, dilation, width):
+  k_w, k_b, k_x = jax.random.split(jax.random.PRNGKey(width), 3)
+  kernel = jax.random.normal(k_w, (width, 4, 6))
+  bias, x = jax.random.normal(k_b, (6,)), jax.random.normal(k_x, (21, 4))
+
+  @jax.jit
+  def outputs_and_grads(kernel, bias, x):
+    def loss(impl):
+      def f(k, b, x):
+        y = conv.conv1d(k, b, x, padding, dilation, impl)
+        return jnp.sum(jnp.sin(y)), y
+      return f
+    return [jax.value_and_grad(loss(impl), argnums=(0, 1, 2), has_aux=True)(kernel, bias, x)
+            for impl in ("vmap_shifted", "xla")]
+
+  ((_, y_shift), g_shift), ((_, y_xla), g_xla) = outputs_and_grads(kernel, bias, x)
+  assert y_shift.shape == (conv.output_length(21, padding, width, dilation), 6)
+  np.testing.assert_allclose(y_shift, y_xla, rtol=1e-5, atol=1e-5)
+  for a, b in zip(g_shift, g_xla):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

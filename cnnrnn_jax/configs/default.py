@@ -34,7 +34,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.bidirectional = False
   config.arch.readout = "last"        # last | mean | max (recurrent models)
   config.arch.dropout = 0.1
-  config.arch.conv_impl = "xla"       # xla | vmap: tested equal, xla is faster on CPU
+  config.arch.conv_impl = "xla"       # xla | vmap | vmap_shifted: tested equal, xla is faster on CPU
 
   # Recurrence implementation (issue 6, README "Performance"): fused = fused_scan, a
   # batch-level scan with a hand-written backward; scan = vmap of the didactic
