@@ -138,14 +138,15 @@ def init_cell_params(rng, cell: str, in_dim: int, hidden: int, dtype=jnp.float32
 # single matmuls over all L*B (step, sequence) pairs, which use both cores fully. It is
 # written for a batch, time-major (x_LxBxC), because those matmuls contract over the
 # batch too: under vmap, JAX would compute one weight gradient per sequence and sum them.
-# Per cell there is a forward step and its backward; the activations `acts_BxA` saved
-# by the forward step are all the backward step needs (A = 5H lstm, 4H gru, H rnn).
+# Per cell there is a forward step (which also applies the length mask) and its
+# backward; the activations `acts_BxA` saved by the forward step are all the backward
+# step needs besides the previous carry (A = 5H lstm, 4H gru, H rnn).
 # Carries are tuples here, with h last: lstm (c, h), rnn and gru (h,).
 
 
-def _elman_forward(params, carry, zx_BxG):
-  h_BxH = jnp.tanh(zx_BxG + carry[0] @ params["w_h"])
-  return (h_BxH,), h_BxH, h_BxH
+def _elman_forward(params, carry, zx_BxG, valid_Bx1):
+  h_BxH = jnp.where(valid_Bx1, jnp.tanh(zx_BxG + carry[0] @ params["w_h"]), carry[0])
+  return (h_BxH,), h_BxH
 
 
 def _elman_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
@@ -155,13 +156,15 @@ def _elman_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
   return (dpre_BxG @ params["w_h"].T,), dpre_BxG, None
 
 
-def _lstm_forward(params, carry, zx_BxG):
+def _lstm_forward(params, carry, zx_BxG, valid_Bx1):
   c_BxH, h_BxH = carry
   i, f, g, o = jnp.split(zx_BxG + h_BxH @ params["w_h"], 4, axis=-1)
   i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
-  c_BxH = f * c_BxH + i * g
-  h_BxH = o * jnp.tanh(c_BxH)
-  return (c_BxH, h_BxH), h_BxH, jnp.concatenate([i, f, g, o, c_BxH], -1)
+  # h from the already-masked c (a frozen step's h is discarded by its own mask): each
+  # value then has one consumer and XLA fuses the step into fewer kernels.
+  c_BxH = jnp.where(valid_Bx1, f * c_BxH + i * g, c_BxH)
+  h_BxH = jnp.where(valid_Bx1, o * jnp.tanh(c_BxH), h_BxH)
+  return (c_BxH, h_BxH), jnp.concatenate([i, f, g, o, c_BxH], -1)
 
 
 def _lstm_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
@@ -177,14 +180,14 @@ def _lstm_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
   return (dc * f, dz_BxG @ params["w_h"].T), dz_BxG, None
 
 
-def _gru_forward(params, carry, zx_BxG):
+def _gru_forward(params, carry, zx_BxG, valid_Bx1):
   h_BxH = carry[0]
   xr, xz, xn = jnp.split(zx_BxG, 3, axis=-1)
   hr, hz, hn = jnp.split(h_BxH @ params["w_h"] + params["b_h"][None, :], 3, axis=-1)
   r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
   n = jnp.tanh(xn + r * hn)
-  h_BxH = (1.0 - z) * n + z * h_BxH
-  return (h_BxH,), h_BxH, jnp.concatenate([r, z, n, hn], -1)
+  h_BxH = jnp.where(valid_Bx1, (1.0 - z) * n + z * h_BxH, h_BxH)
+  return (h_BxH,), jnp.concatenate([r, z, n, hn], -1)
 
 
 def _gru_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
@@ -201,7 +204,7 @@ def _gru_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
 
 # name -> (forward step, backward step, input bias, names of the gates in `acts`)
 _FUSED = {
-    "rnn": (_elman_forward, _elman_backward, "b", (0,)),
+    "rnn": (_elman_forward, _elman_backward, "b", (0,)),          # h itself
     "lstm": (_lstm_forward, _lstm_backward, "b", (0, 1, 3)),    # i, f, o of (i, f, g, o, c)
     "gru": (_gru_forward, _gru_backward, "b_x", (0, 1)),        # r, z of (r, z, n, hn)
 }
@@ -213,6 +216,8 @@ def _valid_Bx1(t, lengths_B):
 
 
 def _fused_forward(cell, reverse, unroll, params, carry0, x_LxBxC, lengths_B):
+  """Scans the batch; emits the carry's h after every step (frozen past a length)
+  and the activations the backward needs."""
   forward_step, _, bias, _ = _FUSED[cell]
 
   def step(carry, inputs):
@@ -220,10 +225,8 @@ def _fused_forward(cell, reverse, unroll, params, carry0, x_LxBxC, lengths_B):
     # x @ W_x stays inside the loop: hoisted out, it is one big matmul, but it writes
     # L x B x G to memory and reads it back, which measured slower on a 2-core CPU.
     zx_BxG = x_BxC @ params["w_x"] + params[bias][None, :]
-    cand, h_BxH, acts_BxA = forward_step(params, carry, zx_BxG)
-    valid_Bx1 = _valid_Bx1(t, lengths_B)
-    carry = tuple(jnp.where(valid_Bx1, new, old) for new, old in zip(cand, carry))
-    return carry, (jnp.where(valid_Bx1, h_BxH, 0.0), acts_BxA)
+    carry, acts_BxA = forward_step(params, carry, zx_BxG, _valid_Bx1(t, lengths_B))
+    return carry, (carry[-1], acts_BxA)
 
   steps_L = jnp.arange(x_LxBxC.shape[0])
   return jax.lax.scan(step, carry0, (steps_L, x_LxBxC), reverse=reverse, unroll=unroll)
@@ -231,6 +234,8 @@ def _fused_forward(cell, reverse, unroll, params, carry0, x_LxBxC, lengths_B):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
 def _fused(cell, reverse, unroll, params, carry0, x_LxBxC, lengths_B):
+  """(last carry, carry h after each step, activations). Activations are differentiated
+  at valid steps only (the caller masks them, so they get no other cotangent)."""
   carry, (h_LxBxH, acts_LxBxA) = _fused_forward(cell, reverse, unroll, params, carry0,
                                                 x_LxBxC, lengths_B)
   return carry, h_LxBxH, acts_LxBxA
@@ -241,22 +246,16 @@ def _fused_fwd(cell, reverse, unroll, params, carry0, x_LxBxC, lengths_B):
   return out, (params, carry0, x_LxBxC, lengths_B, out[1], out[2])
 
 
-def _previous_carries(cell, carry0, h_LxBxH, acts_LxBxA, lengths_B, reverse):
-  """The carry each step started from: the neighbouring step's state, or carry0 where
-  the step is the first one read. (Only valid steps matter: the others get no gradient.)"""
+def _previous_carries(cell, carry0, h_LxBxH, acts_LxBxA, reverse):
+  """The carry each step started from: the one emitted by the step read before it."""
   states = [h_LxBxH]
   if cell == "lstm":
     states.insert(0, jnp.split(acts_LxBxA, 5, axis=-1)[4])   # c, saved by the forward
-  L = h_LxBxH.shape[0]
-  prev = []
-  for s_LxBxH, s0_BxH in zip(states, carry0):
-    if not reverse:
-      prev.append(jnp.concatenate([s0_BxH[None], s_LxBxH[:-1]], 0))
-    else:
-      first_LxBx1 = (jnp.arange(L)[:, None] + 1 >= lengths_B[None, :])[:, :, None]
-      prev.append(jnp.where(first_LxBx1, s0_BxH[None],
-                            jnp.concatenate([s_LxBxH[1:], s0_BxH[None]], 0)))
-  return tuple(prev)
+  if reverse:
+    return tuple(jnp.concatenate([s_LxBxH[1:], s0_BxH[None]], 0)
+                 for s_LxBxH, s0_BxH in zip(states, carry0))
+  return tuple(jnp.concatenate([s0_BxH[None], s_LxBxH[:-1]], 0)
+               for s_LxBxH, s0_BxH in zip(states, carry0))
 
 
 def _pairs_matmul(a_LxBxK, d_LxBxG):
@@ -271,16 +270,17 @@ def _fused_bwd(cell, reverse, unroll, residuals, cotangents):
   params, carry0, x_LxBxC, lengths_B, h_LxBxH, acts_LxBxA = residuals
   d_carry, dh_LxBxH, d_acts_LxBxA = cotangents
   _, backward_step, bias, _ = _FUSED[cell]
-  prev = _previous_carries(cell, carry0, h_LxBxH, acts_LxBxA, lengths_B, reverse)
+  prev = _previous_carries(cell, carry0, h_LxBxH, acts_LxBxA, reverse)
 
   def step(d_carry, inputs):
     t, dh_BxH, d_acts_BxA, acts_BxA, prev_t = inputs
     valid_Bx1 = _valid_Bx1(t, lengths_B)
-    d_cand = d_carry[:-1] + (d_carry[-1] + dh_BxH,)          # h feeds the carry and the output
-    d_cand = tuple(jnp.where(valid_Bx1, d, 0.0) for d in d_cand)
-    d_prev, dzx_BxG, dzh_BxG = backward_step(params, d_cand,
+    d_carry = d_carry[:-1] + (d_carry[-1] + dh_BxH,)     # the emitted h is the carry's h
+    d_step = tuple(jnp.where(valid_Bx1, d, 0.0) for d in d_carry)
+    d_prev, dzx_BxG, dzh_BxG = backward_step(params, d_step,
                                              jnp.where(valid_Bx1, d_acts_BxA, 0.0),
                                              acts_BxA, prev_t)
+    # A frozen step passes its carry's cotangent straight to the step before.
     d_carry = tuple(dp + jnp.where(valid_Bx1, 0.0, d) for dp, d in zip(d_prev, d_carry))
     return d_carry, (dzx_BxG, dzh_BxG)
 
@@ -316,10 +316,11 @@ def fused_scan(cell: str, params: Params, carry: Carry, x_BxLxC, lengths_B=None,
   carry0 = tuple(carry) if cell == "lstm" else (carry,)
   carry, h_LxBxH, acts_LxBxA = _fused(cell, reverse, unroll, params, carry0,
                                       jnp.swapaxes(x_BxLxC, 0, 1), lengths_B)
+  valid_LxBx1 = (jnp.arange(L)[:, None] < lengths_B[None, :])[:, :, None]
   acts = jnp.split(acts_LxBxA, _NUM_ACTS[cell], axis=-1)
   gates_LxBxNxH = jnp.stack([acts[k] for k in _FUSED[cell][3]], axis=2)
-  valid_LxBx1x1 = (jnp.arange(L)[:, None] < lengths_B[None, :])[:, :, None, None]
-  gates_LxBxNxH = jnp.where(valid_LxBx1x1, gates_LxBxNxH, 0.0)
+  gates_LxBxNxH = jnp.where(valid_LxBx1[..., None], gates_LxBxNxH, 0.0)
+  h_LxBxH = jnp.where(valid_LxBx1, h_LxBxH, 0.0)
   carry = carry if cell == "lstm" else carry[0]
   return carry, (jnp.swapaxes(h_LxBxH, 0, 1), jnp.swapaxes(gates_LxBxNxH, 0, 1))
 

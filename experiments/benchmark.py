@@ -58,6 +58,9 @@ _LENGTHS = flags.DEFINE_list("lengths", ["32", "256", "1024", "4096"], "Lengths 
 _SWEEP_BATCH = flags.DEFINE_integer("sweep_batch", 16, "Batch size of the lengths suite.")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["1", "16", "256"], "Batch suite.")
 _CEILING_N = flags.DEFINE_integer("ceiling_n", 2048, "Side of the ceiling matmul.")
+_REUSE_MEMORY = flags.DEFINE_bool("reuse_freed_memory", True, "Keep glibc from unmapping "
+                                   "large freed buffers (bench.reuse_freed_memory); applies to "
+                                   "JAX and torch alike. --noreuse_freed_memory to compare.")
 _ATTENTION_MAX_MB = flags.DEFINE_integer("attention_max_mb", 512, "Skip attention where one "
                                          "B x heads x T x T float32 tensor exceeds this.")
 
@@ -504,6 +507,7 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"unknown suites {sorted(unknown)}; use targets, lengths, batch")
   _imports()
+  reused = bench.reuse_freed_memory() if _REUSE_MEMORY.value else False
   torch = None
   if _WITH_TORCH.value:
     try:
@@ -517,6 +521,7 @@ def main(argv):
          f"({os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}); "
          f"torch {torch.__version__ + f' ({torch.get_num_threads()} threads)' if torch else 'not used'}; "
          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
+         f"malloc keeps freed memory: {'yes' if reused else 'no'}; "
          f"load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
   _progress(env)
   absent = [m for m, mod in (("linear_scan", linear_scan), ("attention", attention)) if mod is None]
