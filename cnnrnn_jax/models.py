@@ -13,18 +13,22 @@ Every model is an *encoder* wrapped by `SequenceModel`, which embeds the inputs
 and the positions max-pooling picked, per-step hidden states, gate values.
 
 Registered encoders (`MODELS`): cnn (Kim 2014 TextCNN), rnn / lstm / gru (uni- or
-bidirectional), cnn_lstm (conv features into an LSTM), bag (order-blind baseline).
+bidirectional), cnn_lstm (conv features into an LSTM), bag (order-blind baseline);
+beyond the folklore: tcn (Bai et al. 2018 dilated causal CNN), mingru / lru (linear
+recurrences run as a parallel scan), transformer (pre-norm self-attention).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnrnn_jax import conv, recurrent
+from cnnrnn_jax import attention, conv, linear_scan, recurrent
 from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
 
 READOUTS = ("last", "mean", "max")
@@ -233,6 +237,7 @@ def validate(name: str, arch, spec: TaskSpec) -> None:
   if widths and max(widths) > spec.seq_len:
     raise ConfigError(f"filter width {max(widths)} is wider than the sequence length "
                       f"{spec.seq_len}; use narrower config.arch.kernel_sizes or longer sequences")
+  _validate_beyond(name, arch, spec)
   if spec.kind == "lm":
     if name not in CAUSAL_CAPABLE:
       raise ConfigError(f"model {name!r} is not causal and cannot do language modelling")
@@ -244,3 +249,198 @@ def validate(name: str, arch, spec: TaskSpec) -> None:
 def build_model(name: str, arch, spec: TaskSpec) -> SequenceModel:
   validate(name, arch, spec)
   return SequenceModel(spec, MODELS[name](arch, spec), arch.embed_dim, arch.dropout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Beyond the folklore: a CNN with long memory (tcn), recurrences computed in parallel
+# (mingru, lru) and attention (transformer). All are usable on every task kind; tcn,
+# mingru and lru are causal everywhere, the transformer becomes a causal decoder for lm.
+
+BEYOND = ("tcn", "mingru", "lru", "transformer")
+
+
+def last_valid_step(h_BxLxD, lengths_B):
+  """h at each row's last valid step: a causal model's summary of the whole sequence."""
+  index_Bx1x1 = jnp.maximum(lengths_B - 1, 0)[:, None, None]
+  return jnp.take_along_axis(h_BxLxD, index_Bx1x1, axis=1)[:, 0]
+
+
+def readout_over_time(h_BxLxD, lengths_B, how: str):
+  """'last' valid step, or 'mean' / 'max' over the valid steps."""
+  if how == "last":
+    return last_valid_step(h_BxLxD, lengths_B)
+  return pool_over_time(h_BxLxD, lengths_B, how)
+
+
+def tcn_dilations(levels: int) -> list[int]:
+  """Dilation of each convolution of a TCN: 2^i for both convolutions of level i."""
+  return [2 ** i for i in range(levels) for _ in range(2)]
+
+
+def tcn_receptive_field(kernel_size: int, levels: int) -> int:
+  """1 + 2 (K - 1)(2^levels - 1): two causal convolutions per level, dilation 2^i."""
+  return conv.receptive_field([kernel_size] * 2 * levels, tcn_dilations(levels))
+
+
+class TemporalBlock(nn.Module):
+  """One TCN level (Bai et al. 2018): two dilated causal convolutions, each followed by
+  ReLU and dropout, added to the input (through a 1x1 convolution when widths differ),
+  then ReLU. Weight normalisation (Salimans & Kingma 2016) reparametrises each kernel
+  as g * v / ||v|| per output filter (`nn.WeightNorm` over our `conv.Conv1D`; g starts
+  at 1, so the effective kernel starts with unit norm per filter, close to LeCun init).
+  """
+
+  features: int
+  kernel_size: int
+  dilation: int
+  dropout: float = 0.0
+  weight_norm: bool = True
+  impl: str = "xla"
+
+  @nn.compact
+  def __call__(self, x_BxLxC, train: bool = False):
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    y_BxLxF = x_BxLxC
+    for i in (1, 2):
+      if self.weight_norm:
+        layer = nn.WeightNorm(conv.Conv1D(self.features, self.kernel_size, "causal",
+                                          self.dilation, self.impl), name=f"conv{i}")
+      else:
+        layer = conv.Conv1D(self.features, self.kernel_size, "causal", self.dilation,
+                            self.impl, name=f"conv{i}")
+      y_BxLxF = drop(nn.relu(layer(y_BxLxF)))
+    residual_BxLxF = x_BxLxC
+    if x_BxLxC.shape[-1] != self.features:
+      residual_BxLxF = conv.Conv1D(self.features, 1, impl=self.impl, name="project")(x_BxLxC)
+    return nn.relu(y_BxLxF + residual_BxLxF)
+
+
+class TCN(nn.Module):
+  """Temporal convolutional network (Bai, Kolter & Koltun 2018, "An Empirical Evaluation
+  of Generic Convolutional and Recurrent Networks for Sequence Modeling").
+
+  `levels` TemporalBlocks of width `hidden`, dilation 2^i in level i: output t sees the
+  tcn_receptive_field(kernel_size, levels) inputs ending at t and nothing after it.
+  Sequence heads read the last valid step (readout 'last'; 'mean'/'max' also work).
+  """
+
+  hidden: int = 64
+  levels: int = 4
+  kernel_size: int = 3
+  dropout: float = 0.0
+  weight_norm: bool = True
+  readout: str = "last"
+  impl: str = "xla"
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    h_BxLxH, maps = x_BxLxE, {}
+    for i in range(self.levels):
+      h_BxLxH = TemporalBlock(self.hidden, self.kernel_size, 2 ** i, self.dropout,
+                              self.weight_norm, self.impl, name=f"level{i}")(h_BxLxH, train)
+      maps[f"level{i}"] = h_BxLxH
+    h_BxLxH = jnp.where(mask_BxL(lengths_B, h_BxLxH.shape[1])[:, :, None], h_BxLxH, 0.0)
+    return h_BxLxH, readout_over_time(h_BxLxH, lengths_B, self.readout), {"feature_maps": maps}
+
+
+class LinearRNNEncoder(nn.Module):
+  """A Dense projection to `hidden`, then `attention.PreNormStack` whose time mixer is a
+  linear recurrence (linear_scan.MinGRU or linear_scan.LRU with N = hidden states),
+  computed by the associative scan or its sequential twin (`impl`)."""
+
+  cell: str = "mingru"
+  hidden: int = 64
+  num_layers: int = 2
+  mlp_dim: int = 128
+  dropout: float = 0.1
+  readout: str = "last"
+  impl: str = "associative"
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    layer = {"mingru": linear_scan.MinGRU, "lru": linear_scan.LRU}[self.cell]
+    mixer = lambda name: layer(self.hidden, self.impl, name=name)
+    x_BxLxH = nn.Dense(self.hidden, name="in_proj")(x_BxLxE)
+    h_BxLxH, aux = attention.PreNormStack(mixer, self.num_layers, self.mlp_dim, self.dropout,
+                                          name="blocks")(x_BxLxH, lengths_B, train)
+    h_BxLxH = jnp.where(mask_BxL(lengths_B, h_BxLxH.shape[1])[:, :, None], h_BxLxH, 0.0)
+    return h_BxLxH, readout_over_time(h_BxLxH, lengths_B, self.readout), aux
+
+
+class TransformerEncoder(nn.Module):
+  """attention.Transformer with a sequence readout: mean over the valid steps (readout
+  'last' or 'mean'; an encoder has no privileged last step) or 'max'."""
+
+  transformer: attention.Transformer
+  readout: str = "last"
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    h_BxLxD, aux = self.transformer(x_BxLxE, lengths_B, train)
+    how = "max" if self.readout == "max" else "mean"
+    return h_BxLxD, pool_over_time(h_BxLxD, lengths_B, how), aux
+
+
+def parameter_counts(model: SequenceModel) -> tuple[int, int]:
+  """(all parameters, encoder parameters = all but embedding and head), from shapes only."""
+  spec = model.spec
+  inputs = (jnp.zeros((1, spec.seq_len), jnp.int32) if spec.vocab_size else
+            jnp.zeros((1, spec.seq_len, spec.input_dim), jnp.float32))
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), inputs,
+                          jnp.ones((1,), jnp.int32))["params"]
+  sizes = {name: sum(math.prod(p.shape) for p in jax.tree.leaves(tree))
+           for name, tree in params.items()}
+  total = sum(sizes.values())
+  return total, total - sizes.get("embed", 0) - sizes.get("head", 0)
+
+
+def _tcn(arch, spec):
+  field = tcn_receptive_field(arch.tcn_kernel_size, arch.tcn_levels)
+  logging.info("tcn: %d levels x 2 causal convolutions of width %d, dilations %s: "
+               "receptive field %d steps (task sequence length %d)", arch.tcn_levels,
+               arch.tcn_kernel_size, tcn_dilations(arch.tcn_levels)[::2], field, spec.seq_len)
+  if field < spec.seq_len:
+    logging.warning("tcn: receptive field %d < sequence length %d: the last output cannot "
+                    "see the first inputs; raise config.arch.tcn_levels or tcn_kernel_size",
+                    field, spec.seq_len)
+  return TCN(arch.hidden, arch.tcn_levels, arch.tcn_kernel_size, arch.dropout,
+             arch.tcn_weight_norm, arch.readout, arch.conv_impl)
+
+
+def _linear_rnn(cell):
+  return lambda arch, spec: LinearRNNEncoder(cell, arch.hidden, arch.num_layers,
+                                             arch.mlp_ratio * arch.hidden, arch.dropout,
+                                             arch.readout, arch.scan_impl)
+
+
+def _transformer(arch, spec):
+  body = attention.Transformer(arch.hidden, arch.num_layers, arch.num_heads,
+                               arch.mlp_ratio * arch.hidden, arch.dropout,
+                               causal=spec.kind == "lm", positions=arch.pos_encoding,
+                               max_len=spec.seq_len)
+  return TransformerEncoder(body, arch.readout)
+
+
+register("tcn", _tcn)
+register("mingru", _linear_rnn("mingru"))
+register("lru", _linear_rnn("lru"))
+register("transformer", _transformer)
+
+
+def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
+  """The knobs of tcn / mingru / lru / transformer (checked only when one is chosen)."""
+  del spec
+  if name not in BEYOND:
+    return
+  for key in ("num_layers", "num_heads", "mlp_ratio", "tcn_levels", "tcn_kernel_size"):
+    if arch[key] <= 0:
+      raise ConfigError(f"config.arch.{key}={arch[key]} must be positive")
+  if arch.scan_impl not in linear_scan.IMPLS:
+    raise ConfigError(f"config.arch.scan_impl={arch.scan_impl!r} is not one of "
+                      f"{linear_scan.IMPLS}")
+  if arch.pos_encoding not in attention.POSITIONS:
+    raise ConfigError(f"config.arch.pos_encoding={arch.pos_encoding!r} is not one of "
+                      f"{attention.POSITIONS}")
+  if name == "transformer" and arch.hidden % arch.num_heads:
+    raise ConfigError(f"config.arch.hidden={arch.hidden} is not divisible by "
+                      f"config.arch.num_heads={arch.num_heads}; make hidden a multiple of it")

@@ -1,13 +1,25 @@
-"""One trainer for every model and task.
+"""One trainer for every model and task, on every device, surviving restarts.
 
 A task is data + a head kind + a metric (tasks/base.py); the model is built from the
 registry (models.py). `train_step` and `eval_step` are pure functions of arrays,
 jitted once by `train_and_evaluate`. Metrics leave the device as sums and counts and
 are divided on the host only when a line is logged (no per-step host sync).
+
+Scale-out: one `Mesh` over all devices (of all processes), the batch sharded along its
+'data' axis, parameters and optimizer state replicated; the step is jitted once with those
+in/out shardings, so XLA inserts the gradient all-reduce. The same code runs on 1 CPU,
+8 simulated CPU devices, a multi-GPU host or a TPU pod slice (config.distributed).
+
+Durability: Orbax checkpoints (checkpoint.py) every config.checkpoint_every steps and at
+the end; a restart with the same workdir resumes from the newest good one. Batches are a
+pure function of (seed, step) and dropout keys are fold_in(rng, step), so a resumed run
+ends with bit-for-bit the parameters (and metrics.jsonl) of an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import functools
 import json
 import logging
@@ -18,15 +30,18 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
+from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import models, tasks
+from cnnrnn_jax import checkpoint, models, tasks
 from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
 
 TrainState = train_state.TrainState
 Metrics = dict[str, jax.Array]
+NO_BAD_STEP = np.iinfo(np.int32).max
 
 
 def make_optimizer(opt, train_steps: int) -> optax.GradientTransformation:
@@ -64,7 +79,8 @@ def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
   """Host side: sums -> means, plus the task's derived headline metric."""
   sums = jax.device_get(sums)
   count = max(float(sums["count"]), 1.0)
-  out = {k: float(v) / count for k, v in sums.items() if k not in ("count", "nonfinite")}
+  out = {k: float(v) / count for k, v in sums.items()
+         if k not in ("count", "first_nonfinite_step")}
   if spec.kind == "lm":
     out["bits_per_token"] = out["loss"] / math.log(2.0)
     out["perplexity"] = math.exp(min(out["loss"], 50.0))
@@ -84,9 +100,18 @@ def train_step(state: TrainState, batch, rng, *, spec: TaskSpec):
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   finite = jnp.isfinite(loss)
+  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)   # 1-based step number
   new_state = state.apply_gradients(grads=grads)
   state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
-  return state, {**sums, "nonfinite": (~finite).astype(jnp.int32)}
+  return state, {**sums, "first_nonfinite_step": first_bad}
+
+
+def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
+  """Adds metric sums on device; keeps the earliest non-finite step."""
+  if total is None:
+    return sums
+  return {k: jnp.minimum(total[k], v) if k == "first_nonfinite_step" else total[k] + v
+          for k, v in sums.items()}
 
 
 def eval_step(params, batch, *, apply_fn, spec: TaskSpec) -> Metrics:
@@ -114,6 +139,9 @@ def setup(config):
   _check_positive(config, "batch_size", "train_steps", "log_every", "eval_every")
   if config.opt.learning_rate <= 0 or config.opt.clip_norm <= 0:
     raise ConfigError("config.opt.learning_rate and config.opt.clip_norm must be positive")
+  if config.get("checkpoint_every", 0) < 0 or config.get("keep_checkpoints", 1) <= 0:
+    raise ConfigError(f"config.checkpoint_every={config.checkpoint_every} must be >= 0 (0 = off) "
+                      f"and config.keep_checkpoints={config.keep_checkpoints} positive")
   task = tasks.build(config.task, config.data, config.seed)
   model = models.build_model(config.model, config.arch, task.spec)
   return task, model
@@ -139,16 +167,96 @@ def make_workdir(workdir: str) -> None:
                       "pass a writable --workdir") from None
 
 
-class MetricWriter:
-  """Appends one JSON object per line to metrics.jsonl and mirrors scalars to TensorBoard."""
+# ---------------------------------------------------------------------------------------------
+# Devices: one mesh over every device of every process; the batch is split along 'data'.
 
-  def __init__(self, workdir: str, seed: int):
+DATA_AXIS = "data"
+
+
+def initialize_distributed(config) -> None:
+  """Multi-host (TPU pod slice, multi-node GPU): join the other processes before using JAX."""
+  if config.get("distributed", False) and not jax.distributed.is_initialized():
+    jax.distributed.initialize()  # cluster, coordinator and process id come from the environment
+
+
+def data_mesh(batch_size: int) -> jax.sharding.Mesh:
+  """A 1-D mesh over all devices; ConfigError unless `batch_size` splits evenly over them."""
+  n = jax.device_count()
+  if batch_size % n:
+    raise ConfigError(f"config.batch_size={batch_size} does not split over {n} devices; "
+                      f"use a multiple of {n}")
+  return jax.make_mesh((n,), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def put_global(host_tree, sharding: jax.sharding.Sharding):
+  """Host arrays holding the same GLOBAL value on every process -> global jax.Arrays.
+
+  Each process transfers only the slices its own devices hold under `sharding` (for the
+  batch sharding: its rows of the global batch), so no process ever sends another's data.
+  """
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+  return jax.tree.map(put, host_tree)
+
+
+def train_and_accumulate(state: TrainState, acc: Metrics, batch, rng, *, spec: TaskSpec):
+  """`train_step`, then `accumulate` its sums into the logging window's running sums."""
+  state, sums = train_step(state, batch, rng, spec=spec)
+  return state, accumulate(acc, sums)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics on disk
+
+def _truncate_metrics(path: str, last_step: int) -> None:
+  """Drops metrics.jsonl lines past `last_step` (and a torn last line) before a (re)start.
+
+  A resumed run replays the steps after its checkpoint and writes their lines again, so the
+  file ends up exactly as an uninterrupted run writes it.
+  """
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  keep = []
+  for line in lines:
+    try:
+      if json.loads(line)["step"] <= last_step:
+        keep.append(line)
+    except (ValueError, KeyError, TypeError):
+      pass  # a line torn by a kill mid-write
+  if len(keep) < len(lines):
+    logging.info("dropping %d lines past step %d from %s (those steps run again)",
+                 len(lines) - len(keep), last_step, path)
+    with open(path + ".tmp", "w") as f:
+      f.writelines(keep)
+    os.replace(path + ".tmp", path)
+
+
+class MetricWriter:
+  """Appends one JSON object per line to metrics.jsonl and mirrors scalars to TensorBoard.
+
+  Opened at `start_step` (the restored step, 0 for a fresh run), it first drops what an
+  earlier attempt wrote past that step, in metrics.jsonl and in TensorBoard (purge_step).
+  Only the first process of a multi-host run writes (`active`).
+  """
+
+  def __init__(self, workdir: str, seed: int, start_step: int = 0, active: bool = True):
+    self._active, self._seed = active, seed
+    if not active:
+      return
     from tensorboardX import SummaryWriter  # light, and keeps TensorFlow out of training
-    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
-    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
-    self._seed = seed
+    path = os.path.join(workdir, "metrics.jsonl")
+    _truncate_metrics(path, start_step)
+    self._jsonl = open(path, "a")
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                             purge_step=start_step + 1 if start_step else None)
 
   def write(self, step: int, split: str, values: dict[str, float]) -> None:
+    if not self._active:
+      return
     record = {"step": step, "split": split, "seed": self._seed, **values}
     self._jsonl.write(json.dumps(record) + "\n")
     self._jsonl.flush()
@@ -156,50 +264,210 @@ class MetricWriter:
       self._tb.add_scalar(f"{split}/{key}", value, step)
 
   def close(self):
-    self._jsonl.close()
-    self._tb.close()
+    if self._active:
+      self._jsonl.close()
+      self._tb.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+def restore(workdir: str):
+  """(config, TrainState) of the newest good checkpoint in `workdir` (for eval, probes, plots).
+
+  The parameters come back replicated over this process's devices. Raises FileNotFoundError
+  when `workdir/checkpoints` holds no readable checkpoint.
+  """
+  ckpts = checkpoint.Checkpoints(workdir, read_only=True)
+  try:
+    steps = ckpts.steps()
+    config = None
+    for step in reversed(steps):  # the config of the newest readable checkpoint
+      try:
+        config = ml_collections.ConfigDict(ckpts.read_meta(step)["config"])
+        break
+      except Exception:  # noqa: BLE001 -- restore_latest below reports and sets it aside
+        continue
+    if config is None:
+      raise FileNotFoundError(f"no readable checkpoint in {ckpts.directory}")
+    task, model = setup(config)
+    mesh = jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
+                         axis_types=(jax.sharding.AxisType.Auto,))
+    abstract = _abstract_tree(config, task, model, jax.sharding.NamedSharding(mesh, P()))
+    found = ckpts.restore_latest(abstract, config)
+  finally:
+    ckpts.close()
+  if found is None:
+    raise FileNotFoundError(f"no readable checkpoint in {ckpts.directory}")
+  return config, found[1]["state"]
+
+
+def _zero_sums(state, task, config):
+  """The running sums of a logging window at its start: zeros shaped like train_step's sums."""
+  batch = task.train_batch(0, config.batch_size)
+  shapes = jax.eval_shape(functools.partial(train_step, spec=task.spec), state, batch,
+                          jax.random.PRNGKey(0))[1]
+  return {k: np.full(v.shape, NO_BAD_STEP if k == "first_nonfinite_step" else 0, v.dtype)
+          for k, v in shapes.items()}
+
+
+def _abstract_tree(config, task, model, replicated):
+  """Shapes, dtypes and shardings of what a checkpoint holds, without initializing anything."""
+  def tree():
+    state = init_state(config, task, model)
+    return {"state": state, "sums": _zero_sums(state, task, config)}
+
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                      jax.eval_shape(tree))
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
-  """Trains `config.model` on `config.task`; returns the final eval metrics.
+  """Trains `config.model` on `config.task`; returns the final eval metrics."""
+  return train_and_return_state(config, workdir)[1]
 
-  Writes config.json, metrics.jsonl and TensorBoard scalars into `workdir`.
-  Raises ConfigError for bad settings (before compiling anything) and
-  FloatingPointError naming the step when the loss stops being finite.
+
+def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
+  """Trains `config.model` on `config.task` over all devices; returns (state, eval metrics).
+
+  Writes config.json, metrics.jsonl, TensorBoard scalars and (config.checkpoint_every > 0)
+  checkpoints into `workdir`, and resumes from the newest good checkpoint found there.
+  Raises ConfigError for bad settings (before compiling anything) and FloatingPointError
+  naming the step when the loss stops being finite (the last checkpoint stays good).
   """
+  initialize_distributed(config)
   task, model = setup(config)
+  mesh = data_mesh(config.batch_size)
   make_workdir(workdir)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=2))
+  primary = jax.process_index() == 0
+  if primary:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json(indent=2))
 
   spec = task.spec
-  state = init_state(config, task, model)
-  logging.info("model %s on task %s: %s parameters; %s", config.model, config.task,
-               f"{count_params(state.params):,}", spec)
-  step_fn = jax.jit(functools.partial(train_step, spec=spec), donate_argnums=0)
-  eval_fn = jax.jit(functools.partial(eval_step, apply_fn=model.apply, spec=spec))
-  rng = jax.random.PRNGKey(config.seed + 1)
-  writer = MetricWriter(workdir, config.seed)
+  replicated = jax.sharding.NamedSharding(mesh, P())
+  batch_sharding = jax.sharding.NamedSharding(mesh, P(DATA_AXIS))
+  ckpts = None
+  if config.get("checkpoint_every", 0):
+    ckpts = checkpoint.Checkpoints(workdir, config.keep_checkpoints)
+  elif os.path.isdir(os.path.join(workdir, checkpoint.SUBDIR)):
+    logging.warning("config.checkpoint_every=0: starting from scratch and ignoring the "
+                    "checkpoints in %s", workdir)
   try:
-    eval_metrics = _loop(config, task, state, step_fn, eval_fn, rng, writer)
+    found = None
+    if ckpts is not None and ckpts.steps():
+      found = ckpts.restore_latest(_abstract_tree(config, task, model, replicated), config)
+    if found:
+      start, state, sums = found[0], found[1]["state"], found[1]["sums"]
+      logging.info("resuming from the checkpoint at step %d of %d in %s", start,
+                   config.train_steps, ckpts.directory)
+    else:
+      start = 0
+      state = put_global(jax.device_get(init_state(config, task, model)), replicated)
+    zero_sums = put_global(_zero_sums(state, task, config), replicated)
+    if not found:
+      sums = zero_sums
+    logging.info("model %s on task %s: %s parameters; %s; %d devices (%d processes)",
+                 config.model, config.task, f"{count_params(state.params):,}", spec,
+                 jax.device_count(), jax.process_count())
+    run = _Run(
+        config=config, task=task, ckpts=ckpts, zero_sums=zero_sums,
+        step_fn=jax.jit(functools.partial(train_and_accumulate, spec=spec),
+                        in_shardings=(replicated, replicated, batch_sharding, replicated),
+                        out_shardings=(replicated, replicated), donate_argnums=0),
+        eval_fn=_sharded_evaluator(model, task, state.params, config.batch_size, replicated,
+                                   batch_sharding),
+        batch_sharding=batch_sharding,
+        rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
+        writer=MetricWriter(workdir, config.seed, start, active=primary))
+    try:
+      return _loop(run, state, sums, start)
+    finally:
+      run.writer.close()
   finally:
-    writer.close()
-  return eval_metrics
+    if ckpts is not None:
+      ckpts.close()
 
 
-def _loop(config, task, state, step_fn, eval_fn, rng, writer):
-  spec, total = task.spec, config.train_steps
-  acc, t_start, t_last, last_logged = None, time.perf_counter(), time.perf_counter(), 0
-  eval_metrics = {}
-  for step in range(1, total + 1):
-    state, sums = step_fn(state, task.train_batch(step - 1, config.batch_size), rng)
-    acc = sums if acc is None else jax.tree.map(jnp.add, acc, sums)
-    if step % config.log_every == 0 or step == total:
-      if int(acc["nonfinite"]):
-        raise FloatingPointError(
-            f"loss is not finite at step {int(state.step) + 1} of {config.model} on "
-            f"{config.task}; lower config.opt.learning_rate or config.opt.clip_norm")
-      train_metrics = summarize(spec, acc)
+@dataclasses.dataclass
+class _Run:
+  config: Any
+  task: Any
+  ckpts: checkpoint.Checkpoints | None
+  zero_sums: Metrics
+  step_fn: Any
+  eval_fn: Any
+  batch_sharding: jax.sharding.Sharding
+  rng: jax.Array
+  writer: MetricWriter
+
+
+def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
+  """params -> eval-set sums: one jitted program per batch, the running total added in it."""
+  spec = task.spec
+
+  def add_batch(params, total, batch):
+    sums = eval_step(params, batch, apply_fn=model.apply, spec=spec)
+    return jax.tree.map(jnp.add, total, sums)
+
+  jitted = jax.jit(add_batch, in_shardings=(replicated, replicated, batch_sharding),
+                   out_shardings=replicated)
+  shapes = jax.eval_shape(functools.partial(eval_step, apply_fn=model.apply, spec=spec),
+                          params, task.train_batch(0, batch_size))
+  zeros = put_global({k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}, replicated)
+
+  def evaluate_all(params):
+    total, in_flight = zeros, _InFlight()
+    for batch in task.eval_batches(batch_size):
+      total = jitted(params, total, put_global(batch, batch_sharding))
+      in_flight.push(total["count"])
+    return total
+
+  return evaluate_all
+
+
+class _InFlight:
+  """Lets the host run at most `depth` programs ahead of the devices.
+
+  Enough to overlap batch preparation with compute, while bounding the batches queued on
+  the devices. (Unbounded, dozens of queued programs deadlocked in the gloo collectives of
+  a multi-process CPU run.)
+  """
+
+  def __init__(self, depth: int = 4):
+    self._queue, self._depth = collections.deque(), depth
+
+  def push(self, output: jax.Array) -> None:
+    self._queue.append(output)
+    if len(self._queue) > self._depth:
+      self._queue.popleft().block_until_ready()
+
+
+def _check_finite(run: _Run, sums: Metrics) -> None:
+  first = int(sums["first_nonfinite_step"])
+  if first != NO_BAD_STEP:
+    config, last = run.config, run.ckpts and run.ckpts.steps()
+    kept = f"; checkpoint {last[-1]} is the last good state" if last else ""
+    raise FloatingPointError(
+        f"loss is not finite at step {first} of {config.model} on {config.task}{kept}; "
+        "lower config.opt.learning_rate or config.opt.clip_norm")
+
+
+def _loop(run: _Run, state, sums, start: int):
+  config, task, writer = run.config, run.task, run.writer
+  spec, total, every = task.spec, config.train_steps, config.get("checkpoint_every", 0)
+  t_start = t_last = time.perf_counter()
+  last_logged, eval_metrics, in_flight = start, None, _InFlight()
+  for step in range(start + 1, total + 1):
+    batch = put_global(task.train_batch(step - 1, config.batch_size), run.batch_sharding)
+    state, sums = run.step_fn(state, sums, batch, run.rng)
+    in_flight.push(sums["count"])
+    log = step % config.log_every == 0 or step == total
+    evaluate_now = step % config.eval_every == 0 or step == total
+    save = run.ckpts is not None and (step % every == 0 or step == total)
+    if log or evaluate_now or save:
+      _check_finite(run, sums)  # values come to the host only at these boundaries
+    if log:
+      train_metrics = summarize(spec, sums)
       now = time.perf_counter()
       rate = (step - last_logged) / max(now - t_last, 1e-9)
       writer.write(step, "train", {**train_metrics, "steps_per_sec": rate})
@@ -207,14 +475,18 @@ def _loop(config, task, state, step_fn, eval_fn, rng, writer):
                    train_metrics["loss"], _headline(spec),
                    train_metrics.get(_headline(spec), float("nan")), rate,
                    (total - step) / max(rate, 1e-9))
-      acc, t_last, last_logged = None, now, step
-    if step % config.eval_every == 0 or step == total:
-      eval_metrics = summarize(spec, evaluate(eval_fn, state.params, task, config.batch_size))
+      sums, t_last, last_logged = run.zero_sums, now, step
+    if evaluate_now:
+      eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
       logging.info("eval at step %d: %s", step,
                    "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
-  logging.info("trained %d steps in %.1fs", total, time.perf_counter() - t_start)
-  return eval_metrics
+    if save:  # after this step's lines are written: a resume keeps exactly those
+      run.ckpts.save(step, {"state": state, "sums": sums}, config)
+  if eval_metrics is None:  # restored at the last step: its lines are already written
+    eval_metrics = summarize(spec, run.eval_fn(state.params))
+  logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
+  return state, eval_metrics
 
 
 def _headline(spec: TaskSpec) -> str:

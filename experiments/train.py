@@ -6,6 +6,7 @@ r"""Train one model on one task: the absl entry point around `train.train_and_ev
 Flags live here only; the library takes a ConfigDict and a workdir.
 """
 
+import logging as std_logging
 import sys
 
 from absl import app, flags, logging
@@ -25,10 +26,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)
+  # Orbax narrates every save at INFO; keep its warnings (e.g. a corrupt checkpoint) only.
+  std_logging.getLogger("absl").addFilter(
+      lambda record: record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname)
   try:
     metrics = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except ConfigError as e:
     sys.exit(f"config error: {e}")
+  except FloatingPointError as e:
+    sys.exit(f"training stopped: {e}")
   print("final eval: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
 

@@ -71,25 +71,31 @@ def test_fused_equals_scan_forward_and_backward(cell, reverse):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_fused_unrolled_and_module_switch(cell):
-  """unroll changes nothing; RNN(impl='fused') == RNN(impl='scan') with the same weights."""
+  """unroll changes nothing; Bidirectional(impl='fused') == impl='scan', same weights."""
   params, carry, x = _case(cell, seed=1)
-  a = _fused(cell, params, carry, x, LENGTHS, False)
-  b = _fused(cell, params, carry, x, LENGTHS, False, unroll=3)
-  for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+  run = jax.jit(_fused, static_argnums=(0, 5, 6))
+  for u, v in zip(jax.tree.leaves(run(cell, params, carry, x, LENGTHS, False, 1)),
+                  jax.tree.leaves(run(cell, params, carry, x, LENGTHS, False, 3))):
     np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-6)
 
-  fused = recurrent.Bidirectional(cell, H, impl="fused")
-  scan = recurrent.Bidirectional(cell, H, impl="scan")
-  variables = fused.init(jax.random.PRNGKey(2), x, LENGTHS)
-  outs_f = fused.apply(variables, x, LENGTHS)
-  outs_s = scan.apply(variables, x, LENGTHS)
+  modules = {impl: recurrent.Bidirectional(cell, H, impl=impl) for impl in recurrent.IMPLS}
+  variables = modules["fused"].init(jax.random.PRNGKey(2), x, LENGTHS)
+
+  @jax.jit
+  def outputs_and_grads(variables):
+    def loss(module):
+      def f(v):
+        outs = module.apply(v, x, LENGTHS)
+        return sum(jnp.sum(jnp.sin(o)) for o in outs), outs
+      return jax.value_and_grad(f, has_aux=True)(variables)
+    return {impl: loss(m) for impl, m in modules.items()}
+
+  got = outputs_and_grads(variables)
+  (_, outs_f), grads_f = got["fused"]
+  (_, outs_s), grads_s = got["scan"]
   for u, v in zip(outs_f, outs_s):
     np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
-
-  def loss(module):
-    return lambda v: sum(jnp.sum(jnp.sin(o)) for o in module.apply(v, x, LENGTHS))
-  g_f, g_s = jax.grad(loss(fused))(variables), jax.grad(loss(scan))(variables)
-  for u, v in zip(jax.tree.leaves(g_f), jax.tree.leaves(g_s)):
+  for u, v in zip(jax.tree.leaves(grads_f), jax.tree.leaves(grads_s)):
     np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
 
 

@@ -25,6 +25,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.log_every = 100     # steps between train-metric lines (and progress logs)
   config.eval_every = 500    # steps between evaluations (and at the end)
 
+  # Scale-out and durability (README "Scale-out and durability"). Every device is used;
+  # batch_size is the GLOBAL batch and must be a multiple of the device count.
+  config.checkpoint_every = 500  # steps between checkpoints in workdir/checkpoints (and one
+                                 # at the end); 0 = no checkpoints and no resume
+  config.keep_checkpoints = 3    # the newest K checkpoints are kept
+  config.distributed = False     # multi-host: jax.distributed.initialize() first (TPU pod)
+
   config.arch = ml_collections.ConfigDict()
   config.arch.embed_dim = 64
   config.arch.hidden = 128            # recurrent units / bag hidden layer
@@ -35,10 +42,18 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.readout = "last"        # last | mean | max (recurrent models)
   config.arch.dropout = 0.1
   config.arch.conv_impl = "xla"       # xla | vmap | vmap_shifted: tested equal, xla is faster on CPU
-
-  # Recurrence implementation (issue 6, README "Performance"): fused = fused_scan, a
-  # batch-level scan with a hand-written backward; scan = vmap of the didactic
-  # scan_sequence. Tested equal; fused is the faster one to train.
+  # --- Beyond the folklore: tcn, mingru, lru, transformer (width = arch.hidden) ---------
+  config.arch.tcn_levels = 4          # tcn residual blocks; block i has dilation 2**i
+  config.arch.tcn_kernel_size = 3     # tcn convolution width (receptive field is logged)
+  config.arch.tcn_weight_norm = True  # weight normalisation of tcn kernels (Bai et al.)
+  config.arch.num_layers = 2          # pre-norm residual blocks: mingru / lru / transformer
+  config.arch.mlp_ratio = 2           # MLP width of those blocks = mlp_ratio * hidden
+  config.arch.scan_impl = "associative"  # associative | sequential (mingru, lru): tested equal
+  config.arch.num_heads = 4           # transformer attention heads (must divide hidden)
+  config.arch.pos_encoding = "sinusoidal"  # sinusoidal | learned (transformer)
+  # --- Recurrence implementation (README "Performance") -------------------------------
+  # fused = recurrent.fused_scan (batch-level scan, hand-written backward); scan = vmap
+  # of the didactic scan_sequence. Tested equal; fused is the faster one to train.
   config.arch.rnn_impl = "fused"
 
   config.opt = ml_collections.ConfigDict()

@@ -1,0 +1,158 @@
+"""Durable training state: Orbax checkpoints in `workdir/checkpoints`, and how to read them back.
+
+A checkpoint of step s holds two items, neither of them a pickle:
+  state  the TrainState (params, optimizer state, step) and the metric sums of the
+         unfinished logging window, as OCDBT/Zarr arrays (`ocp.args.StandardSave`);
+  meta   JSON: the step, the data position (index of the next `task.train_batch`), the
+         seed, the resolved config and a SHA-256 digest of every array in `state`.
+
+Saves are asynchronous (training goes on while the files are written) and atomic: Orbax
+writes into `<step>.orbax-checkpoint-tmp` and renames it when complete, so a run killed
+mid-save leaves a temporary folder, which the next start reports and removes. A finished
+checkpoint that cannot be read back, or whose arrays no longer match their digest, is
+moved to `workdir/corrupt_checkpoints/` with a warning and the one before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+from cnnrnn_jax.tasks.base import ConfigError
+
+SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
+# Settings a resumed run may change; anything else must match the checkpoint's config.
+# (A new train_steps also stretches the learning-rate schedule from the restored step on.)
+RUN_CONTROL_KEYS = ("train_steps", "log_every", "eval_every", "checkpoint_every",
+                    "keep_checkpoints", "distributed")
+
+
+def digest(tree) -> str:
+  """SHA-256 over the shape, dtype and bytes of every (replicated) array of `tree`."""
+  h = hashlib.sha256()
+  for leaf in jax.tree.leaves(tree):
+    value = np.asarray(leaf.addressable_data(0) if isinstance(leaf, jax.Array) else leaf)
+    h.update(f"{value.dtype}{value.shape}".encode())
+    h.update(np.ascontiguousarray(value).tobytes())
+  return h.hexdigest()
+
+
+def config_dict(config) -> dict[str, Any]:
+  """The config as plain JSON data (tuples become lists), as it is stored in `meta`."""
+  return json.loads(config.to_json())
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in d.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def config_changes(saved: dict, current: dict) -> list[str]:
+  """Dotted keys whose values differ between two config dicts, run-control keys aside."""
+  a, b = _flatten(saved), _flatten(current)
+  return sorted(k for k in a.keys() | b.keys()
+                if a.get(k) != b.get(k) and k not in RUN_CONTROL_KEYS)
+
+
+class Checkpoints:
+  """An Orbax CheckpointManager over `workdir/checkpoints` that keeps the last `keep`.
+
+  `read_only` opens someone else's run (for `train.restore`): nothing is saved, cleaned up
+  or moved, so a run still writing there is left alone; bad checkpoints are only skipped.
+  """
+
+  def __init__(self, workdir: str, keep: int | None = None, read_only: bool = False):
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, SUBDIR)
+    self.read_only = read_only
+    if os.path.isdir(self.directory) and not read_only:
+      for name in sorted(os.listdir(self.directory)):
+        if ocp.step.TMP_DIR_SUFFIX in name:
+          logging.warning("ignoring half-written checkpoint %s (a save was interrupted); "
+                          "removing it", os.path.join(self.directory, name))
+    self._manager = ocp.CheckpointManager(
+        self.directory, item_names=("state", "meta"),
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, read_only=read_only,
+                                             cleanup_tmp_directories=not read_only))
+
+  def steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, tree, config) -> None:
+    """Starts saving `tree` at `step` (returns once the arrays are copied off the devices)."""
+    meta = {"step": step, "next_train_batch": step, "seed": config.seed,
+            "config": config_dict(config), "digest": digest(tree)}
+    self._manager.save(step, force=True, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))
+
+  def read_meta(self, step: int) -> dict[str, Any]:
+    return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+
+  def restore_latest(self, abstract_tree, config=None):
+    """(step, tree, meta) of the newest readable checkpoint, or None if there is none.
+
+    `abstract_tree` gives the structure, shapes, dtypes and shardings to restore into. With
+    `config`, a checkpoint written under a different config is a ConfigError (one line), not
+    a corruption. Unreadable or digest-mismatching checkpoints are set aside with a warning.
+    """
+    for step in reversed(self.steps()):
+      try:
+        meta = self.read_meta(step)
+      except Exception as e:  # noqa: BLE001 -- whatever broke the files, fall back
+        self._set_aside(step, e)
+        continue
+      if config is not None:
+        changed = config_changes(meta["config"], config_dict(config))
+        if changed:
+          raise ConfigError(f"{self.directory} holds checkpoints of another config ("
+                            f"{', '.join(changed)} differ); use a new --workdir or the old "
+                            "settings")
+      try:
+        tree = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_tree))).state
+        if digest(tree) != meta["digest"]:
+          raise ValueError("its arrays do not match the digest saved with them")
+      except Exception as e:  # noqa: BLE001
+        self._set_aside(step, e)
+        continue
+      return step, tree, meta
+    return None
+
+  def _set_aside(self, step: int, error: Exception) -> None:
+    dest = os.path.join(self.workdir, CORRUPT_SUBDIR, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+    first_line = (str(error).strip().splitlines() or [""])[0][:200]
+    logging.warning("checkpoint %d in %s is unreadable (%s: %s); %s, trying the previous one",
+                    step, self.directory, type(error).__name__, first_line,
+                    "skipping it" if self.read_only else f"moved it to {dest}")
+    if self.read_only:
+      return
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(dest), exist_ok=True)
+      shutil.move(os.path.join(self.directory, str(step)), dest)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"cnnrnn_jax set aside checkpoint {step}")
+    self._manager.reload()
+
+  def wait_until_finished(self) -> None:
+    """Blocks until the saves in flight are committed."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    """Waits for saves in flight (so the latest checkpoint is complete), then closes."""
+    self._manager.wait_until_finished()
+    self._manager.close()

@@ -1,0 +1,97 @@
+"""A training subprocess for the durability and scale-out tests (not collected by pytest).
+
+  python tests/train_driver.py WORKDIR CONFIG_JSON [--kill-before-batch K | --kill-in-save K]
+
+CONFIG_JSON holds dotted overrides of `default.get_config()` ({"arch.hidden": 8, ...}).
+The process SIGKILLs itself at a chosen moment, as a crash or preemption would:
+  --kill-before-batch K  when the loop asks for train batch K (step K+1), once earlier
+                         checkpoints are committed (so the test knows which one resumes),
+                         while step K may still be running on the device;
+  --kill-in-save K       inside Orbax's save of step K, after every file is written and
+                         before the atomic rename that commits it (a half-written checkpoint).
+Otherwise it prints the final eval metrics as one JSON line prefixed with RESULT.
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from cnnrnn_jax import checkpoint, tasks, train  # noqa: E402
+from cnnrnn_jax.configs import default  # noqa: E402
+
+
+def make_config(overrides: dict):
+  config = default.get_config()
+  for key, value in overrides.items():
+    node, *path, leaf = [config] + key.split(".")
+    for part in path:
+      node = node[part]
+    node[leaf] = tuple(value) if isinstance(value, list) else value
+  return config
+
+
+def die():
+  sys.stdout.flush()
+  os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_before_batch(k: int) -> None:
+  build, save, managers = tasks.build, checkpoint.Checkpoints.save, set()
+
+  def save_and_remember(self, *args, **kwargs):
+    managers.add(self)
+    return save(self, *args, **kwargs)
+
+  def build_and_arm(*args, **kwargs):
+    task = build(*args, **kwargs)
+    train_batch = task.train_batch
+
+    def batch(step, batch_size):
+      if step == k:
+        for manager in managers:
+          manager.wait_until_finished()
+        die()
+      return train_batch(step, batch_size)
+
+    task.train_batch = batch
+    return task
+
+  tasks.build = build_and_arm
+  checkpoint.Checkpoints.save = save_and_remember
+
+
+def kill_in_save(k: int) -> None:
+  from orbax.checkpoint._src.path import atomicity
+  finalize = atomicity.AtomicRenameTemporaryPath.finalize
+
+  async def finalize_or_die(self, *args, **kwargs):
+    if self.get_final().name == str(k):
+      die()
+    return await finalize(self, *args, **kwargs)
+
+  atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("workdir")
+  parser.add_argument("config_json")
+  parser.add_argument("--kill-before-batch", type=int)
+  parser.add_argument("--kill-in-save", type=int)
+  args = parser.parse_args()
+  logging.getLogger().setLevel(logging.INFO)
+  if args.kill_before_batch is not None:
+    kill_before_batch(args.kill_before_batch)
+  if args.kill_in_save is not None:
+    kill_in_save(args.kill_in_save)
+  metrics = train.train_and_evaluate(make_config(json.loads(args.config_json)), args.workdir)
+  print("RESULT " + json.dumps(metrics), flush=True)
+
+
+if __name__ == "__main__":
+  main()
