@@ -10,8 +10,10 @@ Three suites (--suites):
            (associative vs sequential scan) and self-attention when those modules
            exist -- plus an N x N float32 matmul: the machine's ceiling, timed in the
            same rounds. Ends with the issue's target ratios and whether they hold.
-  lengths  the timed implementation of each family at T = --lengths (batch --sweep_batch).
-  batch    the LSTM and the Kim CNN at T=256 and batch sizes --batch_sizes.
+  lengths  the timed implementation of each family at T = --lengths (batch --sweep_batch):
+           LSTM and GRU layers, convolution layer, Kim CNN, linear recurrence, attention.
+  batch    the Kim CNN and the LSTM model (same embedding and head) at T=256 and batch
+           sizes --batch_sizes.
 
 Every row: forward and forward+backward wall time (median over rounds, after
 compilation, implementations interleaved in each round), compile time, XLA's compiled
@@ -47,7 +49,7 @@ _WITH_TORCH = flags.DEFINE_bool("with_torch", False, "Also time torch nn.LSTM/GR
 _SUITES = flags.DEFINE_list("suites", ["targets", "lengths", "batch"], "Which suites to run.")
 _FAMILIES = flags.DEFINE_list("families", [], "Only these families (default: all): lstm, gru, "
                               "rnn, conv, kim_cnn, lstm_model, linear, attention.")
-_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed rounds of the targets suite.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed rounds of the targets suite.")
 _SWEEP_REPEATS = flags.DEFINE_integer("sweep_repeats", 3, "Timed rounds per sweep point.")
 _BATCH = flags.DEFINE_integer("batch", 64, "Targets suite batch size.")
 _LENGTH = flags.DEFINE_integer("length", 256, "Targets suite sequence length.")
@@ -324,7 +326,7 @@ def build_sweep_point(suite, B, T, linear_scan, attention) -> list[Case]:
   I, H, F = _INPUT.value, _HIDDEN.value, _FILTERS.value
   cases = []
   if suite == "lengths":
-    for cell in ("lstm", "gru", "rnn"):
+    for cell in ("lstm", "gru"):
       if _want(cell):
         cases += recurrent_cases(suite, cell, "fused", B, T, I, H)
     if _want("conv"):
@@ -336,7 +338,7 @@ def build_sweep_point(suite, B, T, linear_scan, attention) -> list[Case]:
       cases += attention_cases(suite, attention, B, T, H)
   if _want("kim_cnn"):
     cases += kim_cnn_cases(suite, "xla", B, T, I, F)
-  if _want("lstm_model"):
+  if suite == "batch" and _want("lstm_model"):
     cases += lstm_model_cases(suite, "fused", B, T, I, H)
   return cases
 
