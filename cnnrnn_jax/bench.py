@@ -12,6 +12,8 @@ Shape key: N matrix side of the matmul ceiling.
                              turn (rotated each round) so load spikes hit all of them
   matmul_ceiling_case(n)     an N x N float32 matmul: the machine's practical peak,
                              timed in the same rounds as everything else
+  hlo_op_counts(compiled)    how many convolution / dot / scatter / gather ops the
+                             optimized HLO holds (the "why" behind a timing)
   reuse_freed_memory()       keeps glibc from unmapping large freed buffers, so a
                              repeated call does not page-fault its temporaries in again
 
@@ -20,8 +22,10 @@ Benchmarks are scripts (`experiments/benchmark.py`); nothing here reads flags.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import dataclasses
+import re
 import sys
 import time
 from typing import Any, Callable, Sequence
@@ -188,6 +192,15 @@ def summarize_times(times: Sequence[float]) -> dict[str, float]:
   times = np.asarray(times, dtype=np.float64)
   return {"median_ms": float(np.median(times) * 1e3), "min_ms": float(times.min() * 1e3),
           "iqr_ms": float((np.percentile(times, 75) - np.percentile(times, 25)) * 1e3)}
+
+
+HLO_OPS = ("convolution", "dot", "scatter", "gather")
+
+
+def hlo_op_counts(compiled, ops: Sequence[str] = HLO_OPS) -> dict[str, int]:
+  """Occurrences of each op in the optimized HLO (`compiled.as_text()`), fused or not."""
+  found = collections.Counter(re.findall(r"= \S+ ([\w-]+)\(", compiled.as_text()))
+  return {op: found.get(op, 0) for op in ops}
 
 
 def reuse_freed_memory(threshold_bytes: int = 1 << 30) -> bool:

@@ -87,6 +87,7 @@ class Case:
   flops: float | None = None
   note: str = ""
   times: list[float] = dataclasses.field(default_factory=list)
+  hlo: dict[str, int] = dataclasses.field(default_factory=dict)   # op counts (conv families)
 
 
 def _imports():
@@ -119,11 +120,13 @@ def _normal(seed: int, shape):
 # JAX cases: a forward function and a fwd+bwd function of (params, inputs).
 
 
-def _jax_pair(suite, family, impl, dims, apply, params, inputs, flops_from=None):
-  """[fwd case, fwd+bwd case]; fwd+bwd = grad of <outputs, fixed weights> w.r.t. both."""
+def _jax_pair(suite, family, impl, dims, apply, params, inputs):
+  """[fwd case, fwd+bwd case]; fwd+bwd = value and gradient of <outputs, fixed weights>
+  w.r.t. parameters and inputs (the value keeps XLA from dropping the forward pass of
+  a layer that is linear in its parameters)."""
   out_shape = jax.eval_shape(apply, params, inputs).shape
   w_out = _normal(99, out_shape)
-  grad = jax.grad(lambda p, x: jnp.sum(apply(p, x) * w_out), argnums=(0, 1))
+  grad = jax.value_and_grad(lambda p, x: jnp.sum(apply(p, x) * w_out), argnums=(0, 1))
   return [_jax_case(suite, family, impl, "fwd", dims, apply, (params, inputs)),
           _jax_case(suite, family, impl, "fwd+bwd", dims, grad, (params, inputs))]
 
@@ -132,8 +135,9 @@ def _jax_case(suite, family, impl, mode, dims, fn, args, note=""):
   compiled = bench.compile_timed(fn, *args)
   flops = bench.scan_aware_flops(fn, *args)["flops"]
   temp_mb = None if compiled.temp_bytes is None else compiled.temp_bytes / 2 ** 20
+  hlo = bench.hlo_op_counts(compiled.call) if family in ("conv", "kim_cnn") else {}
   return Case(suite, family, impl, mode, dims, compiled.call, args, compiled.compile_s,
-              temp_mb, flops, note)
+              temp_mb, flops, note, hlo=hlo)
 
 
 FLAX_CELLS = {"lstm": "OptimizedLSTMCell", "gru": "GRUCell", "rnn": "SimpleCell"}
@@ -186,7 +190,8 @@ def _model_cases(suite, family, impl, encoder, B, T, E, vocab=10_000):
 
   dims = dict(B=B, T=T, E=E)
   return [_jax_case(suite, family, impl, "fwd", dims, forward, (params, batch)),
-          _jax_case(suite, family, impl, "fwd+bwd", dims, jax.grad(loss), (params, batch))]
+          _jax_case(suite, family, impl, "fwd+bwd", dims, jax.value_and_grad(loss),
+                    (params, batch))]
 
 
 def kim_cnn_cases(suite, impl, B, T, E, F):
@@ -366,7 +371,7 @@ def rows_of(cases: list[Case], ceiling_gflops: float | None) -> list[dict[str, A
         "repeats": len(c.times), "compile_s": c.compile_s, "temp_mb": c.temp_mb,
         "gflop": None if c.flops is None else c.flops / 1e9, "gflops_per_s": rate,
         "pct_ceiling": None if rate is None or not ceiling_gflops else 100 * rate / ceiling_gflops,
-        "note": c.note})
+        **{f"hlo_{op}": c.hlo.get(op, "") for op in bench.HLO_OPS}, "note": c.note})
   return rows
 
 
@@ -406,6 +411,16 @@ def table_by_impl(rows, suite) -> str:
                 modes.get("fwd+bwd", {}).get("median_ms"), ratio, fb["compile_s"], fb["temp_mb"],
                 fb["gflop"], fb["gflops_per_s"], fb["pct_ceiling"]])
   return _markdown(header, out)
+
+
+def table_hlo(rows) -> str:
+  """What XLA made of each convolution form (optimized HLO of fwd+bwd)."""
+  sel = [r for r in rows if r["suite"] == "targets" and r["mode"] == "fwd+bwd"
+         and r["hlo_dot"] != ""]
+  header = ["family", "impl"] + [f"{op} ops" for op in bench.HLO_OPS] + ["temp MB",
+                                                                        "fwd+bwd ms"]
+  return _markdown(header, [[r["family"], r["impl"]] + [r[f"hlo_{op}"] for op in bench.HLO_OPS]
+                            + [r["temp_mb"], r["median_ms"]] for r in sel])
 
 
 def _median(rows, family, impl, mode="fwd+bwd"):
@@ -566,6 +581,8 @@ def main(argv):
     if verdicts:
       parts += ["## target ratios", _markdown(["target", "measured", "wanted", "holds"],
                                               verdicts)]
+    if any(r["hlo_dot"] != "" for r in rows):
+      parts += ["## convolution forms in the optimized HLO (fwd+bwd)", table_hlo(rows)]
   if any(r["suite"] == "lengths" for r in rows):
     parts += [f"## lengths (B={_SWEEP_BATCH.value}), medians of {_SWEEP_REPEATS.value}",
               table_sweep(rows, "lengths", "T")]
