@@ -162,6 +162,8 @@ def time_interleaved(calls: dict[str, tuple[Callable, Sequence[Any]]], repeats: 
   OpenMP spins after a parallel region) go quiet before the next timed call.
   """
   names = list(calls)
+  if not names:
+    return {}
   for name in names:
     fn, args = calls[name]
     block(fn(*args))

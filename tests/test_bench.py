@@ -69,7 +69,7 @@ def test_time_interleaved_rotates_and_compile_timed_reports_memory():
 def test_benchmark_smoke_writes_csv_tables_and_png(tmp_path):
   from experiments import benchmark
   argv = ["benchmark", f"--outdir={tmp_path}", "--suites=targets,lengths",
-          "--families=rnn", "--batch=2", "--length=8", "--input=4", "--hidden=8",
+          "--families=gru", "--batch=2", "--length=8", "--input=4", "--hidden=8",
           "--filters=4", "--lengths=8", "--sweep_batch=2", "--repeats=2", "--sweep_repeats=1",
           "--ceiling_n=64"]
   with flagsaver.flagsaver():
@@ -78,9 +78,9 @@ def test_benchmark_smoke_writes_csv_tables_and_png(tmp_path):
   with open(tmp_path / "results.csv") as f:
     rows = list(csv.DictReader(f))
   keys = {(r["suite"], r["family"], r["impl"], r["mode"]) for r in rows}
-  assert ("targets", "rnn", "fused", "fwd+bwd") in keys and ("targets", "rnn", "flax", "fwd") in keys
-  assert ("lengths", "rnn", "fused", "fwd+bwd") in keys and ("targets", "matmul", "jnp.matmul", "fwd") in keys
+  assert ("targets", "gru", "fused", "fwd+bwd") in keys and ("targets", "gru", "flax", "fwd") in keys
+  assert ("lengths", "gru", "fused", "fwd+bwd") in keys and ("targets", "matmul", "jnp.matmul", "fwd") in keys
   assert all(float(r["median_ms"]) > 0 and float(r["gflop"]) > 0 for r in rows)
   tables = (tmp_path / "tables.md").read_text()
-  assert "matmul ceiling" in tables and "| rnn | scan |" in tables
+  assert "matmul ceiling" in tables and "| gru | scan |" in tables
   assert os.path.getsize(tmp_path / "benchmark.png") > 10_000
