@@ -67,41 +67,58 @@ def match_param_budget(config, budget: int, knobs: Sequence[str] = WIDTH_KNOBS):
   """Scales one width knob of `config.arch` so the model has about `budget` parameters.
 
   The knob is the first of `knobs` that changes the parameter count of this model
-  (`hidden` for recurrent models and the bag, `num_filters` for the CNN). Returns
-  (config, info) with info = {knob, width, params, budget}.
+  (`hidden` for recurrent models and the bag, `num_filters` for the CNN). Widths the
+  model rejects (e.g. a transformer's hidden size not divisible by its heads) are
+  skipped. Returns (config, info) with info = {knob, width, params, budget}.
   """
   base = param_count(config)
   for knob in knobs:
-    wider = knob in config.arch and _with_width(config, knob, 2 * config.arch[knob] + 1)
+    wider = knob in config.arch and _with_width(config, knob, 2 * config.arch[knob])
     if wider and param_count(wider) != base:
       break
   else:
     raise ConfigError(f"model {config.model!r}: none of config.arch.{{{', '.join(knobs)}}} changes "
                       "its parameter count; add its width knob to the compare config's width_knobs")
-  counts = {config.arch[knob]: base}
+  counts: dict[int, int | None] = {}
 
-  def count(width: int) -> int:
+  def count(width: int) -> int | None:
+    """Parameters at `width`, None when the model rejects that width."""
     if width not in counts:
-      counts[width] = param_count(_with_width(config, knob, width))
+      try:
+        counts[width] = param_count(_with_width(config, knob, width))
+      except ConfigError:
+        counts[width] = None
     return counts[width]
 
   # Parameter counts of dense layers are quadratic in the width: fit three points, solve,
-  # then confirm around the solution (a binary search covers anything non-quadratic).
-  xs = [8, 32, 128]
+  # then walk from the estimate to the valid width whose count is closest to the budget.
+  xs = [16, 64, 256]
   a, b, c = np.polyfit(xs, [count(x) for x in xs], 2)
   roots = np.roots([a, b, c - budget]) if abs(a) > 1e-9 else np.array([(budget - c) / b])
   guesses = [int(round(r.real)) for r in roots if abs(r.imag) < 1e-9 and r.real > 0]
-  width = max(1, min(guesses, default=1))
-  if count(width) != int(round(a * width * width + b * width + c)):
-    lo, hi = 1, 2
-    while count(hi) < budget and hi < 1 << 16:
-      hi *= 2
-    while lo < hi:
-      mid = (lo + hi) // 2
-      lo, hi = (mid + 1, hi) if count(mid) < budget else (lo, mid)
-    width = lo
-  width = min((w for w in (width - 1, width, width + 1) if w >= 1),
-              key=lambda w: (abs(count(w) - budget), w))
+  estimate = max(1, min(guesses, default=1))
+
+  def nearest_valid(width: int, step: int) -> int | None:
+    while 1 <= width < 1 << 16:
+      if count(width) is not None:
+        return width
+      width += step
+    return None
+
+  miss = lambda w: abs(count(w) - budget)
+  width = None
+  while True:  # counts grow with the width: move to a valid neighbour while it is closer
+    around = (estimate, estimate + 1) if width is None else (width - 1, width + 1)
+    candidates = [w for w in (nearest_valid(around[0], -1), nearest_valid(around[1], 1))
+                  if w is not None]
+    if width is not None:
+      candidates = [w for w in candidates if miss(w) < miss(width)]
+    if not candidates:
+      break
+    width = min(candidates, key=lambda w: (miss(w), w))
+  if width is None:
+    raise ConfigError(f"model {config.model!r}: no valid config.arch.{knob} found near "
+                      f"{estimate} for a budget of {budget} parameters")
   return _with_width(config, knob, width), {"knob": knob, "width": width,
                                             "params": count(width), "budget": int(budget)}
 

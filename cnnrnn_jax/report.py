@@ -131,7 +131,7 @@ def verdict(folk_cnn: int, folk_rnn: int, cnn: int | None, rnn: int | None) -> s
 
 RULES = {
     "Speed": "train-step time per example, geometric mean over the lengths (each model at "
-             "its fastest convolution implementation); the faster of the pair gets ★★★★, the "
+             "its fastest tested implementation); the faster of the pair gets ★★★★, the "
              "other one star less per factor 2 slower, to the nearest star (×1.41 costs one, "
              "×2.83 two, ×5.66 three)",
     "Order awareness": "accuracy on `order` (mean over seeds): ★ below 60%, ★★ from 60%, "
@@ -191,12 +191,18 @@ class Records:
     lr = self.cfg.train.opt.learning_rate if lr is None else lr
     return self.find("train", model, self.cfg.order.task, lr=lr)
 
+  @staticmethod
+  def impl(record) -> str:
+    """The implementation a speed/batch record timed ('' for a model's only one)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(record["setting"].items())
+                     if k.endswith("_impl"))
+
   def speed_best(self, model, length, field="train_s_per_example"):
     runs = self.find("speed", model, self.cfg.speed.task, L=length)
     return min(runs, key=lambda r: r["result"][field]) if runs else None
 
   def batch_best(self, model, batch_size):
-    """The batch record of the fastest implementation (convolutional models have two)."""
+    """The batch record of the model's fastest tested implementation."""
     runs = self.find("batch", model, B=batch_size)
     return max(runs, key=lambda r: r["result"]["examples_per_s"]) if runs else None
 
@@ -445,13 +451,13 @@ def verdict_rows(view: Records) -> list[Row]:
   sp = [speed_number(view, m) for m in pair]
   inf = [speed_number(view, m, "infer_s_per_example") for m in pair]
   par = [params_number(view, m) for m in pair]
-  impls = ", ".join(f"{m}: " + "/".join(view.speed_best(m, L)["setting"].get("impl", "-")
-                                         for L in cfg.speed.lengths)
-                    for m in pair if m in suite.names_of(cfg.conv_models) and all(
+  impls = "; ".join(f"{m} fastest: " + " / ".join(view.impl(view.speed_best(m, L))
+                                                   for L in cfg.speed.lengths)
+                    for m in pair if len(suite.impl_variants(cfg, m)) > 1 and all(
                         view.speed_best(m, L) for L in cfg.speed.lengths))
   row("Speed", f"train {_pair(*sp, 'us')}/example, inference {_pair(*inf, 'us')}/example "
-      f"(geomean, L={lengths}); params {_pair(*par, 'k')}" + (f"; fastest conv {impls}"
-                                                              if impls else ""), sp + inf + par)
+      f"(geomean, L={lengths}); params {_pair(*par, 'k')}" + (f"; {impls}" if impls else ""),
+      sp + inf + par)
   acc = [order_number(view, m) for m in pair]
   std = [order_number(view, m, "std") for m in pair]
   drop = [order_number(view, m, "mean", "result.shuffle.drop") for m in pair]
@@ -634,14 +640,11 @@ def plot_speed(view: Records) -> bytes | None:
   drawn = False
   for model in view.models:
     runs = view.find("speed", model, view.cfg.speed.task)
-    impls = sorted({r["setting"].get("impl") for r in runs}, key=lambda s: s or "")
-    for impl in impls:
-      sel = sorted([r for r in runs if r["setting"].get("impl") == impl],
-                   key=lambda r: r["setting"]["L"])
-      if not sel:
-        continue
+    impls = sorted({view.impl(r) for r in runs})
+    for n, impl in enumerate(impls):
+      sel = sorted([r for r in runs if view.impl(r) == impl], key=lambda r: r["setting"]["L"])
       label = model + (f" ({impl})" if impl else "")
-      style = {**_style(model, view.models), "linestyle": "--" if impl == "vmap" else "-"}
+      style = {**_style(model, view.models), "linestyle": ("-", "--", ":", "-.")[n % 4]}
       L = [r["setting"]["L"] for r in sel]
       for ax, field in zip(axes, ("train_s_per_example", "infer_s_per_example",
                                   "train_compile_s")):
@@ -791,8 +794,8 @@ def speed_table(view: Records):
   rows = []
   for model in view.models:
     runs = view.find("speed", model, view.cfg.speed.task)
-    for impl in sorted({r["setting"].get("impl") for r in runs}, key=lambda s: s or ""):
-      at = {r["setting"]["L"]: r for r in runs if r["setting"].get("impl") == impl}
+    for impl in sorted({view.impl(r) for r in runs}):
+      at = {r["setting"]["L"]: r for r in runs if view.impl(r) == impl}
       last = at.get(Ls[-1])
       rows.append([model, impl or "-", _fmt(last and last["params"], "k")]
                   + [_fmt(at[L]["result"]["train_s_per_example"] * 1e6, "") if L in at else "—"
@@ -811,8 +814,8 @@ def memory_table(view: Records):
   rows = []
   for model in view.models:
     runs = view.find("speed", model, view.cfg.speed.task)
-    for impl in sorted({r["setting"].get("impl") for r in runs}, key=lambda s: s or ""):
-      at = {r["setting"]["L"]: r["result"] for r in runs if r["setting"].get("impl") == impl}
+    for impl in sorted({view.impl(r) for r in runs}):
+      at = {r["setting"]["L"]: r["result"] for r in runs if view.impl(r) == impl}
       last = at.get(Ls[-1], {})
       rows.append([model, impl or "-"]
                   + [f"{at[L]['peak_bytes_per_example'] / 1024:.1f}" if L in at and
@@ -976,13 +979,15 @@ def build(cfg, records: dict[str, dict], command: str = "") -> Report:
   blocks.append(("p", f"Train step (forward, backward, AdamW update) and inference, time per "
                       f"example after compilation (median of {cfg.speed.repeats} calls, batch "
                       f"{cfg.speed.batch_size}, task `{cfg.speed.task}`); compile time apart. "
-                      "Convolutional models are timed with both implementations (`vmap`: "
-                      "jax.vmap over positions; `xla`: lax.conv_general_dilated); the verdict "
-                      "uses the faster at each length. The machine may be shared: compare "
+                      "Models with several tested implementations are timed with each "
+                      "(`conv_impl`: `vmap` = jax.vmap over positions, `vmap_shifted` = one "
+                      "shifted matmul per tap, `xla` = lax.conv_general_dilated; `rnn_impl`: "
+                      "`scan` = the didactic lax.scan, `fused` = the fused scan); the verdict "
+                      "uses the fastest at each length. The machine may be shared: compare "
                       "ratios within one run."))
   blocks.append(("table", *speed_table(view)))
   image("speed.png", plot_speed(view), "Time per example against sequence length (log-log); "
-        "dashed: the vmap convolution")
+        "one line style per implementation")
 
   blocks.append(("h2", "Memory"))
   blocks.append(("p", "XLA's compiled memory analysis of one train step "

@@ -18,8 +18,8 @@ Jobs (probe: what it runs)
             drop, accuracy per dependency distance and the gradient profile
   gradient  gradient norm against distance at initialisation, at a few lengths
   speed     train-step / inference time per example and compiled memory, per length
-            and (for convolutional models) per convolution implementation
-  batch     inference throughput at one batch size
+            and per implementation (cfg.impls: e.g. the CNN's vmap and XLA convolutions)
+  batch     inference throughput at one batch size (per implementation too)
   depth     critical path of the forward pass at each speed length
   devices   data-parallel scaling over the devices present
 """
@@ -96,8 +96,14 @@ def train_config(cfg, model: str, task: str, seed: int, **data) -> ml_collection
   return config
 
 
-def _conv_impls(cfg, model: str) -> list[str | None]:
-  return list(cfg.speed.conv_impls) if model in names_of(cfg.conv_models) else [None]
+def impl_variants(cfg, model: str) -> list[dict[str, str]]:
+  """The implementation settings timed for `model`: one dict {arch knob: value} per
+  combination of cfg.impls entries that list the model ([{}] when none does)."""
+  variants: list[dict[str, str]] = [{}]
+  for knob, sweep in sorted(cfg.impls.items()):
+    if model in names_of(sweep.models):
+      variants = [{**v, knob: value} for v in variants for value in sweep.choices]
+  return variants
 
 
 def plan(cfg) -> list[Job]:
@@ -113,25 +119,20 @@ def plan(cfg) -> list[Job]:
                     {"lengths": list(cfg.speed.lengths)}))
   for model in names:  # speed and memory across lengths (each conv implementation)
     for length in cfg.speed.lengths:
-      for impl in _conv_impls(cfg, model):
+      for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=length)
         config.batch_size = cfg.speed.batch_size
-        setting = {"L": length}
-        if impl is not None:
-          config.arch.conv_impl = impl
-          setting["impl"] = impl
-        jobs.append(Job("speed", model, cfg.speed.task, setting, 0, config,
+        config.arch.update(impl)
+        jobs.append(Job("speed", model, cfg.speed.task, {"L": length, **impl}, 0, config,
                         {"repeats": cfg.speed.repeats}))
   for model in names:  # throughput against batch size (each conv implementation)
     for batch_size in cfg.scaling.batch_sizes:
-      for impl in _conv_impls(cfg, model):
+      for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
         config.batch_size = batch_size
-        setting = {"B": batch_size, "L": cfg.scaling.seq_len}
-        if impl is not None:
-          config.arch.conv_impl = impl
-          setting["impl"] = impl
-        jobs.append(Job("batch", model, cfg.speed.task, setting, 0, config,
+        config.arch.update(impl)
+        jobs.append(Job("batch", model, cfg.speed.task,
+                        {"B": batch_size, "L": cfg.scaling.seq_len, **impl}, 0, config,
                         {"repeats": cfg.scaling.repeats}))
   if jax.device_count() > 1:
     for model in names:

@@ -166,6 +166,13 @@ def test_match_param_budget_picks_the_width_knob_and_the_closest_width():
     for other in (info["width"] - 1, info["width"] + 1):
       config.arch[knob] = other
       assert abs(measure.param_count(config) - 3000) >= abs(info["params"] - 3000)
+  # widths the model rejects are skipped: a transformer's hidden size splits over its heads
+  config = tiny("transformer", "order")
+  matched, info = measure.match_param_budget(config, 3000)
+  assert info["width"] % config.arch.num_heads == 0
+  for other in (info["width"] - config.arch.num_heads, info["width"] + config.arch.num_heads):
+    config.arch.hidden = other
+    assert abs(measure.param_count(config) - 3000) >= abs(info["params"] - 3000)
 
 
 def test_speed_reports_times_compile_and_memory():

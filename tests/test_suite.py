@@ -20,8 +20,9 @@ def test_default_plan_covers_every_model_and_probe_with_unique_stable_ids():
     probes = {job.probe for job in jobs if job.model == model}
     assert {"depth", "speed", "batch", "gradient", "train"} <= probes
   speed = [job for job in jobs if job.probe == "speed" and job.model == "cnn"]
-  assert {(job.setting["L"], job.setting["impl"]) for job in speed} == {
-      (L, impl) for L in cfg.speed.lengths for impl in ("xla", "vmap")}
+  assert {(job.setting["L"], job.setting["conv_impl"]) for job in speed} == {
+      (L, impl) for L in cfg.speed.lengths for impl in ("xla", "vmap", "vmap_shifted")}
+  assert {job.config.arch.conv_impl for job in speed} == {"xla", "vmap", "vmap_shifted"}
   # the stability grid shares the base-lr order runs: seeds x learning rates runs per model
   order = [job for job in jobs if job.probe == "train" and job.task == "order"
            and job.model == "lstm"]
@@ -54,7 +55,7 @@ def _tiny_cfg():
   cfg.models = "cnn,rnn"
   cfg.folklore.rnn = "rnn"
   cfg.param_budget = 1500
-  cfg.conv_models = ""
+  cfg.impls.conv_impl.models = ""
   cfg.seeds = (0,)
   cfg.train.batch_size = 8
   cfg.train.train_steps = 20
@@ -75,6 +76,7 @@ def _tiny_cfg():
   cfg.scaling.seq_len = 8
   cfg.scaling.batch_sizes = (4,)
   cfg.scaling.repeats = 1
+  cfg.workers = 1
   return cfg
 
 
@@ -119,3 +121,15 @@ def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_p
   for number in numbers:
     assert all(rid in from_file for rid, _, _ in number.sources)
     assert number.compute(from_file) == number.value
+
+
+def test_worker_processes_return_the_records_the_parent_would_compute(tmp_path):
+  cfg = _tiny_cfg()
+  jobs = [job for job in suite.plan(cfg) if job.probe == "depth"]
+  received = []
+  suite._run_parallel(jobs, 2, str(tmp_path), None, cfg, received.append)
+  assert sorted(r["id"] for r in received) == sorted(job.id for job in jobs)
+  matcher = suite.BudgetMatcher(cfg.param_budget, cfg.width_knobs)
+  for record in received:
+    job = next(j for j in jobs if j.id == record["id"])
+    assert record["result"] == suite.run_job(job, matcher, str(tmp_path))["result"]

@@ -10,8 +10,8 @@ r"""Compare config: the grid that `python -m experiments.compare` measures.
 Every knob can be varied on the command line (`--config.param_budget=50000`,
 `--config.models=cnn,lstm,tcn`). Adding a model to the comparison is a config edit:
 list it in `models` (or use 'all'); if its width is not `arch.hidden` or
-`arch.num_filters`, add its width knob to `width_knobs`; if it has an `arch.conv_impl`
-switch, list it in `conv_models` so both implementations are timed.
+`arch.num_filters`, add its width knob to `width_knobs`; if it has implementation
+switches (`arch.conv_impl`, `arch.rnn_impl`), list it under `impls` so each is timed.
 """
 
 import ml_collections
@@ -33,7 +33,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.folklore.rnn = "lstm"   # ... and for its "RNN" column ("strong, with LSTM/GRU")
   c.param_budget = 20_000   # every model is sized to about this many parameters
   c.width_knobs = ("hidden", "num_filters")  # the first that changes a model's size is scaled
-  c.conv_models = "cnn"  # models whose arch.conv_impl is timed both ways (vmap and xla)
+  # Implementations timed for speed and throughput (the verdict uses each model's fastest):
+  # arch knob -> the models that have it and the values to time. Models not listed run
+  # their default (recurrent models: rnn_impl='fused', the faster one to train).
+  c.impls = ml_collections.ConfigDict()
+  c.impls.conv_impl = _impls("cnn", ("xla", "vmap", "vmap_shifted"))
   c.cache_dir = "xla_cache"  # JAX's persistent compilation cache under the workdir ('' = off)
   c.workers = 2  # processes for the training jobs (timing jobs always run alone, first)
   c.seeds = (0, 1)
@@ -45,6 +49,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.train.train_steps = 300
   c.train.log_every = 100
   c.train.eval_every = 1_000_000  # evaluate once, at the end
+  c.train.checkpoint_every = 0    # short runs: the suite resumes job by job instead
   c.train.arch.embed_dim = 32
   c.train.opt.warmup_steps = 50
   c.train.data.eval_size = 512
@@ -83,7 +88,6 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.speed.lengths = (32, 128, 512)
   c.speed.batch_size = 32
   c.speed.repeats = 5
-  c.speed.conv_impls = ("xla", "vmap")
 
   # Scalability: inference throughput against batch size (and data-parallel scaling
   # when more than one device is present).
@@ -97,6 +101,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   if preset == "large":
     _large(c)
   return c
+
+
+def _impls(models: str, choices) -> ml_collections.ConfigDict:
+  impls = ml_collections.ConfigDict()
+  impls.models = models    # comma-separated
+  impls.choices = choices
+  return impls
 
 
 def _sweep(seq_len, distances, models="", train_steps=0) -> ml_collections.ConfigDict:
@@ -132,5 +143,6 @@ def _large(c: ml_collections.ConfigDict) -> None:
   c.speed.repeats = 20
   c.scaling.seq_len = 512
   c.scaling.batch_sizes = (16, 64, 256, 1024)
-  c.conv_models = "cnn,cnn_lstm,tcn"
+  c.impls.conv_impl.models = "cnn,cnn_lstm,tcn"
+  c.impls.rnn_impl = _impls("rnn,lstm,gru,cnn_lstm", ("fused", "scan"))
   c.benchmarks = "mnist1d,sst2,imdb"
