@@ -8,8 +8,15 @@ kernel. Its recurrent mirror is `recurrent.scan_sequence`, where step t cannot s
 before step t-1 has finished.
 
 `conv1d(..., impl='xla')` computes the same numbers with `lax.conv_general_dilated`;
-the two are tested equal, and benchmarks time both (XLA's own convolution is the
+the forms are tested equal, and benchmarks time them all (XLA's own convolution is the
 faster one on CPU, so it is the default that speed comparisons use).
+
+`conv1d_vmap_shifted` is the same vmap over positions with the windows cut differently:
+by K static shifts of the input (one per tap) instead of by indexing inside the
+vmapped function. The numbers are identical; the gradient is not built the same way.
+JAX differentiates a per-position read `x[t + taps]` into a scatter-add, which XLA:CPU
+runs as a serial loop; the gradient of a static shift is a pad. README "Performance"
+has the measured difference and why XLA's convolution stays faster still.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 PADDINGS = ("valid", "same", "causal")
-IMPLS = ("vmap", "xla")
+IMPLS = ("vmap", "vmap_shifted", "xla")
 
 
 def pad_amounts(padding: str, kernel_size: int, dilation: int = 1) -> tuple[int, int]:
@@ -61,6 +68,23 @@ def conv1d_vmap(kernel_KxCxF, bias_F, x_LxC, padding="valid", dilation=1):
   return jax.vmap(at_position)(jnp.arange(num_out))        # y_LxF
 
 
+def conv1d_vmap_shifted(kernel_KxCxF, bias_F, x_LxC, padding="valid", dilation=1):
+  """The vmap form with windows cut by K static shifts: no per-position indexing."""
+  K, C, F = kernel_KxCxF.shape
+  left, right = pad_amounts(padding, K, dilation)
+  xpad_PxC = jnp.pad(x_LxC, ((left, right), (0, 0)))
+  num_out = output_length(x_LxC.shape[0], padding, K, dilation)
+  # windows[t, k] = xpad[t + k * dilation]: tap k's inputs for every output at once.
+  windows_LxKxC = jnp.stack([xpad_PxC[k * dilation:k * dilation + num_out]
+                             for k in range(K)], axis=1)
+  kernel_KCxF = kernel_KxCxF.reshape(K * C, F)
+
+  def at_position(window_KxC):
+    return window_KxC.reshape(K * C) @ kernel_KCxF + bias_F   # y_F
+
+  return jax.vmap(at_position)(windows_LxKxC)               # y_LxF
+
+
 def conv1d_xla(kernel_KxCxF, bias_F, x_LxC, padding="valid", dilation=1):
   """The same convolution through XLA's convolution op (lax.conv_general_dilated)."""
   left, right = pad_amounts(padding, kernel_KxCxF.shape[0], dilation)
@@ -71,9 +95,11 @@ def conv1d_xla(kernel_KxCxF, bias_F, x_LxC, padding="valid", dilation=1):
 
 
 def conv1d(kernel_KxCxF, bias_F, x_LxC, padding="valid", dilation=1, impl="xla"):
-  """1-D convolution of ONE sequence; `impl` picks the vmap form or XLA's op."""
+  """1-D convolution of ONE sequence; `impl` picks a vmap form or XLA's op."""
   if impl == "vmap":
     return conv1d_vmap(kernel_KxCxF, bias_F, x_LxC, padding, dilation)
+  if impl == "vmap_shifted":
+    return conv1d_vmap_shifted(kernel_KxCxF, bias_F, x_LxC, padding, dilation)
   if impl == "xla":
     return conv1d_xla(kernel_KxCxF, bias_F, x_LxC, padding, dilation)
   raise ValueError(f"unknown conv impl {impl!r}; use one of {IMPLS}")

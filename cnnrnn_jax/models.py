@@ -89,13 +89,14 @@ class RecurrentEncoder(nn.Module):
   hidden: int = 128
   bidirectional: bool = False
   readout: str = "last"
+  impl: str = "fused"          # recurrent.IMPLS: fused (fast) | scan (didactic); same numbers
 
   @nn.compact
   def __call__(self, x_BxLxE, lengths_B, train: bool = False):
     if self.bidirectional:
-      layer = recurrent.Bidirectional(self.cell, self.hidden, name="birnn")
+      layer = recurrent.Bidirectional(self.cell, self.hidden, impl=self.impl, name="birnn")
     else:
-      layer = recurrent.RNN(self.cell, self.hidden, name="rnn")
+      layer = recurrent.RNN(self.cell, self.hidden, impl=self.impl, name="rnn")
     h_BxLxH, last_BxH, gates = layer(x_BxLxE, lengths_B)
     pooled = last_BxH if self.readout == "last" else pool_over_time(h_BxLxH, lengths_B,
                                                                     self.readout)
@@ -111,13 +112,14 @@ class CNNLSTM(nn.Module):
   padding: str = "same"
   readout: str = "last"
   impl: str = "xla"
+  rnn_impl: str = "fused"
 
   @nn.compact
   def __call__(self, x_BxLxE, lengths_B, train: bool = False):
     y_BxLxF = nn.relu(conv.Conv1D(self.num_filters, self.kernel_size, self.padding,
                                   impl=self.impl, name="conv")(x_BxLxE))
     seq, pooled, aux = RecurrentEncoder("lstm", self.hidden, readout=self.readout,
-                                        name="lstm")(y_BxLxF, lengths_B)
+                                        impl=self.rnn_impl, name="lstm")(y_BxLxF, lengths_B)
     return seq, pooled, {"feature_maps": {f"k{self.kernel_size}": y_BxLxF}, **aux}
 
 
@@ -181,12 +183,12 @@ def _cnn(arch, spec):
 
 def _recurrent(cell):
   return lambda arch, spec: RecurrentEncoder(cell, arch.hidden, arch.bidirectional,
-                                             arch.readout)
+                                             arch.readout, arch.rnn_impl)
 
 
 def _cnn_lstm(arch, spec):
   return CNNLSTM(arch.hybrid_kernel_size, arch.num_filters, arch.hidden,
-                 _seq_padding(spec, "same"), arch.readout, arch.conv_impl)
+                 _seq_padding(spec, "same"), arch.readout, arch.conv_impl, arch.rnn_impl)
 
 
 def _bag(arch, spec):
@@ -227,6 +229,8 @@ def validate(name: str, arch, spec: TaskSpec) -> None:
     raise ConfigError(f"config.arch.readout={arch.readout!r} is not one of {READOUTS}")
   if arch.conv_impl not in conv.IMPLS:
     raise ConfigError(f"config.arch.conv_impl={arch.conv_impl!r} is not one of {conv.IMPLS}")
+  if arch.rnn_impl not in recurrent.IMPLS:
+    raise ConfigError(f"config.arch.rnn_impl={arch.rnn_impl!r} is not one of {recurrent.IMPLS}")
   widths = {"cnn": list(arch.kernel_sizes), "cnn_lstm": [arch.hybrid_kernel_size]}.get(name, [])
   if any(k <= 0 for k in widths):
     raise ConfigError(f"config.arch.kernel_sizes={tuple(arch.kernel_sizes)} must be positive")

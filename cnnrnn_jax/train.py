@@ -149,8 +149,9 @@ def setup(config):
 
 def init_state(config, task, model) -> TrainState:
   batch = task.train_batch(0, config.batch_size)
-  params = model.init(jax.random.PRNGKey(config.seed), batch["inputs"],
-                      batch["lengths"])["params"]
+  # jitted: one compile instead of one per eager op (the recurrent init alone is dozens)
+  params = jax.jit(model.init)(jax.random.PRNGKey(config.seed), batch["inputs"],
+                               batch["lengths"])["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=make_optimizer(config.opt, config.train_steps))
 
