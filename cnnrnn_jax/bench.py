@@ -220,7 +220,9 @@ def reuse_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
     libc = ctypes.CDLL("libc.so.6")
   except OSError:
     return False
-  m_trim_threshold, m_mmap_threshold = -1, -3
+  m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
   trim_bytes = min(2 * threshold_bytes, 2 ** 31 - 1)      # mallopt takes a C int
+  # One arena: a thread's own arena cannot hold a block over 64 MiB and maps it anyway.
   return bool(libc.mallopt(m_mmap_threshold, threshold_bytes)
-              and libc.mallopt(m_trim_threshold, trim_bytes))
+              and libc.mallopt(m_trim_threshold, trim_bytes)
+              and libc.mallopt(m_arena_max, 1))
