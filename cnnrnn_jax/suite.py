@@ -13,7 +13,7 @@ a hash of everything that defines it, so re-running the same command skips finis
 jobs, and changing a knob makes new ones instead of reusing stale records.
 
 Jobs (probe: what it runs)
-  train     train.train_and_evaluate, then probes on the trained parameters: accuracy
+  train     train.train_and_return_state, then probes on the trained parameters: accuracy
             on the scored steps, convergence; on the `order` task also the shuffle
             drop, accuracy per dependency distance and the gradient profile
   gradient  gradient norm against distance at initialisation, at a few lengths
@@ -117,7 +117,7 @@ def plan(cfg) -> list[Job]:
     jobs.append(Job("depth", model, cfg.speed.task, {}, 0,
                     train_config(cfg, model, cfg.speed.task, 0),
                     {"lengths": list(cfg.speed.lengths)}))
-  for model in names:  # speed and memory across lengths (each conv implementation)
+  for model in names:  # speed and memory across lengths (each implementation)
     for length in cfg.speed.lengths:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=length)
@@ -125,7 +125,7 @@ def plan(cfg) -> list[Job]:
         config.arch.update(impl)
         jobs.append(Job("speed", model, cfg.speed.task, {"L": length, **impl}, 0, config,
                         {"repeats": cfg.speed.repeats}))
-  for model in names:  # throughput against batch size (each conv implementation)
+  for model in names:  # throughput against batch size (each implementation)
     for batch_size in cfg.scaling.batch_sizes:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
@@ -194,7 +194,8 @@ def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
   try:
     state, final = train.train_and_return_state(config, _run_dir(workdir, job))
   except FloatingPointError as e:
-    return {"diverged": True, "converged": False, "error": str(e)}
+    # not an "error": a diverged run is a result (it did not converge) and counts as one
+    return {"diverged": True, "converged": False, "message": str(e)}
   task, model = train.setup(config)
   spec = task.spec
   eval_fn = measure.make_eval_fn(model, spec)
@@ -413,7 +414,11 @@ def _run_parallel(jobs: list[Job], workers: int, workdir: str, cache: str | None
       on_record(record)
 
 
-def run(cfg, workdir: str, log: Callable[[str], None] = print) -> dict[str, dict]:
+def _print(line: str) -> None:
+  print(line, flush=True)  # progress must show even when stdout is a file or a pipe
+
+
+def run(cfg, workdir: str, log: Callable[[str], None] = _print) -> dict[str, dict]:
   """Runs every planned job that has no record yet; returns id -> record for the plan.
 
   Timing probes run first, one at a time in this process; the rest (training, gradients)

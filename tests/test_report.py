@@ -60,3 +60,19 @@ def test_markdown_and_html_render_the_same_blocks():
   assert "<b>b</b>" in page and "<code>c</code>" in page and "&lt;x&gt;" in page
   assert "data:image/png;base64,iVBORw==" in page
   assert report.verdict_text(rep).startswith("| criterion |")
+
+
+def test_a_diverged_run_counts_against_stability():
+  from cnnrnn_jax.configs import compare
+  cfg = compare.get_config()
+  cfg.models = "lstm"
+  lr = cfg.train.opt.learning_rate
+
+  def run(seed, result):
+    return {"id": f"r{seed}", "probe": "train", "model": "lstm", "task": "order",
+            "setting": {"lr": lr}, "seed": seed, "result": result}
+
+  records = {"r0": run(0, {"converged": True, "eval": {"loss": 0.01}}),
+             "r1": run(1, {"diverged": True, "converged": False, "message": "loss is not finite"})}
+  fraction, count = report.stability_numbers(report.Records(cfg, records), "lstm")
+  assert (fraction.value, count.value) == (0.5, 1)

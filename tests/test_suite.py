@@ -56,6 +56,7 @@ def _tiny_cfg():
   cfg.folklore.rnn = "rnn"
   cfg.param_budget = 1500
   cfg.impls.conv_impl.models = ""
+  cfg.impls.rnn_impl.models = ""
   cfg.seeds = (0,)
   cfg.train.batch_size = 8
   cfg.train.train_steps = 20
