@@ -327,6 +327,31 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return train_and_return_state(config, workdir)[1]
 
 
+def train_over_seeds(config, workdir: str, seeds) -> dict[int, dict[str, float]]:
+  """Runs `config` once per seed into workdir/seed_S; returns {seed: final eval metrics}.
+
+  A seed whose run finished already is restored from its final checkpoint, not retrained.
+  """
+  results = {}
+  for seed in seeds:
+    seeded = config.copy_and_resolve_references()
+    with seeded.unlocked():
+      seeded.seed = int(seed)
+    results[int(seed)] = train_and_evaluate(seeded, os.path.join(workdir, f"seed_{seed}"))
+  return results
+
+
+def seed_summary(results: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]]:
+  """Per metric: mean, sample standard deviation (ddof=1; 0 for one seed) and the values."""
+  summary = {}
+  for name in next(iter(results.values())):
+    values = [float(m[name]) for m in results.values()]
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    summary[name] = {"mean": float(np.mean(values)), "std": std, "values": values,
+                     "seeds": list(results)}
+  return summary
+
+
 def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
   """Trains `config.model` on `config.task` over all devices; returns (state, eval metrics).
 

@@ -3,10 +3,16 @@ r"""Train one model on one task: the absl entry point around `train.train_and_ev
   python -m experiments.train --config=cnnrnn_jax/configs/default.py \
       --config.model=lstm --config.task=order --workdir=/tmp/lstm_order
 
+  # The same config once per seed (workdir/seed_S), then mean ± std of the final metrics:
+  python -m experiments.train --config=cnnrnn_jax/configs/default.py:cnn,mnist1d \
+      --seeds=0,1,2 --workdir=/tmp/cnn_mnist1d
+
 Flags live here only; the library takes a ConfigDict and a workdir.
 """
 
+import json
 import logging as std_logging
+import os
 import sys
 
 from absl import app, flags, logging
@@ -20,6 +26,13 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl, "
                                "TensorBoard events and checkpoints go.", required=True)
+_SEEDS = flags.DEFINE_list("seeds", [], "Run the config once per seed (replacing "
+                           "config.seed) in WORKDIR/seed_S, then print the mean ± sample std "
+                           "of the final eval metrics and write them to WORKDIR/seeds.json.")
+
+
+def _format(metrics) -> str:
+  return "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
 
 
 def main(argv):
@@ -30,12 +43,27 @@ def main(argv):
   std_logging.getLogger("absl").addFilter(
       lambda record: record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname)
   try:
-    metrics = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    seeds = [int(s) for s in _SEEDS.value]
+  except ValueError:
+    sys.exit(f"config error: --seeds={','.join(_SEEDS.value)} is not a list of integers; "
+             "use e.g. --seeds=0,1,2")
+  try:
+    if not seeds:
+      print("final eval: " + _format(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)))
+      return
+    results = train.train_over_seeds(_CONFIG.value, _WORKDIR.value, seeds)
   except ConfigError as e:
     sys.exit(f"config error: {e}")
   except FloatingPointError as e:
     sys.exit(f"training stopped: {e}")
-  print("final eval: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+  for seed, metrics in results.items():
+    print(f"final eval, seed {seed}: {_format(metrics)}")
+  summary = train.seed_summary(results)
+  with open(os.path.join(_WORKDIR.value, "seeds.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  for name, s in summary.items():
+    values = ", ".join(f"{v:.4f}" for v in s["values"])
+    print(f"{name}: {s['mean']:.4f} ± {s['std']:.4f} over seeds {seeds} ({values})")
 
 
 if __name__ == "__main__":

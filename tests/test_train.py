@@ -137,3 +137,19 @@ def test_entry_point_reports_a_bad_model_in_one_line(tmp_path):
   assert result.returncode != 0
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith("config error: unknown model 'resnet'; known models: bag, cnn")
+
+
+def test_seeds_run_separately_and_summarize_with_sample_std(tmp_path):
+  config = tiny_config("cnn", "motif")
+  results = train.train_over_seeds(config, str(tmp_path), [0, 1])
+  assert sorted(os.listdir(tmp_path)) == ["seed_0", "seed_1"]
+  assert json.load(open(tmp_path / "seed_1" / "config.json"))["seed"] == 1
+  assert config.seed == 0                                   # the caller's config is untouched
+  alone = train.train_and_evaluate(tiny_config("cnn", "motif"), str(tmp_path / "alone"))
+  assert results[0] == alone                                # same as a single seed-0 run
+  summary = train.seed_summary(results)
+  values = [results[0]["loss"], results[1]["loss"]]
+  assert summary["loss"]["values"] == values and summary["loss"]["seeds"] == [0, 1]
+  assert summary["loss"]["mean"] == pytest.approx(sum(values) / 2)
+  assert summary["loss"]["std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+  assert train.seed_summary({3: {"loss": 0.5}})["loss"]["std"] == 0.0
