@@ -1,0 +1,105 @@
+r"""The Keras IMDB pair: a Conv1D text classifier against a bidirectional LSTM.
+
+Keras's examples `imdb_cnn.py` and `imdb_bidirectional_lstm.py`, as far as our models
+express them (presets 'cnn' and 'bilstm'):
+
+  imdb_cnn       5,000 words, reviews cut to 400, embedding 50, 250 filters of width 3,
+                 ReLU, global max pooling, dense 250 + ReLU, dropout 0.2, sigmoid;
+                 Adam, batch 32, 2 epochs (1,563 steps of 25,000 reviews)
+  bilstm         20,000 words, reviews cut to 100, embedding 128, BiLSTM 64 (final states
+                 of both directions concatenated), dropout 0.5, sigmoid; Adam, batch 32,
+                 4 epochs (3,125 steps)
+
+The examples' own docstrings say 0.89 test accuracy after 2 epochs (90 s/epoch on an i5
+CPU) for imdb_cnn and ~0.8146 after 4 epochs (~150 s/epoch on an i7 CPU) for the BiLSTM.
+
+  python -m experiments.train --config=cnnrnn_jax/configs/keras_imdb.py:cnn \
+      --seeds=0,1,2 --workdir=/tmp/keras_imdb_cnn
+  python -m experiments.train --config=cnnrnn_jax/configs/keras_imdb.py:bilstm \
+      --seeds=0,1,2 --workdir=/tmp/keras_imdb_bilstm
+
+need tfds's `imdb_reviews` prepared (`--config.data.data_dir`; the task downloads it when
+the machine is online): RESULT_IMDB
+
+On any sentence-polarity files instead (`--config.task=text_files`, README "Real data"),
+e.g. the SST-2 stand-in: RESULT_SST2
+
+Per-step training time at IMDB's shapes does not depend on the data, so `step_times()`
+measures it on the `motif` task at the same batch, length and vocabulary:
+
+  python -c "from cnnrnn_jax.configs import keras_imdb; print(keras_imdb.step_times())"
+
+RESULT_SPEED
+
+Where ours differs from Keras:
+- cnn: no dropout on the embeddings and no dense-250 hidden layer (our head is one dense
+  layer on the pooled 250 features, after dropout 0.2); both models: a 2-way softmax
+  instead of one sigmoid unit.
+- Our tokenizer and vocabulary (lowercased words, '<br />' removed; `vocab_size` counts
+  PAD and OOV) instead of Keras's pre-built index; a review is cut to its FIRST
+  `max_len` tokens and padding is masked, where Keras's `pad_sequences` keeps the LAST
+  400/100 and the models read the zero padding in front.
+- Adam at 1e-3 as in Keras (epsilon 1e-8 instead of 1e-7), with our trainer's global-norm
+  clipping set out of reach (1e6) and no weight decay; Flax's initialisers, not Keras's.
+"""
+
+import ml_collections
+
+from cnnrnn_jax.configs import default
+
+TRAIN_REVIEWS = 25_000  # IMDB's training split
+PRESETS = {
+    "cnn": {"model": "cnn", "epochs": 2, "vocab_size": 5000, "max_len": 400,
+            "arch": {"embed_dim": 50, "num_filters": 250, "kernel_sizes": (3,), "dropout": 0.2}},
+    "bilstm": {"model": "lstm", "epochs": 4, "vocab_size": 20000, "max_len": 100,
+               "arch": {"embed_dim": 128, "hidden": 64, "bidirectional": True,
+                        "readout": "last", "dropout": 0.5}},
+}
+
+
+def get_config(preset: str = "cnn") -> ml_collections.ConfigDict:
+  """`preset`: 'cnn' (imdb_cnn) or 'bilstm' (imdb_bidirectional_lstm)."""
+  if preset not in PRESETS:
+    raise ValueError(f"unknown keras_imdb preset {preset!r}; use one of {sorted(PRESETS)}")
+  p = PRESETS[preset]
+  config = default.get_config(f"{p['model']},imdb")
+  config.batch_size = 32
+  config.train_steps = -(-p["epochs"] * TRAIN_REVIEWS // config.batch_size)  # 1563 / 3125
+  config.eval_every = config.train_steps  # evaluate once, at the end
+  config.checkpoint_every = config.train_steps // p["epochs"]  # about once an epoch
+  config.arch.update(p["arch"])
+  config.data.vocab_size = p["vocab_size"]
+  config.data.max_len = p["max_len"]
+  config.opt.learning_rate = 1e-3
+  config.opt.schedule = "constant"
+  config.opt.warmup_steps = 0
+  config.opt.weight_decay = 0.0
+  config.opt.clip_norm = 1e6
+  return config
+
+
+def timing_config(preset: str) -> ml_collections.ConfigDict:
+  """`preset`'s model, batch and optimizer on `motif` sequences of IMDB's shapes: every
+  row padded to `max_len` tokens over a `vocab_size`-id vocabulary."""
+  config = get_config(preset)
+  config.task = "motif"
+  config.data.seq_len = config.data.max_len
+  config.data.vocab_size = config.data.vocab_size - 1  # motif adds the PAD id
+  config.data.max_len = None
+  return config
+
+
+def step_times(rounds: int = 5, repeats: int = 5) -> dict[str, float]:
+  """Median seconds per training step (after compilation) of both presets at IMDB's
+  shapes, timed alternately in `rounds` rounds of `repeats` steps; plus their ratio."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from cnnrnn_jax import measure  # pylint: disable=g-import-not-at-top
+
+  compiled = {name: measure.compile_train_step(timing_config(name)) for name in PRESETS}
+  times = {name: [] for name in PRESETS}
+  for _ in range(rounds):
+    for name, (step, args, _, _) in compiled.items():
+      times[name].append(measure.median_seconds(step, args, repeats))
+  out = {f"{name}_s_per_step": float(np.median(t)) for name, t in times.items()}
+  out["bilstm_over_cnn"] = out["bilstm_s_per_step"] / out["cnn_s_per_step"]
+  return out
