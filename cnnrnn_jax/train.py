@@ -149,8 +149,9 @@ def setup(config):
 
 def init_state(config, task, model) -> TrainState:
   batch = task.train_batch(0, config.batch_size)
-  params = model.init(jax.random.PRNGKey(config.seed), batch["inputs"],
-                      batch["lengths"])["params"]
+  # jitted: one compile instead of one per eager op (the recurrent init alone is dozens)
+  params = jax.jit(model.init)(jax.random.PRNGKey(config.seed), batch["inputs"],
+                               batch["lengths"])["params"]
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=make_optimizer(config.opt, config.train_steps))
 
@@ -290,7 +291,7 @@ def restore(workdir: str):
         continue
     if config is None:
       raise FileNotFoundError(f"no readable checkpoint in {ckpts.directory}")
-    task, model = setup(config)
+    task, model = setup(tasks.with_saved_assets(config, workdir))
     mesh = jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
                          axis_types=(jax.sharding.AxisType.Auto,))
     abstract = _abstract_tree(config, task, model, jax.sharding.NamedSharding(mesh, P()))
@@ -329,8 +330,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
   """Trains `config.model` on `config.task` over all devices; returns (state, eval metrics).
 
-  Writes config.json, metrics.jsonl, TensorBoard scalars and (config.checkpoint_every > 0)
-  checkpoints into `workdir`, and resumes from the newest good checkpoint found there.
+  Writes config.json, metrics.jsonl, TensorBoard scalars, the task's assets (e.g.
+  vocab.json) and (config.checkpoint_every > 0) checkpoints into `workdir`, and resumes from
+  the newest good checkpoint found there.
   Raises ConfigError for bad settings (before compiling anything) and FloatingPointError
   naming the step when the loss stops being finite (the last checkpoint stays good).
   """
@@ -340,6 +342,7 @@ def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, 
   make_workdir(workdir)
   primary = jax.process_index() == 0
   if primary:
+    task.save_assets(workdir)  # e.g. vocab.json, so evaluation and later runs reuse it
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json(indent=2))
 

@@ -68,7 +68,28 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.seq_len = config_dict.placeholder(int)
   config.data.distance = config_dict.placeholder(int)
   config.data.vocab_size = config_dict.placeholder(int)
-  config.data.eval_size = 1024
+  config.data.eval_size = config_dict.placeholder(int)  # synthetic: 1024; real data: whole split
+
+  # ---- Real data (issue 3): tasks/files.py, tfds_tasks.py, mnist1d.py, forecast.py, text.py.
+  # None = the task's default (each task's docstring). README "Real data" shows them in use.
+  config.data.train_path = config_dict.placeholder(str)  # your file/folder; *_mnist: IDX files
+  config.data.eval_path = config_dict.placeholder(str)   # held-out file/folder (else a fraction)
+  config.data.eval_fraction = config_dict.placeholder(float)  # held out without eval_path: 0.1
+  config.data.eval_split = config_dict.placeholder(str)  # tfds split / forecast validation|test
+  config.data.data_dir = config_dict.placeholder(str)    # tensorflow-datasets data_dir
+  config.data.encoding = config_dict.placeholder(str)    # None = UTF-8; e.g. latin-1
+  config.data.skip_bad_rows = False   # skip (and count) malformed rows instead of failing
+  config.data.header = config_dict.placeholder(bool)      # TSV/CSV header row; None = detect
+  config.data.text_column = config_dict.placeholder(str)  # name or 0-based index; None = detect
+  config.data.label_column = config_dict.placeholder(str)
+  config.data.max_len = config_dict.placeholder(int)      # text classification truncation: 256
+  config.data.level = config_dict.placeholder(str)        # word | char tokens
+  config.data.lowercase = config_dict.placeholder(bool)
+  config.data.min_count = config_dict.placeholder(int)    # rarer tokens become OOV
+  config.data.vocab_path = config_dict.placeholder(str)   # reuse a run's WORKDIR/vocab.json
+  config.data.columns = config_dict.placeholder(str)      # csv_series 'target,other'; None = last
+  config.data.horizon = config_dict.placeholder(int)      # forecast this many steps ahead: 1
+  config.data.period = config_dict.placeholder(int)       # seasonal-naive baseline period
 
   if preset:
     parts = preset.split(",")

@@ -85,6 +85,15 @@ class Task(abc.ABC):
   def describe(self) -> str:
     return f"{type(self).__name__}({self.spec})"
 
+  def save_assets(self, workdir: str) -> None:
+    """Writes what evaluation and later runs need besides the parameters (a tokenizer's
+    vocab.json, forecast baselines.json) into the run's workdir.
+
+    Tasks are built as `factory(data_config, seed)` with no workdir; the trainer calls this
+    once the workdir exists. A later run reuses a saved vocabulary with
+    `--config.data.vocab_path=WORKDIR/vocab.json`. Default: nothing to save.
+    """
+
 
 _REGISTRY: dict[str, Callable[..., Task]] = {}
 

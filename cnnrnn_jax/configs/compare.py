@@ -1,0 +1,149 @@
+r"""Compare config: the grid that `python -m experiments.compare` measures.
+
+  # default preset: every Foundation model, sized for a 2-core CPU (README "The verdict")
+  python -m experiments.compare --workdir=/tmp/cnnrnn_compare
+  # the large preset, for a GPU or TPU: bigger models, longer sequences, more seeds,
+  # every registered model and the real-data tasks that are registered
+  python -m experiments.compare --config=cnnrnn_jax/configs/compare.py:large \
+      --workdir=/tmp/cnnrnn_compare_large
+
+Every knob can be varied on the command line (`--config.param_budget=50000`,
+`--config.models=cnn,lstm,tcn`). Adding a model to the comparison is a config edit:
+list it in `models` (or use 'all'); if its width is not `arch.hidden` or
+`arch.num_filters`, add its width knob to `width_knobs`; if it has implementation
+switches (`arch.conv_impl`, `arch.rnn_impl`), list it under `impls` so each is timed.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+from cnnrnn_jax.configs import default
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+  """`preset`: '' / 'default' (this CPU) or 'large' (GPU/TPU)."""
+  preset = preset or "default"
+  if preset not in ("default", "large"):
+    raise ValueError(f"unknown compare preset {preset!r}; use 'default' or 'large'")
+  c = ml_collections.ConfigDict()
+  c.preset = preset
+  c.models = "cnn,rnn,lstm,gru,cnn_lstm,bag"  # comma-separated, or "all": the whole registry
+  c.folklore = ml_collections.ConfigDict()
+  c.folklore.cnn = "cnn"    # the model that stands for the folklore's "CNN" column
+  c.folklore.rnn = "lstm"   # ... and for its "RNN" column ("strong, with LSTM/GRU")
+  c.param_budget = 20_000   # every model is sized to about this many parameters
+  c.width_knobs = ("hidden", "num_filters")  # the first that changes a model's size is scaled
+  # Implementations timed for speed and throughput (the verdict uses each model's fastest):
+  # arch knob -> the models that have it and the values to time. The folklore pair gets
+  # all of its own; other models run their defaults (conv_impl 'xla', rnn_impl 'fused').
+  c.impls = ml_collections.ConfigDict()
+  c.impls.conv_impl = _impls("cnn", ("xla", "vmap", "vmap_shifted"))
+  c.impls.rnn_impl = _impls("lstm", ("fused", "scan"))
+  c.cache_dir = "xla_cache"  # JAX's persistent compilation cache under the workdir ('' = off)
+  c.workers = 2  # processes for the training jobs (timing jobs always run alone, first)
+  c.seeds = (0, 1)
+  c.solved_threshold = 0.9   # accuracy at which a dependency distance counts as solved
+
+  # The training config every run starts from (configs/default.py), sized for the CPU.
+  c.train = default.get_config()
+  c.train.batch_size = 32
+  c.train.train_steps = 300
+  c.train.log_every = 100
+  c.train.eval_every = 1_000_000  # evaluate once, at the end
+  c.train.checkpoint_every = 0    # short runs: the suite resumes job by job instead
+  c.train.arch.embed_dim = 32
+  c.train.opt.warmup_steps = 50
+  c.train.data.eval_size = 512
+
+  # Order awareness: the `order` runs (all models x seeds) give accuracy, the drop when
+  # blocks of `shuffle_window` tokens are shuffled, and accuracy at each fixed distance.
+  c.order = ml_collections.ConfigDict()
+  c.order.task = "order"
+  c.order.seq_len = 32
+  c.order.shuffle_window = 8
+  c.order.eval_distances = (1, 2, 4, 8, 16, 24, 31)
+
+  # Long-term context: one training run per (task, distance, model, seed).
+  c.sweep_seeds = (0,)
+  c.sweeps = ml_collections.ConfigDict()
+  c.sweeps.contrast = _sweep(seq_len=32, distances=(0, 8, 24))
+  # Copy memory needs thousands of steps (the large preset); in 300 steps no model learns
+  # it, so it is off here: --config.sweeps.copy_memory.distances='(2, 8)' turns it on.
+  c.sweeps.copy_memory = _sweep(seq_len=None, distances=(), models="cnn,lstm")
+
+  # Training stability: fraction of (seed x learning rate) `order` runs that converge
+  # (final eval loss <= loss_fraction x chance loss, never non-finite).
+  c.stability = ml_collections.ConfigDict()
+  c.stability.learning_rates = (3e-3, 3e-2)
+  c.stability.loss_fraction = 0.5
+
+  # Gradient behaviour: ||dloss/dx_t|| against distance at initialisation at these lengths
+  # (and the order length), and after training on `order`.
+  c.gradient = ml_collections.ConfigDict()
+  c.gradient.lengths = (128,)
+  c.gradient.batches = 4
+
+  # Speed and memory: per example, after compilation, at matched parameter budgets.
+  c.speed = ml_collections.ConfigDict()
+  c.speed.task = "order"
+  c.speed.lengths = (32, 128, 512)
+  c.speed.batch_size = 32
+  c.speed.repeats = 5
+
+  # Scalability: inference throughput against batch size (and data-parallel scaling
+  # when more than one device is present).
+  c.scaling = ml_collections.ConfigDict()
+  c.scaling.seq_len = 128
+  c.scaling.batch_sizes = (8, 32, 128)
+  c.scaling.repeats = 5
+
+  c.benchmarks = ""  # more tasks every model trains on, comma-separated (skipped if unregistered)
+
+  if preset == "large":
+    _large(c)
+  return c
+
+
+def _impls(models: str, choices) -> ml_collections.ConfigDict:
+  impls = ml_collections.ConfigDict()
+  impls.models = models    # comma-separated
+  impls.choices = choices
+  return impls
+
+
+def _sweep(seq_len, distances, models="", train_steps=0) -> ml_collections.ConfigDict:
+  sweep = ml_collections.ConfigDict()
+  sweep.seq_len = config_dict.placeholder(int)
+  sweep.seq_len = seq_len     # one length for every distance: the runs share one compile
+  sweep.distances = distances
+  sweep.models = models       # comma-separated; '' = every model of the comparison
+  sweep.train_steps = train_steps  # 0 = train.train_steps
+  return sweep
+
+
+def _large(c: ml_collections.ConfigDict) -> None:
+  """GPU/TPU: 10x the parameters, 4-8x the lengths, 3 seeds, every registered model."""
+  c.models = "all"
+  c.workers = 1  # one process per accelerator
+  c.param_budget = 200_000
+  c.seeds = (0, 1, 2)
+  c.sweep_seeds = (0, 1, 2)
+  c.train.batch_size = 64
+  c.train.train_steps = 4000
+  c.train.arch.embed_dim = 64
+  c.train.opt.warmup_steps = 200
+  c.train.data.eval_size = 2048
+  c.order.seq_len = 128
+  c.order.eval_distances = (1, 2, 4, 8, 16, 32, 64, 96, 127)
+  c.sweeps.contrast = _sweep(seq_len=136, distances=(0, 8, 32, 64, 128))
+  c.sweeps.copy_memory = _sweep(seq_len=None, distances=(10, 50, 100, 200), train_steps=10_000)
+  c.stability.learning_rates = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+  c.gradient.lengths = (128, 512, 2048)
+  c.speed.lengths = (64, 256, 1024, 4096)
+  c.speed.batch_size = 64
+  c.speed.repeats = 20
+  c.scaling.seq_len = 512
+  c.scaling.batch_sizes = (16, 64, 256, 1024)
+  c.impls.conv_impl.models = "cnn,cnn_lstm,tcn"
+  c.impls.rnn_impl.models = "rnn,lstm,gru,cnn_lstm"
+  c.benchmarks = "mnist1d,sst2,imdb"

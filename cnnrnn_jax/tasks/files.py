@@ -1,0 +1,396 @@
+"""Your own files as tasks: text classification, a text corpus, a CSV time series, IDX images.
+
+  text_files   classify texts from a TSV/CSV file (a text and a label column; header
+               detected) or from a folder of one-file-per-class text files (one example per
+               non-blank line; the file stem is the label)
+  text_corpus  character- (default) or word-level language modelling on a plain text file
+  csv_series   forecasting on chosen numeric columns of a CSV file (tasks/forecast.py)
+  read_idx     the IDX format of the MNIST files (used by the *_mnist tasks)
+
+Point a task at data with `--config.data.train_path=P` and optionally `eval_path=P`;
+without an eval path, text_files holds out a seeded `eval_fraction` (default 0.1, the same
+examples for every run seed) and text_corpus the last `eval_fraction` of the text. Files are
+read as UTF-8 unless `--config.data.encoding` says otherwise (e.g. latin-1); CRLF endings,
+blank lines and a trailing newline create no examples. A malformed row stops the run with
+`file:line: what is wrong`, or, with `--config.data.skip_bad_rows=True`, is skipped and
+counted (the count is logged and kept in `task.skipped`).
+
+The vocabulary comes from the training split (or `--config.data.vocab_path`) and is written
+to WORKDIR/vocab.json by the trainer (`save_assets`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+from cnnrnn_jax.tasks import arrays, forecast, text
+from cnnrnn_jax.tasks.base import ConfigError, register
+
+TEXT_NAMES = ("sentence", "text", "review", "content", "document", "comment", "body", "tweet")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y", "polarity")
+DEFAULT_EVAL_FRACTION = 0.1
+
+
+def _need_path(data_config, name: str, what: str) -> str:
+  path = data_config.get("train_path")
+  if not path:
+    raise ConfigError(f"{name} needs --config.data.train_path={what}")
+  if not os.path.exists(path):
+    raise ConfigError(f"{name}: train_path {path} does not exist; point "
+                      "--config.data.train_path at your data")
+  return path
+
+
+def _records(path: str, body: str, delimiter: str) -> list[tuple[int, list[str] | None, str]]:
+  """(line, fields, error) per non-blank record; fields None when the CSV syntax is broken.
+
+  Lines are split with `text.split_lines` (never str.splitlines) and fed to the csv module
+  one by one, so quoted fields may span lines and `line` is where a record starts.
+  """
+  lines = [line + "\n" for line in text.split_lines(body)]
+  quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+  reader = csv.reader(iter(lines), delimiter=delimiter, quoting=quoting, strict=True)
+  out, start = [], 1
+  while True:
+    try:
+      fields = next(reader)
+    except StopIteration:
+      break
+    except csv.Error as e:
+      out.append((start, None, f"malformed CSV ({e})"))
+      start = reader.line_num + 1
+      continue
+    if any(field.strip() for field in fields):
+      out.append((start, fields, ""))
+    start = reader.line_num + 1
+  return out
+
+
+def _delimiter(path: str, first_line: str) -> str:
+  lower = path.lower()
+  if lower.endswith(".tsv") or lower.endswith(".tab"):
+    return "\t"
+  if lower.endswith(".csv"):
+    return ","
+  return "\t" if "\t" in first_line else ","
+
+
+def _column(spec, header: list[str] | None, what: str, path: str) -> int | None:
+  """A column knob ('name' or a 0-based index) -> index; None when unset."""
+  if spec is None or spec == "":
+    return None
+  spec = str(spec)
+  if re.fullmatch(r"\d+", spec):
+    return int(spec)
+  if header is None:
+    raise ConfigError(f"{path} has no header row, so {what}={spec!r} cannot name a column; "
+                      f"give a 0-based index instead or set --config.data.header=True")
+  names = [h.strip().lower() for h in header]
+  if spec.strip().lower() not in names:
+    raise ConfigError(f"{path}: no column named {spec!r} in the header {header}; set "
+                      f"--config.data.{what} to one of them")
+  return names.index(spec.strip().lower())
+
+
+def _is_int(value: str) -> bool:
+  return re.fullmatch(r"[+-]?\d+", value.strip()) is not None
+
+
+def _detect_header(rows, data_config) -> bool:
+  """`config.data.header` if set; else the first row is a header when one of its cells is a
+  usual column name (TEXT_NAMES, LABEL_NAMES) or a column knob's name, or when a column
+  holds integers in every later row but not in the first ('stars' above 5, 3, 1)."""
+  if data_config.get("header") is not None:
+    return bool(data_config.get("header"))
+  first = [f.strip().lower() for f in rows[0][1]]
+  if set(first) & set(TEXT_NAMES + LABEL_NAMES):
+    return True
+  for spec in (data_config.get("text_column"), data_config.get("label_column")):
+    if spec is not None and not re.fullmatch(r"\d+", str(spec)) and spec.lower() in first:
+      return True
+  later = [fields for _, fields, _ in rows[1:] if fields is not None]
+  return bool(later) and any(
+      not _is_int(cell) and all(len(f) > i and _is_int(f[i]) for f in later)
+      for i, cell in enumerate(rows[0][1]))
+
+
+def _pick_columns(rows, header, data_config, path: str) -> tuple[int, int]:
+  text_col = _column(data_config.get("text_column"), header, "text_column", path)
+  label_col = _column(data_config.get("label_column"), header, "label_column", path)
+  width = len(rows[0][1]) if not header else len(header)
+  if header is not None:
+    names = [h.strip().lower() for h in header]
+    if text_col is None:
+      text_col = next((names.index(n) for n in TEXT_NAMES if n in names), None)
+    if label_col is None:
+      label_col = next((names.index(n) for n in LABEL_NAMES if n in names), None)
+  if (text_col is None or label_col is None) and width == 2:
+    if text_col is not None or label_col is not None:
+      known = text_col if text_col is not None else label_col
+      text_col, label_col = (known, 1 - known) if text_col is not None else (1 - known, known)
+    else:  # the label column is the one with fewer distinct values
+      distinct = [len({r[1][i].strip() for r in rows if r[1] and len(r[1]) > i}) for i in (0, 1)]
+      label_col = 0 if distinct[0] < distinct[1] else 1
+      text_col = 1 - label_col
+  if text_col is None or label_col is None:
+    raise ConfigError(f"{path} has {width} columns; say which hold the text and the label with "
+                      "--config.data.text_column and --config.data.label_column (name or index)")
+  if text_col == label_col or max(text_col, label_col) >= width:
+    raise ConfigError(f"{path}: text_column={text_col} and label_column={label_col} must be "
+                      f"two different columns among 0..{width - 1}")
+  return text_col, label_col
+
+
+def read_table(path: str, data_config, errors: text.RowErrors,
+               columns: tuple[int, int] | None = None) -> tuple[list, tuple[int, int]]:
+  """[(text, label, line)] from a TSV/CSV file, and the (text, label) columns used."""
+  body = text.read_text(path, data_config.get("encoding"))
+  first_line = next((l for l in text.split_lines(body) if l.strip()), "")
+  rows = _records(path, body, _delimiter(path, first_line))
+  if not rows:
+    raise ConfigError(f"{path} holds no rows; check --config.data.train_path / eval_path")
+  header = None
+  if rows[0][1] is not None and _detect_header(rows, data_config):
+    header, rows = rows[0][1], rows[1:]
+  good = [r for r in rows if r[1] is not None]
+  if not good:
+    raise ConfigError(f"{path} holds a header but no examples")
+  text_col, label_col = columns or _pick_columns(good, header, data_config, path)
+  width = len(header) if header is not None else len(good[0][1])
+  kind = "tab" if _delimiter(path, first_line) == "\t" else "comma"
+  examples = []
+  for line, fields, problem in rows:
+    if fields is None:
+      errors.bad(f"{path}:{line}", problem)
+    elif len(fields) != width:
+      errors.bad(f"{path}:{line}", f"expected {width} {kind}-separated fields, found {len(fields)}")
+    elif not fields[text_col].strip():
+      errors.bad(f"{path}:{line}", f"empty text in column {text_col}")
+    elif not fields[label_col].strip():
+      errors.bad(f"{path}:{line}", f"empty label in column {label_col}")
+    else:
+      examples.append((fields[text_col].strip(), fields[label_col].strip(), line))
+  return examples, (text_col, label_col)
+
+
+def _class_files(folder: str) -> list[tuple[str, str]]:
+  """[(label, path)] for the visible regular files of `folder`: label = file stem, or the
+  suffix when stems collide (rt-polarity.pos / rt-polarity.neg -> pos, neg)."""
+  paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                 if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
+  if len(paths) < 2:
+    raise ConfigError(f"{folder} holds {len(paths)} files; a class folder needs one text file "
+                      "per class (>= 2), the file stem being the label")
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+  suffixes = [os.path.splitext(p)[1].lstrip(".") for p in paths]
+  if len(set(stems)) == len(stems):
+    labels = stems
+  elif all(suffixes) and len(set(suffixes)) == len(suffixes):
+    labels = suffixes
+  else:
+    raise ConfigError(f"{folder}: files {[os.path.basename(p) for p in paths]} do not have "
+                      "distinct stems; name them <label>.txt")
+  return list(zip(labels, paths))
+
+
+def read_class_folder(folder: str, data_config) -> list:
+  """[(text, label, line, path)] with one example per non-blank line of each class file."""
+  examples = []
+  for label, path in _class_files(folder):
+    for number, line in enumerate(text.split_lines(text.read_text(path,
+                                                                    data_config.get("encoding"))),
+                                  start=1):
+      if line.strip():
+        examples.append((line.strip(), label, number, path))
+  return examples
+
+
+def _read_examples(path: str, data_config, errors: text.RowErrors, columns=None):
+  """[(text, label, where)] from a table file or a class folder, and the columns used."""
+  if os.path.isdir(path):
+    return [(t, l, f"{p}:{n}") for t, l, n, p in read_class_folder(path, data_config)], None
+  rows, columns = read_table(path, data_config, errors, columns)
+  return [(t, l, f"{path}:{n}") for t, l, n in rows], columns
+
+
+def _label_names(labels: Sequence[str]) -> list[str]:
+  """Sorted class names: numerically when every label is an integer ('2' < '10')."""
+  unique = set(labels)
+  if all(_is_int(l) for l in unique):
+    return sorted(unique, key=int)
+  return sorted(unique)
+
+
+@register("text_files")
+def _text_files(data_config, seed: int) -> text.TextClassifyTask:
+  name = "text_files"
+  path = _need_path(data_config, name, "FILE.tsv|FILE.csv|FOLDER")
+  errors = text.RowErrors(data_config.get("skip_bad_rows"))
+  train, columns = _read_examples(path, data_config, errors)
+  if data_config.get("eval_path"):
+    if not os.path.exists(data_config.eval_path):
+      raise ConfigError(f"{name}: eval_path {data_config.eval_path} does not exist; fix "
+                        "--config.data.eval_path")
+    evaluation, _ = _read_examples(data_config.eval_path, data_config, errors, columns)
+  else:
+    fraction = data_config.get("eval_fraction") or DEFAULT_EVAL_FRACTION
+    train_rows, eval_rows = arrays.holdout_split(len(train), fraction, name)
+    train, evaluation = [train[i] for i in train_rows], [train[i] for i in eval_rows]
+  return text.TextClassifyTask(name, data_config, seed, train, evaluation,
+                               _label_names([label for _, label, _ in train]), errors)
+
+
+@register("text_corpus")
+def _text_corpus(data_config, seed: int) -> text.CorpusTask:
+  path = _need_path(data_config, "text_corpus", "FILE.txt")
+  encoding = data_config.get("encoding")
+  corpus = text.normalize_newlines(text.read_text(path, encoding))
+  if data_config.get("eval_path"):
+    train_text = corpus
+    eval_text = text.normalize_newlines(text.read_text(data_config.eval_path, encoding))
+  else:
+    fraction = data_config.get("eval_fraction") or DEFAULT_EVAL_FRACTION
+    if not 0.0 < fraction < 1.0:
+      raise ConfigError(f"text_corpus: eval_fraction={fraction} must be in (0, 1); set "
+                        "--config.data.eval_fraction")
+    cut = int(round(len(corpus) * (1.0 - fraction)))
+    train_text, eval_text = corpus[:cut], corpus[cut:]
+  return text.CorpusTask("text_corpus", data_config, seed, train_text, eval_text)
+
+
+# ---------------------------------------------------------------------------------------------
+# csv_series
+
+
+def read_series(path: str, data_config, errors: text.RowErrors) -> tuple[np.ndarray, list[str]]:
+  """float64 T x C of the chosen `columns` (first = forecast target; default: last column)."""
+  body = text.read_text(path, data_config.get("encoding"))
+  rows = _records(path, body, _delimiter(path, next((l for l in text.split_lines(body)
+                                                      if l.strip()), "")))
+  if not rows or rows[0][1] is None:
+    raise ConfigError(f"{path} holds no CSV rows; check --config.data.train_path")
+
+  def numeric(value: str) -> bool:
+    try:
+      float(value)
+      return True
+    except ValueError:
+      return False
+
+  header = None
+  explicit = data_config.get("header")
+  if explicit or (explicit is None and not all(numeric(f) for f in rows[0][1])):
+    header, rows = rows[0][1], rows[1:]
+  width = len(header) if header is not None else len(rows[0][1])
+  wanted = data_config.get("columns")
+  if wanted:
+    picked = [_column(c.strip(), header, "columns", path) for c in str(wanted).split(",")]
+  else:
+    picked = [width - 1]
+  if any(c >= width for c in picked):
+    raise ConfigError(f"{path}: columns={wanted!r} points past the {width} columns of the file")
+  names = [header[c].strip() if header else str(c) for c in picked]
+  values = []
+  for line, fields, problem in rows:
+    if fields is None:
+      errors.bad(f"{path}:{line}", problem)
+      continue
+    if len(fields) != width:
+      errors.bad(f"{path}:{line}", f"expected {width} fields, found {len(fields)}")
+      continue
+    cells = [fields[c].strip() for c in picked]
+    bad = next((n for n, v in zip(names, cells) if not numeric(v)), None)
+    if bad is not None:
+      value = cells[names.index(bad)]
+      errors.bad(f"{path}:{line}", f"column {bad!r} holds {value!r}, not a number"
+                 if value else f"column {bad!r} is empty (a missing value)")
+      continue
+    values.append([float(v) for v in cells])
+  if not values:
+    raise ConfigError(f"{path} holds no numeric rows in columns {names}")
+  return np.asarray(values), names
+
+
+@register("csv_series")
+def _csv_series(data_config, seed: int):
+  path = _need_path(data_config, "csv_series", "FILE.csv")
+  errors = text.RowErrors(data_config.get("skip_bad_rows"))
+  series_TxC, names = read_series(path, data_config, errors)
+  errors.report("csv_series")
+  task = forecast.ForecastTask("csv_series", series_TxC, seed, data_config)
+  task.skipped, task.columns = errors.count, names
+  return task
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX (MNIST's file format)
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+               0x0E: ">f8"}
+
+
+def read_idx(path: str) -> np.ndarray:
+  """An IDX file (optionally gzipped) as an array: 0 0 dtype ndim, big-endian dims, data."""
+  try:
+    with open(path, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise ConfigError(f"cannot read {path} ({e.strerror})") from None
+  if data[:2] == b"\x1f\x8b":
+    try:
+      data = gzip.decompress(data)
+    except (OSError, EOFError) as e:
+      raise ConfigError(f"{path}: broken gzip file ({e})") from None
+  if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
+    raise ConfigError(f"{path} is not an IDX file (starts with {data[:4].hex()}); expected "
+                      "e.g. train-images-idx3-ubyte.gz")
+  dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
+  shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
+  offset = 4 + 4 * ndim
+  if len(data) - offset != int(np.prod(shape)) * dtype.itemsize:
+    raise ConfigError(f"{path}: header says shape {shape} but the file holds "
+                      f"{len(data) - offset} bytes of data; the file is truncated or corrupt")
+  return np.frombuffer(data, dtype, offset=offset).reshape(shape)
+
+
+def _idx_files(path: str, prefix: str) -> tuple[str, str]:
+  """(images, labels) paths: in folder `path` (prefix train or t10k), or `path` is the
+  images file and the labels file sits next to it (images -> labels, idx3 -> idx1)."""
+  if os.path.isdir(path):
+    found = {}
+    for name in sorted(os.listdir(path)):
+      for kind, pattern in (("images", "idx3"), ("labels", "idx1")):
+        if name.startswith(f"{prefix}-{kind}") and pattern in name:
+          found.setdefault(kind, os.path.join(path, name))
+    if len(found) < 2:
+      raise ConfigError(f"{path} lacks {prefix}-images-idx3-ubyte[.gz] and "
+                        f"{prefix}-labels-idx1-ubyte[.gz]; point the path at the MNIST folder")
+    return found["images"], found["labels"]
+  labels = os.path.join(os.path.dirname(path), os.path.basename(path)
+                        .replace("images", "labels").replace("idx3", "idx1"))
+  if labels == path or not os.path.exists(labels):
+    raise ConfigError(f"no labels file {labels} next to {path}; pass the MNIST folder instead")
+  return path, labels
+
+
+def read_mnist_idx(train_path: str, eval_path: str | None):
+  """(x_train_NxHxW uint8, y_train_N, x_test, y_test) from the four MNIST IDX files."""
+  if not os.path.exists(train_path):
+    raise ConfigError(f"train_path {train_path} does not exist; point it at the MNIST IDX "
+                      "folder or train-images-idx3-ubyte.gz")
+  folder = train_path if os.path.isdir(train_path) else os.path.dirname(train_path)
+  out = []
+  for path, prefix in ((train_path, "train"), (eval_path or folder, "t10k")):
+    images_path, labels_path = _idx_files(path, prefix)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+      raise ConfigError(f"{images_path} ({images.shape}) and {labels_path} ({labels.shape}) "
+                        "are not N x H x W images with N labels")
+    out += [images, labels.astype(np.int32)]
+  return tuple(out)

@@ -1,0 +1,136 @@
+"""The comparison grid, its records, the skip-on-rerun, and the report traced to records."""
+
+import json
+import os
+
+import pytest
+
+from cnnrnn_jax import models, report, suite
+from cnnrnn_jax.configs import compare
+from cnnrnn_jax.tasks.base import ConfigError
+
+
+def test_default_plan_covers_every_model_and_probe_with_unique_stable_ids():
+  cfg = compare.get_config()
+  jobs = suite.plan(cfg)
+  ids = [job.id for job in jobs]
+  assert len(ids) == len(set(ids))
+  assert ids == [job.id for job in suite.plan(compare.get_config())]
+  for model in ("cnn", "rnn", "lstm", "gru", "cnn_lstm", "bag"):
+    probes = {job.probe for job in jobs if job.model == model}
+    assert {"depth", "speed", "batch", "gradient", "train"} <= probes
+  speed = [job for job in jobs if job.probe == "speed" and job.model == "cnn"]
+  assert {(job.setting["L"], job.setting["conv_impl"]) for job in speed} == {
+      (L, impl) for L in cfg.speed.lengths for impl in ("xla", "vmap", "vmap_shifted")}
+  assert {job.config.arch.conv_impl for job in speed} == {"xla", "vmap", "vmap_shifted"}
+  # the stability grid shares the base-lr order runs: seeds x learning rates runs per model
+  order = [job for job in jobs if job.probe == "train" and job.task == "order"
+           and job.model == "lstm"]
+  assert len(order) == len(cfg.seeds) * len(set(cfg.stability.learning_rates)
+                                            | {cfg.train.opt.learning_rate})
+
+
+def test_job_ids_change_with_what_defines_the_job():
+  cfg = compare.get_config()
+  before = {job.id for job in suite.plan(cfg)}
+  cfg.speed.repeats = 3
+  after = {job.id for job in suite.plan(cfg)}
+  changed = {i.split("/")[0] for i in after - before}
+  assert changed == {"speed"}
+  cfg.param_budget = 30_000
+  assert not ({job.id for job in suite.plan(cfg)} & after)
+
+
+def test_models_come_from_the_registry():
+  cfg = compare.get_config()
+  cfg.models = "all"
+  assert suite.resolve_models(cfg) == sorted(models.MODELS)
+  cfg.models = "cnn, transformerxl"
+  with pytest.raises(ConfigError, match=r"\['transformerxl'\] are not registered"):
+    suite.plan(cfg)
+
+
+def _tiny_cfg():
+  cfg = compare.get_config()
+  cfg.models = "cnn,rnn"
+  cfg.folklore.rnn = "rnn"
+  cfg.param_budget = 1500
+  cfg.impls.conv_impl.models = ""
+  cfg.impls.rnn_impl.models = ""
+  cfg.seeds = (0,)
+  cfg.train.batch_size = 8
+  cfg.train.train_steps = 20
+  cfg.train.log_every = 10
+  cfg.train.arch.embed_dim = 8
+  cfg.train.arch.kernel_sizes = (3,)
+  cfg.train.data.eval_size = 16
+  cfg.order.seq_len = 12
+  cfg.order.shuffle_window = 3
+  cfg.order.eval_distances = (1, 11)
+  cfg.sweeps.contrast.distances = ()  # the order evaluation is the long-context sweep here
+  cfg.stability.learning_rates = (3e-3,)
+  cfg.gradient.lengths = ()
+  cfg.gradient.batches = 1
+  cfg.speed.lengths = (8, 16)
+  cfg.speed.batch_size = 8
+  cfg.speed.repeats = 1
+  cfg.scaling.seq_len = 8
+  cfg.scaling.batch_sizes = (4,)
+  cfg.scaling.repeats = 1
+  cfg.workers = 1
+  return cfg
+
+
+def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_path):
+  cfg, workdir = _tiny_cfg(), str(tmp_path)
+  lines = []
+  records = suite.run(cfg, workdir, log=lines.append)
+  jobs = suite.plan(cfg)
+  assert set(records) == {job.id for job in jobs}
+  assert lines[-1].startswith(f"[{len(jobs):>3}/{len(jobs)}]") and "ETA 0s" in lines[-1]
+  with open(os.path.join(workdir, "records.jsonl")) as f:
+    on_disk = [json.loads(line) for line in f]
+  assert len(on_disk) == len(jobs)
+  for record in on_disk:  # each record carries the config that produced it
+    assert record["config"]["model"] == record["model"] and "error" not in record["result"]
+    assert record["config"]["arch"][record["width"]["knob"]] == record["width"]["width"]
+  for record in on_disk:
+    if record["probe"] == "train" and record["task"] == "order":
+      assert set(record["result"]) >= {"accuracy", "shuffle", "by_distance", "gradient",
+                                       "converged", "eval"}
+
+  again = []
+  assert suite.run(cfg, workdir, log=again.append) == records
+  assert again == [f"{len(jobs)} jobs planned, {len(jobs)} already recorded in "
+                   f"{os.path.join(workdir, 'records.jsonl')}, 0 to run"]
+
+  rep = report.build(cfg, records)
+  paths = report.write(rep, workdir)
+  text = report.verdict_text(rep)
+  for criterion in report.FOLKLORE:
+    assert f"| {criterion} |" in text
+  assert [row.verdict in ("holds", "partly", "breaks") for row in rep.rows] == [True] * 7
+  with open(paths["html"]) as f:
+    page = f.read()
+  assert page.count("data:image/png;base64,") == len(rep.images) >= 4
+  for name in rep.images:
+    assert os.path.exists(os.path.join(workdir, name))
+  # every verdict number is recomputed from records.jsonl alone
+  from_file = suite.load_records(workdir)
+  numbers = [n for row in rep.rows for n in row.numbers]
+  assert len(numbers) >= 20
+  for number in numbers:
+    assert all(rid in from_file for rid, _, _ in number.sources)
+    assert number.compute(from_file) == number.value
+
+
+def test_worker_processes_return_the_records_the_parent_would_compute(tmp_path):
+  cfg = _tiny_cfg()
+  jobs = [job for job in suite.plan(cfg) if job.probe == "depth"]
+  received = []
+  suite._run_parallel(jobs, 2, str(tmp_path), None, cfg, received.append)
+  assert sorted(r["id"] for r in received) == sorted(job.id for job in jobs)
+  matcher = suite.BudgetMatcher(cfg.param_budget, cfg.width_knobs)
+  for record in received:
+    job = next(j for j in jobs if j.id == record["id"])
+    assert record["result"] == suite.run_job(job, matcher, str(tmp_path))["result"]
