@@ -120,7 +120,10 @@ def _with_unroll(jaxpr: jex.Jaxpr, target: jex.JaxprEqn, unroll: int) -> jex.Jax
 
 
 def _cost(closed: jex.ClosedJaxpr, flat_args) -> dict[str, float]:
-  cost = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args).cost_analysis()
+  lowered = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args)
+  cost = lowered.cost_analysis()
+  if cost is None:   # some backends (GPU) analyse only the compiled program
+    cost = lowered.compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return {k: float(cost.get(k, 0.0)) for k in ("flops", "transcendentals")}
 
