@@ -67,8 +67,8 @@ _CEILING_N = flags.DEFINE_integer("ceiling_n", 2048, "Side of the ceiling matmul
 _REUSE_MEMORY = flags.DEFINE_bool("reuse_freed_memory", True, "Keep glibc from unmapping "
                                    "large freed buffers (bench.reuse_freed_memory); applies to "
                                    "JAX and torch alike. --noreuse_freed_memory to compare.")
-_PROFILE = flags.DEFINE_bool("profile", True, "Print where the time of our LSTM's fwd+bwd "
-                              "goes, per XLA op (bench.op_profile).")
+_PROFILE = flags.DEFINE_bool("profile", True, "Print where the fwd+bwd time of our LSTM "
+                              "and GRU goes, per XLA op (bench.op_profile; XLA:CPU only).")
 _ATTENTION_MAX_MB = flags.DEFINE_integer("attention_max_mb", 512, "Skip attention where one "
                                          "B x heads x T x T float32 tensor exceeds this.")
 
@@ -630,7 +630,7 @@ def main(argv):
     _progress(f"not in this checkout, skipped: {', '.join(absent)}")
 
   cases: list[Case] = []
-  ceiling, profile = None, []
+  ceiling, profiles = None, {}
   if "targets" in _SUITES.value:
     targets = build_targets(torch, linear_scan, attention)
     _progress(f"timing {len(targets)} target cases, {_REPEATS.value} interleaved rounds")
@@ -638,10 +638,12 @@ def main(argv):
     ceiling_ms = bench.summarize_times(targets[0].times)["median_ms"]
     ceiling = targets[0].flops / (ceiling_ms / 1e3) / 1e9
     cases += targets
-    lstm = [c for c in targets if (c.family, c.impl, c.mode) == ("lstm", "fused", "fwd+bwd")]
-    if _PROFILE.value and lstm and jax.default_backend() == "cpu":   # XLA:CPU thunk names
-      _progress("profiling our LSTM fwd+bwd per XLA op")
-      profile = bench.op_profile(lstm[0].call, lstm[0].args)
+    if _PROFILE.value and jax.default_backend() == "cpu":   # XLA:CPU thunk names
+      for family in ("lstm", "gru"):
+        case = [c for c in targets if (c.family, c.impl, c.mode) == (family, "fused", "fwd+bwd")]
+        if case:
+          _progress(f"profiling our {family} (fused) fwd+bwd per XLA op")
+          profiles[family] = bench.op_profile(case[0].call, case[0].args)
   for suite, points in (("lengths", _LENGTHS.value), ("batch", _BATCH_SIZES.value)):
     if suite not in _SUITES.value:
       continue
@@ -676,10 +678,10 @@ def main(argv):
                            "torch matmul"], needs)]
     if any(r["hlo_dot"] != "" for r in rows):
       parts += ["## convolution forms in the optimized HLO (fwd+bwd)", table_hlo(rows)]
-    if profile:
-      parts += ["## where our LSTM's fwd+bwd time goes (XLA ops, ms per call; loops include "
-                "their bodies)", _markdown(["op (result shape)", "ms", "runs per call"],
-                                           [list(p) for p in profile])]
+    for family, profile in profiles.items():
+      parts += [f"## where our {family} (fused) fwd+bwd time goes (XLA ops, ms per call; loops "
+                "include their bodies)", _markdown(["op (result shape)", "ms", "runs per call"],
+                                                   [list(p) for p in profile])]
   if any(r["suite"] == "lengths" for r in rows):
     parts += [f"## lengths (B={_SWEEP_BATCH.value}), medians of {_SWEEP_REPEATS.value}",
               table_sweep(rows, "lengths", "T")]
