@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax import models, train
-from cnnrnn_jax.configs import keras_imdb, kim2014, seq_mnist
+from cnnrnn_jax.configs import default, keras_imdb, kim2014, seq_mnist
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
@@ -58,13 +58,20 @@ def two_steps(config, **data):
   return model
 
 
-@pytest.mark.parametrize("preset", ["rand", "ours"])
-def test_kim2014_trains_on_polarity_files(polarity_tsv, preset):
-  config = kim2014.get_config(preset)
+def test_kim2014_trains_on_polarity_files(polarity_tsv):
+  config = kim2014.get_config()
   assert (config.task, config.batch_size, config.arch.dropout) == ("text_files", 50, 0.5)
   model = two_steps(config, train_path=polarity_tsv, eval_path=polarity_tsv)
-  if preset == "rand":  # 100 maps of widths 3, 4, 5 over 300-d embeddings
-    assert models.parameter_counts(model)[1] == 100 * (3 + 4 + 5) * 300 + 300 == 360_300
+  # 100 maps of widths 3, 4, 5 over 300-d embeddings
+  assert models.parameter_counts(model)[1] == 100 * (3 + 4 + 5) * 300 + 300 == 360_300
+
+
+def test_kim2014_ours_is_the_real_data_default_cnn():
+  """'ours' trains exactly as README's `default.py:cnn,text_files` 2000-step runs do."""
+  ours, readme = kim2014.get_config("ours"), default.get_config("cnn,text_files")
+  readme.train_steps = 2000
+  ours.eval_every = readme.eval_every  # when to evaluate does not change the training
+  assert ours.to_dict() == readme.to_dict()
 
 
 @pytest.mark.parametrize("preset,encoder,total", [
@@ -84,17 +91,23 @@ def test_keras_imdb_presets(polarity_tsv, preset, encoder, total):
   two_steps(config, train_path=polarity_tsv, eval_path=polarity_tsv)
 
 
-@pytest.mark.parametrize("preset,total", [("tcn,seq_mnist", 66_910), ("lstm,perm_mnist", 69_950),
-                                          ("gru,seq_mnist,cpu", 70_360)])
-def test_seq_mnist_presets_are_about_70k_and_train(mnist_folder, preset, total):
+@pytest.mark.parametrize("preset,total,steps", [
+    ("tcn,seq_mnist,paper", 66_910, True), ("gru,seq_mnist", 70_360, True),
+    ("lstm,perm_mnist,paper", 69_950, False)])  # gru's code path trains; lstm's shapes suffice
+def test_seq_mnist_presets_are_about_70k(mnist_folder, preset, total, steps):
   config = seq_mnist.get_config(preset)
-  model = two_steps(config, train_path=mnist_folder)
+  if steps:
+    model = two_steps(config, train_path=mnist_folder)
+  else:
+    config.data.train_path = mnist_folder
+    model = train.setup(config)[1]
   assert model.spec.seq_len == 784 and model.spec.input_dim == 1
   assert models.parameter_counts(model)[0] == total
 
 
 def test_seq_mnist_preset_names():
-  paper, cpu = seq_mnist.get_config("gru,perm_mnist"), seq_mnist.get_config("gru,perm_mnist,cpu")
+  paper = seq_mnist.get_config("gru,perm_mnist,paper")
+  cpu = seq_mnist.get_config("gru,perm_mnist")
   assert (paper.task, paper.train_steps, paper.data.eval_size) == ("perm_mnist", 18_750, None)
   assert (cpu.task, cpu.train_steps, cpu.data.eval_size) == ("perm_mnist", 100, 1000)
   with pytest.raises(ValueError, match="unknown seq_mnist preset 'gru,mnist1d'"):

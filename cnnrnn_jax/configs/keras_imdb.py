@@ -19,7 +19,8 @@ CPU) for imdb_cnn and ~0.8146 after 4 epochs (~150 s/epoch on an i7 CPU) for the
       --seeds=0,1,2 --workdir=/tmp/keras_imdb_bilstm
 
 need tfds's `imdb_reviews` prepared (`--config.data.data_dir`; the task downloads it when
-the machine is online): RESULT_IMDB
+the machine is online). NOT YET RUN: the development machine is offline and IMDB is not
+among the shared data files.
 
 On any sentence-polarity files instead (`--config.task=text_files`, README "Real data"),
 e.g. the SST-2 stand-in: RESULT_SST2

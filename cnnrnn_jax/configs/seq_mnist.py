@@ -6,8 +6,8 @@ of 1 value; `perm_mnist` applies one fixed permutation to the pixels first), and
 about 70K parameters are compared. Published test accuracy (seq / permuted):
 LSTM 87.2 / 85.7%, GRU 96.2 / 87.3%, TCN 99.0 / 97.2%.
 
-Presets 'MODEL' or 'MODEL,TASK' (task seq_mnist, the default, or perm_mnist), and
-'MODEL,TASK,cpu' for the CPU-scale subset. `SIZES` gives (parameters pinned in
+Presets as in bai2018.py: 'MODEL' or 'MODEL,TASK' (task seq_mnist, the default, or
+perm_mnist) is the CPU-scale subset, 'MODEL,TASK,paper' the paper's setting. `SIZES` gives (parameters pinned in
 tests/test_reference_configs.py): tcn 8 levels x 25 channels, kernel 7 (66,910, the
 paper's TCN; receptive field 1 + 2 * 6 * 255 = 3,061 >= 784), lstm 130 units (69,950),
 gru 150 units (70,360). The tasks read the standard IDX files (`data.train_path`).
@@ -15,23 +15,32 @@ gru 150 units (70,360). The tasks read the standard IDX files (`data.train_path`
 Paper setting -- NOT YET RUN (20 epochs of 784 sequential steps is GPU work):
 
   D=/work/shared/data   # or wherever your copy of ../shared/data is
-  python -m experiments.train --config=cnnrnn_jax/configs/seq_mnist.py:tcn,seq_mnist \
-      --config.data.train_path=$D/mnist --seeds=0,1,2 --workdir=/tmp/seq_mnist_tcn
+  python -m experiments.train --config=cnnrnn_jax/configs/seq_mnist.py:tcn,seq_mnist,paper \
+      --config.data.train_path=$D/mnist --seeds=0,1,2 --workdir=/tmp/seq_mnist_tcn_paper
 
 (lstm / gru for tcn, perm_mnist for seq_mnist.) As in Bai et al.'s TCN code: batch 64,
 20 epochs (18,750 steps), learning rate 2e-3, dropout 0.05. Ours uses AdamW with our
 warmup + cosine schedule and clipping at 1 for every model (Bai et al. tuned each
 recurrent baseline's optimizer, and used no clipping for the TCN).
 
-CPU-scale subset (':cpu'): the same models, tasks and 784-pixel sequences, trained for
+CPU-scale subset (no ',paper'): the same models, tasks and 784-pixel sequences, trained for
 only CPU_STEPS steps of CPU_BATCH images (3,200 images, 5% of one epoch) and scored on the
 first EVAL_SIZE test images. One paper-sized TCN step on 64 images is about 20 GFLOP
 (about 2 CPU-seconds here), so this is what fits in minutes:
 
-  python -m experiments.train --config=cnnrnn_jax/configs/seq_mnist.py:tcn,seq_mnist,cpu \
-      --config.data.train_path=$D/mnist --seeds=0,1,2 --workdir=/tmp/seq_mnist_tcn_cpu
+  python -m experiments.train --config=cnnrnn_jax/configs/seq_mnist.py:tcn,seq_mnist \
+      --config.data.train_path=$D/mnist --seeds=0,1,2 --workdir=/tmp/seq_mnist_tcn
 
-RESULT_CPU
+Measured (accuracy on the first 1,000 test images, mean ± sample std over seeds 0, 1, 2;
+seconds are the trainer's training time per seed on a 2-core CPU shared with other jobs):
+
+  seq_mnist   tcn 77.6 ± 0.9% (78.2, 78.0, 76.6), 133-149 s per seed
+              gru 11.8 ± 1.7% (9.9, 12.9, 12.6): still at chance, 36-45 s per seed
+  perm_mnist  RESULT_PERM
+
+In the same number of steps the TCN learns (it sees all 784 pixels through its receptive
+field from the first step), while the GRU has not yet started to; the GRU's steps are 3-4x
+cheaper on this CPU, so per second the comparison is closer than per step.
 """
 
 import ml_collections
@@ -51,12 +60,12 @@ EVAL_SIZE = 1000
 
 
 def get_config(preset: str = "tcn") -> ml_collections.ConfigDict:
-  """`preset`: 'MODEL[,TASK[,cpu]]' with MODEL in SIZES and TASK in TASKS."""
+  """`preset`: 'MODEL[,TASK[,paper]]' with MODEL in SIZES and TASK in TASKS."""
   parts = preset.split(",")
   model, task = parts[0], parts[1] if len(parts) > 1 and parts[1] else "seq_mnist"
-  cpu = parts[2:] == ["cpu"]
-  if model not in SIZES or task not in TASKS or len(parts) > 3 or (len(parts) == 3 and not cpu):
-    raise ValueError(f"unknown seq_mnist preset {preset!r}; use MODEL[,TASK[,cpu]] with "
+  paper = parts[2:] == ["paper"]
+  if model not in SIZES or task not in TASKS or len(parts) > 3 or (len(parts) == 3 and not paper):
+    raise ValueError(f"unknown seq_mnist preset {preset!r}; use MODEL[,TASK[,paper]] with "
                      f"MODEL in {sorted(SIZES)} and TASK in {TASKS}")
   config = default.get_config(f"{model},{task}")
   config.batch_size = 64
@@ -67,7 +76,7 @@ def get_config(preset: str = "tcn") -> ml_collections.ConfigDict:
   config.arch.dropout = 0.05
   config.opt.learning_rate = 2e-3
   config.opt.weight_decay = 0.0
-  if cpu:
+  if not paper:
     config.batch_size = CPU_BATCH
     config.train_steps = config.eval_every = config.checkpoint_every = CPU_STEPS
     config.log_every = 25
