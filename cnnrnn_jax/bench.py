@@ -14,6 +14,8 @@ Shape key: N matrix side of the matmul ceiling.
                              timed in the same rounds as everything else
   hlo_op_counts(compiled)    how many convolution / dot / scatter / gather ops the
                              optimized HLO holds (the "why" behind a timing)
+  op_profile(call, args)     wall time per XLA op (thunk) of a compiled call, from a
+                             profiler trace: where the time goes
   reuse_freed_memory()       keeps glibc from unmapping large freed buffers, so a
                              repeated call does not page-fault its temporaries in again
 
@@ -25,8 +27,13 @@ from __future__ import annotations
 import collections
 import ctypes
 import dataclasses
+import glob
+import gzip
+import json
+import os
 import re
 import sys
+import tempfile
 import time
 from typing import Any, Callable, Sequence
 
@@ -113,7 +120,10 @@ def _with_unroll(jaxpr: jex.Jaxpr, target: jex.JaxprEqn, unroll: int) -> jex.Jax
 
 
 def _cost(closed: jex.ClosedJaxpr, flat_args) -> dict[str, float]:
-  cost = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args).cost_analysis()
+  lowered = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args)
+  cost = lowered.cost_analysis()
+  if cost is None:   # some backends (GPU) analyse only the compiled program
+    cost = lowered.compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return {k: float(cost.get(k, 0.0)) for k in ("flops", "transcendentals")}
 
@@ -203,6 +213,34 @@ def hlo_op_counts(compiled, ops: Sequence[str] = HLO_OPS) -> dict[str, int]:
   """Occurrences of each op in the optimized HLO (`compiled.as_text()`), fused or not."""
   found = collections.Counter(re.findall(r"= \S+ ([\w-]+)\(", compiled.as_text()))
   return {op: found.get(op, 0) for op in ops}
+
+
+def op_profile(call: Callable, args: Sequence[Any], repeats: int = 3,
+               top: int = 12) -> list[tuple[str, float, int]]:
+  """[(op name, ms per call, executions per call)] of the `top` slowest ops (XLA:CPU
+  thunks, loops included with their bodies), from a jax.profiler trace of `repeats`
+  calls after a warm-up."""
+  block(call(*args))
+  with tempfile.TemporaryDirectory() as logdir:
+    jax.profiler.start_trace(logdir, create_perfetto_trace=True)
+    for _ in range(repeats):
+      block(call(*args))
+    jax.profiler.stop_trace()
+    paths = glob.glob(os.path.join(logdir, "**", "perfetto_trace.json.gz"), recursive=True)
+    with gzip.open(paths[0]) as f:
+      trace = json.load(f)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  total, count = collections.Counter(), collections.Counter()
+  skip = ("ThunkExecutor", "$", "PjitFunction", "CommonPjRt")   # runtime and Python frames
+  for e in events:
+    if e.get("ph") == "X" and not e["name"].startswith(skip):
+      total[e["name"]] += e.get("dur", 0.0)
+      count[e["name"]] += 1
+  # Name each op with its result shape, as the optimized HLO declares it.
+  shapes = dict(re.findall(r"%([\w.-]+) = ([a-z]\w*\[[\d,]*\])", call.as_text())) if hasattr(
+      call, "as_text") else {}
+  return [(f"{name} {shapes.get(name, '')}".strip(), us / repeats / 1e3, count[name] // repeats)
+          for name, us in total.most_common(top)]
 
 
 def reuse_freed_memory(threshold_bytes: int = 1 << 30) -> bool:

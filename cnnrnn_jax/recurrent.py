@@ -144,6 +144,12 @@ def init_cell_params(rng, cell: str, in_dim: int, hidden: int, dtype=jnp.float32
 # Carries are tuples here, with h last: lstm (c, h), rnn and gru (h,).
 
 
+def _sigmoid(x):
+  """sigmoid(x) = (1 + tanh(x / 2)) / 2: the same function, but XLA:CPU evaluates tanh
+  about 5x faster than its logistic op (measured over 16M float32 values)."""
+  return 0.5 * jnp.tanh(0.5 * x) + 0.5
+
+
 def _elman_forward(params, carry, zx_BxG, valid_Bx1):
   h_BxH = jnp.where(valid_Bx1, jnp.tanh(zx_BxG + carry[0] @ params["w_h"]), carry[0])
   return (h_BxH,), h_BxH
@@ -159,7 +165,7 @@ def _elman_backward(params, d_cand, d_acts_BxA, acts_BxA, prev):
 def _lstm_forward(params, carry, zx_BxG, valid_Bx1):
   c_BxH, h_BxH = carry
   i, f, g, o = jnp.split(zx_BxG + h_BxH @ params["w_h"], 4, axis=-1)
-  i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+  i, f, g, o = _sigmoid(i), _sigmoid(f), jnp.tanh(g), _sigmoid(o)
   # h from the already-masked c (a frozen step's h is discarded by its own mask): each
   # value then has one consumer and XLA fuses the step into fewer kernels.
   c_BxH = jnp.where(valid_Bx1, f * c_BxH + i * g, c_BxH)
@@ -184,7 +190,7 @@ def _gru_forward(params, carry, zx_BxG, valid_Bx1):
   h_BxH = carry[0]
   xr, xz, xn = jnp.split(zx_BxG, 3, axis=-1)
   hr, hz, hn = jnp.split(h_BxH @ params["w_h"] + params["b_h"][None, :], 3, axis=-1)
-  r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
+  r, z = _sigmoid(xr + hr), _sigmoid(xz + hz)
   n = jnp.tanh(xn + r * hn)
   h_BxH = jnp.where(valid_Bx1, (1.0 - z) * n + z * h_BxH, h_BxH)
   return (h_BxH,), jnp.concatenate([r, z, n, hn], -1)

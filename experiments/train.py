@@ -31,8 +31,13 @@ _SEEDS = flags.DEFINE_list("seeds", [], "Run the config once per seed (replacing
                            "of the final eval metrics and write them to WORKDIR/seeds.json.")
 
 
+def _num(v: float) -> str:
+  """4 decimals, or 4 significant digits for values below 0.01 (copy-memory losses)."""
+  return f"{v:.4f}" if v == 0 or abs(v) >= 0.01 else f"{v:.4g}"
+
+
 def _format(metrics) -> str:
-  return "  ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+  return "  ".join(f"{k}={_num(v)}" for k, v in metrics.items())
 
 
 def main(argv):
@@ -62,8 +67,8 @@ def main(argv):
   with open(os.path.join(_WORKDIR.value, "seeds.json"), "w") as f:
     json.dump(summary, f, indent=2)
   for name, s in summary.items():
-    values = ", ".join(f"{v:.4f}" for v in s["values"])
-    print(f"{name}: {s['mean']:.4f} ± {s['std']:.4f} over seeds {seeds} ({values})")
+    values = ", ".join(_num(v) for v in s["values"])
+    print(f"{name}: {_num(s['mean'])} ± {_num(s['std'])} over seeds {seeds} ({values})")
 
 
 if __name__ == "__main__":
