@@ -15,7 +15,9 @@ and the positions max-pooling picked, per-step hidden states, gate values.
 Registered encoders (`MODELS`): cnn (Kim 2014 TextCNN), rnn / lstm / gru (uni- or
 bidirectional), cnn_lstm (conv features into an LSTM), bag (order-blind baseline);
 beyond the folklore: tcn (Bai et al. 2018 dilated causal CNN), mingru / lru (linear
-recurrences run as a parallel scan), transformer (pre-norm self-attention).
+recurrences run as a parallel scan), transformer (pre-norm self-attention); the
+position-specific baselines of Greydanus 2020 (MNIST-1D): logreg and mlp over the
+whole flattened input.
 """
 
 from __future__ import annotations
@@ -238,6 +240,7 @@ def validate(name: str, arch, spec: TaskSpec) -> None:
     raise ConfigError(f"filter width {max(widths)} is wider than the sequence length "
                       f"{spec.seq_len}; use narrower config.arch.kernel_sizes or longer sequences")
   _validate_beyond(name, arch, spec)
+  _validate_flat(name, arch, spec)
   if spec.kind == "lm":
     if name not in CAUSAL_CAPABLE:
       raise ConfigError(f"model {name!r} is not causal and cannot do language modelling")
@@ -444,3 +447,53 @@ def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
   if name == "transformer" and arch.hidden % arch.num_heads:
     raise ConfigError(f"config.arch.hidden={arch.hidden} is not divisible by "
                       f"config.arch.num_heads={arch.num_heads}; make hidden a multiple of it")
+
+
+# ---------------------------------------------------------------------------------------------
+# Position-specific baselines (Greydanus 2020, MNIST-1D): logistic regression and an MLP over
+# the whole input, positions x features flattened. No weight sharing over time at all.
+
+FLAT = ("logreg", "mlp")
+
+
+class FlatMLP(nn.Module):
+  """`layers` Dense ReLU layers of width `hidden` over the flattened `seq_len` x E input.
+
+  Each position has its own weights, so the input is laid out over exactly `seq_len`
+  positions (the task's longest): shorter batches (length buckets) are zero-padded to it,
+  and positions past each row's length are zero, so padding never changes the output.
+  layers=0 leaves the head alone on the flattened input: logistic regression. There is
+  no per-step output (seq is None): validate() keeps these models to classify and regress.
+  """
+
+  seq_len: int
+  hidden: int = 100
+  layers: int = 2
+
+  @nn.compact
+  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+    B, L, E = x_BxLxE.shape
+    x_BxTxE = jnp.pad(x_BxLxE, ((0, 0), (0, max(self.seq_len - L, 0)), (0, 0)))
+    x_BxTxE = x_BxTxE[:, :self.seq_len]    # positions >= seq_len are padding in every row
+    x_BxTxE = jnp.where(mask_BxL(lengths_B, self.seq_len)[:, :, None], x_BxTxE, 0.0)
+    h_BxD = x_BxTxE.reshape(B, self.seq_len * E)
+    for i in range(self.layers):
+      h_BxD = nn.relu(nn.Dense(self.hidden, name=f"hidden{i}")(h_BxD))
+    return None, h_BxD, {}
+
+
+register("logreg", lambda arch, spec: FlatMLP(spec.seq_len, layers=0), causal_capable=False)
+register("mlp", lambda arch, spec: FlatMLP(spec.seq_len, arch.hidden, arch.mlp_layers),
+         causal_capable=False)
+
+
+def _validate_flat(name: str, arch, spec: TaskSpec) -> None:
+  if name not in FLAT:
+    return
+  if spec.per_step:
+    raise ConfigError(f"model {name!r} maps the whole sequence to one output and has no "
+                      f"per-step output for a {spec.kind!r} task; use it on a classify or "
+                      "regress task")
+  if arch.mlp_layers < 0:
+    raise ConfigError(f"config.arch.mlp_layers={arch.mlp_layers} must be >= 0 (0 is logistic "
+                      "regression)")

@@ -144,3 +144,48 @@ def test_bad_model_configs_fail_with_one_line(name, arch, spec, message):
   with pytest.raises(ConfigError, match=message) as info:
     models.build_model(name, _arch(**arch), SPECS[spec])
   assert "\n" not in str(info.value)
+
+
+# Greydanus 2020's position-specific baselines: logreg and mlp over the flattened input.
+
+@pytest.mark.parametrize("kind", ["classify", "regress"])
+@pytest.mark.parametrize("name", models.FLAT)
+def test_flat_models_ignore_padding_content_and_length(name, kind):
+  spec = SPECS[kind]
+  model, params, x, lengths = _build(name, spec)
+  out, _ = model.apply(params, x, lengths)
+  assert out.shape == {"classify": (3, 3), "regress": (3,)}[kind]
+  garbage = np.array(_inputs(spec, seed=1)[0])
+  valid = np.arange(12)[None, :] < lengths[:, None]
+  garbage[valid] = x[valid]                       # same valid steps, random padding
+  pad = [(0, 0), (0, 5)] + [(0, 0)] * (x.ndim - 2)
+  for other in (garbage, np.pad(x, pad)):         # longer than seq_len: cut back to it
+    np.testing.assert_allclose(out, model.apply(params, other, lengths)[0], atol=1e-6)
+  short = lengths.copy()
+  short[0] = 6                                    # a shorter bucket: zero-padded to seq_len
+  np.testing.assert_allclose(model.apply(params, x[:, :7], short)[0],
+                             model.apply(params, x, short)[0], atol=1e-6)
+  assert not np.allclose(out[0], model.apply(params, x, short)[0][0])  # position 11 counts
+
+
+def test_flat_models_pinned_parameter_counts():
+  # embed 20 x 8, flattened input 12 x 8 = 96, hidden 6, 3 classes.
+  embed, flat = 20 * 8, 12 * 8
+  _, params, _, _ = _build("logreg", SPECS["classify"])
+  assert train.count_params(params) == embed + flat * 3 + 3 == 451
+  _, params, _, _ = _build("mlp", SPECS["classify"])
+  assert train.count_params(params) == embed + (flat * 6 + 6) + (6 * 6 + 6) + (6 * 3 + 3) == 805
+  _, params, _, _ = _build("mlp", SPECS["classify"], mlp_layers=0)
+  assert train.count_params(params) == 451     # no hidden layer: logistic regression
+
+
+@pytest.mark.parametrize("name,arch,spec,message", [
+    ("mlp", {}, "per_step", r"model 'mlp' maps the whole sequence to one output and has no "
+     r"per-step output for a 'per_step' task; use it on a classify or regress task"),
+    ("logreg", {}, "lm", r"model 'logreg' maps the whole sequence .* 'lm' task"),
+    ("mlp", {"mlp_layers": -1}, "classify", r"config.arch.mlp_layers=-1 must be >= 0"),
+])
+def test_flat_models_reject_per_step_tasks(name, arch, spec, message):
+  with pytest.raises(ConfigError, match=message) as info:
+    models.build_model(name, _arch(**arch), SPECS[spec])
+  assert "\n" not in str(info.value)

@@ -55,6 +55,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # fused = recurrent.fused_scan (batch-level scan, hand-written backward); scan = vmap
   # of the didactic scan_sequence. Tested equal; fused is the faster one to train.
   config.arch.rnn_impl = "fused"
+  # --- Position-specific baselines (Greydanus 2020): logreg, mlp over the flattened input -----
+  config.arch.mlp_layers = 2          # mlp: ReLU layers of width arch.hidden; logreg has none
 
   config.opt = ml_collections.ConfigDict()
   config.opt.learning_rate = 3e-3
