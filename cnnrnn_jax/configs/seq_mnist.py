@@ -35,11 +35,12 @@ Measured (accuracy on the first 1,000 test images, mean ± sample std over seeds
 seconds are the trainer's training time per seed on a 2-core CPU shared with other jobs):
 
   seq_mnist   tcn 77.6 ± 0.9% (78.2, 78.0, 76.6), 133-149 s per seed
-              gru 11.8 ± 1.7% (9.9, 12.9, 12.6): still at chance, 36-45 s per seed
+              gru 11.8 ± 1.7% (9.9, 12.9, 12.6): still at chance, 26-45 s per seed
   perm_mnist  tcn 77.4 ± 2.0% (79.7, 76.7, 75.9), 44-47 s per seed
               gru 25.5 ± 1.9% (25.0, 23.8, 27.6), 26-35 s per seed
 
-(perm_mnist ran after main's faster fused-cell sigmoid was merged, seq_mnist before it.)
+(The seq_mnist gru seeds gave the same numbers before and after main's faster fused-cell
+sigmoid was merged.)
 In the same number of steps the TCN learns (its receptive field covers all 784 pixels from
 the first step) while the GRU has barely started (it does better on the permuted pixels,
 where the last steps it reads already carry information); the GRU's steps cost about a
