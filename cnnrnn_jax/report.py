@@ -373,7 +373,7 @@ def _pair(a: Number | None, b: Number | None, kind: str) -> str:
 def model_stars(view: Records, pair: tuple[str, str]) -> dict[str, dict[str, int | None]]:
   """criterion -> model -> measured stars; relative rules are relative to the better of
   the folklore pair (models better than it get ★★★★)."""
-  cfg, models = view.cfg, view.models
+  models = view.models
   num = lambda fn: {m: fn(view, m) for m in models}
   val = lambda numbers, m: numbers[m].value if numbers[m] is not None else None
 

@@ -244,19 +244,25 @@ def torch_ceiling_case(torch, suite, n):
   """torch's N x N float32 matmul: the peer's own ceiling, timed in the same rounds."""
   device = _torch_device(torch)
   a, b = (torch.randn(n, n, device=device) for _ in range(2))
-
-  def call():
-    out = a @ b
-    if a.is_cuda:
-      torch.cuda.synchronize()
-    return out
-
-  return Case(suite, "matmul", "torch.matmul", "fwd", dict(N=n), call, (), flops=2.0 * n ** 3)
+  return Case(suite, "matmul", "torch.matmul", "fwd", dict(N=n),
+              _synced(torch, lambda: a @ b, a.is_cuda), (), flops=2.0 * n ** 3)
 
 
 def _torch_device(torch) -> str:
   """Where the torch peers run: the GPU when JAX runs on one too (and torch sees it)."""
   return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+
+
+def _synced(torch, fn, on_gpu: bool):
+  """`fn`, waiting for the GPU before it returns (torch launches asynchronously)."""
+  if not on_gpu:
+    return fn
+
+  def call():
+    out = fn()
+    torch.cuda.synchronize()
+    return out
+  return call
 
 
 def _torch_pair(torch, suite, family, dims, layer, x, w_out, flops_by_mode):
@@ -272,13 +278,10 @@ def _torch_pair(torch, suite, family, dims, layer, x, w_out, flops_by_mode):
     def call():
       torch.set_num_threads(n)
       try:
-        out = fn()
-        if on_gpu:
-          torch.cuda.synchronize()
-        return out
+        return fn()
       finally:
         torch.set_num_threads(threads)
-    return call
+    return _synced(torch, call, on_gpu)
 
   def forward():
     with torch.no_grad():

@@ -1,7 +1,6 @@
 """Models: padding never changes an output, pinned sizes, aux contents, registry errors."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

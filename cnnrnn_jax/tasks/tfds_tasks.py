@@ -32,7 +32,6 @@ level, lowercase, vocab_path); shakespeare takes the text_corpus knobs (seq_len,
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
