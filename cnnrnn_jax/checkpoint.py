@@ -28,7 +28,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
 # Settings a resumed run may change; anything else must match the checkpoint's config.

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnrnn_jax import models, tasks, train
-from cnnrnn_jax.tasks.base import Batch, ConfigError, Task, TaskSpec
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec
 
 WIDTH_KNOBS = ("hidden", "num_filters")
 

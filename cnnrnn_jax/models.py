@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 
 from cnnrnn_jax import attention, conv, linear_scan, recurrent
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec
 
 READOUTS = ("last", "mean", "max")
 

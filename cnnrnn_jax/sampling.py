@@ -19,7 +19,7 @@ import numpy as np
 
 from cnnrnn_jax import train
 from cnnrnn_jax.tasks import text
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn",))

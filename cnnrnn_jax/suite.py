@@ -45,7 +45,7 @@ import jax
 import ml_collections
 
 from cnnrnn_jax import measure, models, tasks, train
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 RECORDS = "records.jsonl"
 

@@ -37,7 +37,8 @@ from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
 from cnnrnn_jax import checkpoint, models, tasks
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec
 
 TrainState = train_state.TrainState
 Metrics = dict[str, jax.Array]

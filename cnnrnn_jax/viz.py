@@ -38,7 +38,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from cnnrnn_jax import train
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.synthetic import CONTRAST_WORDS, decode_ids, encode_words
 
 POSITIVE = 1                      # the class index the contrast task calls "positive"

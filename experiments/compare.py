@@ -16,7 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from cnnrnn_jax import report, suite
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "cnnrnn_jax/configs/compare.py", "Compare config file (ml_collections).",

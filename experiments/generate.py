@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 
 from cnnrnn_jax import sampling
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished training run of an lm task.",
                                required=True)

@@ -14,7 +14,7 @@ import sys
 from absl import app, flags
 
 from cnnrnn_jax import models, train
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 _PRESET = flags.DEFINE_string("preset", "cnnrnn_jax/configs/default.py", "Config file.")
 _MODELS = flags.DEFINE_list("models", ["cnn", "lstm", "gru", "tcn", "mingru", "lru",

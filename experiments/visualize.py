@@ -22,7 +22,7 @@ import time
 from absl import app, flags, logging
 
 from cnnrnn_jax import viz
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.train import make_workdir
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the PNGs, index.html and (when "

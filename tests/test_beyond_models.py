@@ -8,7 +8,8 @@ import pytest
 
 from cnnrnn_jax import models, train
 from cnnrnn_jax.configs import beyond, copy_memory, default
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 

@@ -8,7 +8,7 @@ import pytest
 from cnnrnn_jax import tasks
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.tasks import forecast
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 
 def data(**knobs):

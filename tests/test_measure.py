@@ -12,7 +12,7 @@ import pytest
 
 from cnnrnn_jax import measure, tasks, train
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.synthetic import COPY_RECALL, order_label
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,7 +6,8 @@ import pytest
 
 from cnnrnn_jax import models, train
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec
 
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 SPECS = {

@@ -11,7 +11,7 @@ import pytest
 from cnnrnn_jax import sampling, train
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.tasks import text
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 
 def tiny_config(model, task, **data):

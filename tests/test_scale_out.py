@@ -29,7 +29,7 @@ import json, sys
 import jax
 from jax.sharding import NamedSharding, PartitionSpec as P
 from cnnrnn_jax import train
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 sys.path.insert(0, "tests")
 from train_driver import make_config
 

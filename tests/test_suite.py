@@ -7,7 +7,7 @@ import pytest
 
 from cnnrnn_jax import models, report, suite
 from cnnrnn_jax.configs import compare
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 
 def test_default_plan_covers_every_model_and_probe_with_unique_stable_ids():

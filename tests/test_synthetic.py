@@ -8,7 +8,7 @@ import pytest
 
 from cnnrnn_jax import tasks
 from cnnrnn_jax.tasks import synthetic
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.synthetic import (CONTRAST_VOCAB, MOTIF_KEY, ORDER_A, ORDER_B,
                                         contrast_label, decode_ids, encode_words, motif_label,
                                         order_label)

@@ -6,7 +6,7 @@ import pytest
 from cnnrnn_jax import tasks
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.tasks import tfds_tasks
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 tfds = pytest.importorskip("tensorflow_datasets")
 

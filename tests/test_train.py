@@ -12,7 +12,7 @@ import pytest
 
 from cnnrnn_jax import models, tasks, train
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 TASK_KNOBS = {  # small instances of every synthetic task

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cnnrnn_jax import train, viz
-from cnnrnn_jax.tasks.base import ConfigError
+from cnnrnn_jax.errors import ConfigError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SENTENCES = ["i love this movie", "i love this movie but hate the ending"]

@@ -23,8 +23,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from cnnrnn_jax.tasks.base import (TRAIN_STREAM, Batch, ConfigError, Task, TaskSpec, pad_rows,
-                                   rng_for)
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TRAIN_STREAM, Batch, Task, TaskSpec, pad_rows, rng_for
 
 HOLDOUT_STREAM = 2
 """`rng_for(0, HOLDOUT_STREAM)` picks held-out examples: the same ones for every run seed."""

@@ -22,13 +22,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from cnnrnn_jax.errors import ConfigError  # noqa: F401  (re-exported for old imports)
+
 Batch = dict[str, np.ndarray]
 
 KINDS = ("classify", "regress", "per_step", "lm")
-
-
-class ConfigError(ValueError):
-  """A bad user-facing setting; its message is one line naming the problem and the fix."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,8 @@ from typing import Sequence
 import numpy as np
 
 from cnnrnn_jax.tasks import arrays, forecast, text
-from cnnrnn_jax.tasks.base import ConfigError, register
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import register
 
 TEXT_NAMES = ("sentence", "text", "review", "content", "document", "comment", "body", "tweet")
 LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y", "polarity")

@@ -32,7 +32,8 @@ import os
 import numpy as np
 
 from cnnrnn_jax.tasks import arrays
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec, register, rng_for
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec, register, rng_for
 
 SERIES_LEN = 4000
 SERIES_STREAM = 3

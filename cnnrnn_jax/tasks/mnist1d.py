@@ -19,7 +19,8 @@ import functools
 import numpy as np
 
 from cnnrnn_jax.tasks import arrays
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec, register
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec, register
 from cnnrnn_jax.tasks.tfds_tasks import fixed_permutation
 
 

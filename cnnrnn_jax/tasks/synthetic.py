@@ -27,8 +27,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from cnnrnn_jax.tasks.base import (EVAL_STREAM, TRAIN_STREAM, Batch, ConfigError, Task, TaskSpec,
-                                   register, rng_for, split_into_batches)
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import EVAL_STREAM, TRAIN_STREAM, Batch, Task, TaskSpec, register, rng_for, split_into_batches
 
 KNOBS = ("seq_len", "distance", "vocab_size", "eval_size")
 DEFAULT_EVAL_SIZE = 1024

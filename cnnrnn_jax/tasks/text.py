@@ -32,7 +32,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cnnrnn_jax.tasks import arrays
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec
 
 PAD, OOV = "<pad>", "<unk>"
 PAD_ID, OOV_ID = 0, 1

@@ -36,7 +36,8 @@ import functools
 import numpy as np
 
 from cnnrnn_jax.tasks import arrays, files, text
-from cnnrnn_jax.tasks.base import ConfigError, TaskSpec, register, rng_for
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks.base import TaskSpec, register, rng_for
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 PERMUTATION_STREAM = 4
