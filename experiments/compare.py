@@ -1,8 +1,8 @@
 r"""The main job: measure every row of the folklore table and write the verdict report.
 
-  python -m experiments.compare --workdir=/tmp/cnnrnn_compare
+  python -m experiments.compare --workdir=runs/compare
   python -m experiments.compare --config=cnnrnn_jax/configs/compare.py:large \
-      --workdir=/tmp/cnnrnn_compare_large          # GPU/TPU preset
+      --workdir=runs/compare_large          # GPU/TPU preset
 
 Runs every job of the compare config that has no record in WORKDIR/records.jsonl yet
 (so a second run only rewrites the report), then writes WORKDIR/report.md,
@@ -19,10 +19,17 @@ from cnnrnn_jax import report, suite
 from cnnrnn_jax.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", "cnnrnn_jax/configs/compare.py", "Compare config file (ml_collections).",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where records.jsonl, the training runs, the "
-                               "report and the plots go.", required=True)
+  "config",
+  "cnnrnn_jax/configs/compare.py",
+  "Compare config file (ml_collections).",
+  lock_config=True,
+)
+_WORKDIR = flags.DEFINE_string(
+  "workdir",
+  None,
+  "Where records.jsonl, the training runs, the report and the plots go.",
+  required=True,
+)
 
 
 def main(argv):
@@ -35,13 +42,13 @@ def main(argv):
   except ConfigError as e:
     sys.exit(f"config error: {e}")
   print(f"measured in {time.perf_counter() - start:.0f}s; writing the report")
-  rep = report.build(_CONFIG.value, records, command=" ".join(["python -m experiments.compare"]
-                                                                + sys.argv[1:]))
+  rep = report.build(
+    _CONFIG.value, records, command=" ".join(["python -m experiments.compare"] + sys.argv[1:])
+  )
   paths = report.write(rep, _WORKDIR.value)
   print()
   print(report.verdict_text(rep))
-  print(f"\nreport: {paths['md']} and {paths['html']} "
-        f"({time.perf_counter() - start:.0f}s in all)")
+  print(f"\nreport: {paths['md']} and {paths['html']} ({time.perf_counter() - start:.0f}s in all)")
 
 
 if __name__ == "__main__":

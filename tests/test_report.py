@@ -1,12 +1,15 @@
-"""The written rules: numbers -> stars -> verdicts, traced numbers, rendering."""
+"""The written rules: numbers -> stars -> verdicts, traced numbers, rendering, sections."""
 
 import pytest
 
-from cnnrnn_jax import report
+from cnnrnn_jax import report, tables
+from cnnrnn_jax.configs import compare
 
 
-@pytest.mark.parametrize("ratio,stars", [(1.0, 4), (1.4, 4), (1.5, 3), (2.0, 3), (2.9, 2),
-                                         (5.0, 2), (6.0, 1), (100.0, 1), (0.5, 4)])
+@pytest.mark.parametrize(
+  "ratio,stars",
+  [(1.0, 4), (1.4, 4), (1.5, 3), (2.0, 3), (2.9, 2), (5.0, 2), (6.0, 1), (100.0, 1), (0.5, 4)],
+)
 def test_relative_stars_lose_one_per_factor_two(ratio, stars):
   assert report.relative_stars(ratio * 3.0, 3.0) == stars
   assert report.relative_stars(3.0 / ratio, 3.0, higher_is_better=True) == stars
@@ -14,46 +17,77 @@ def test_relative_stars_lose_one_per_factor_two(ratio, stars):
 
 def test_threshold_stars_and_rounding():
   assert [report.threshold_stars(a, (0.6, 0.75, 0.9)) for a in (0.5, 0.6, 0.8, 0.95)] == [
-      1, 2, 3, 4]
+    1,
+    2,
+    3,
+    4,
+  ]
   assert report.threshold_stars(None, (1,)) is None
   assert [report.round_half_up(x) for x in (1.49, 1.5, 2.5)] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("folk,measured,expected", [
-    ((4, 2), (4, 2), "holds"), ((4, 2), (4, 1), "holds"), ((4, 2), (3, 2), "holds"),
-    ((4, 2), (4, 4), "partly"), ((1, 4), (4, 4), "partly"),
-    ((1, 4), (1, 2), "partly"), ((4, 2), (2, 4), "breaks"), ((2, 4), (3, 1), "breaks"),
-    ((4, 2), (None, 2), "n/a")])
+@pytest.mark.parametrize(
+  "folk,measured,expected",
+  [
+    ((4, 2), (4, 2), "holds"),
+    ((4, 2), (4, 1), "holds"),
+    ((4, 2), (3, 2), "holds"),
+    ((4, 2), (4, 4), "partly"),
+    ((1, 4), (4, 4), "partly"),
+    ((1, 4), (1, 2), "partly"),
+    ((4, 2), (2, 4), "breaks"),
+    ((2, 4), (3, 1), "breaks"),
+    ((4, 2), (None, 2), "n/a"),
+  ],
+)
 def test_verdict_from_star_gaps(folk, measured, expected):
   assert report.verdict(*folk, *measured) == expected
 
 
 def test_numbers_recompute_from_their_sources():
   records = {
-      "a": {"result": {"acc": {"1": 1.0, "8": 0.95, "31": 1.0}, "times": [1.0, 4.0]}},
-      "b": {"result": {"acc": {"1": 1.0, "8": 0.8, "31": 1.0}, "ok": True}},
-      "c": {"result": {"ok": False}},
+    "a": {"result": {"acc": {"1": 1.0, "8": 0.95, "31": 1.0}, "times": [1.0, 4.0]}},
+    "b": {"result": {"acc": {"1": 1.0, "8": 0.8, "31": 1.0}, "ok": True}},
+    "c": {"result": {"ok": False}},
   }
-  longest = report.traced("longest", [(rid, f"result.acc.{d}", d) for rid in "ab"
-                                      for d in (1, 8, 31)], "longest_solved", records, arg=0.9)
+  longest = report.traced(
+    "longest",
+    [(rid, f"result.acc.{d}", d) for rid in "ab" for d in (1, 8, 31)],
+    "longest_solved",
+    records,
+    arg=0.9,
+  )
   assert longest.value == 1  # at d=8 the seed mean is 0.875 < 0.9 (31 alone does not count)
-  assert report.traced("l", [("a", "result.acc.8", 8)], "longest_solved", records,
-                       arg=0.9).value == 8
-  assert report.traced("f", [("b", "result.ok", 0), ("c", "result.ok", 1)], "fraction",
-                       records).value == 0.5
-  assert report.traced("g", [("a", "result.times.0", 0), ("a", "result.times.-1", 1)],
-                       "geomean", records).value == pytest.approx(2.0)
-  p = report.traced("p", [("a", "result.times.0", 32), ("a", "result.times.1", 512)],
-                    "exponent", records)
+  assert (
+    report.traced("l", [("a", "result.acc.8", 8)], "longest_solved", records, arg=0.9).value == 8
+  )
+  assert (
+    report.traced("f", [("b", "result.ok", 0), ("c", "result.ok", 1)], "fraction", records).value
+    == 0.5
+  )
+  assert report.traced(
+    "g", [("a", "result.times.0", 0), ("a", "result.times.-1", 1)], "geomean", records
+  ).value == pytest.approx(2.0)
+  p = report.traced(
+    "p", [("a", "result.times.0", 32), ("a", "result.times.1", 512)], "exponent", records
+  )
   assert p.value == pytest.approx(0.5)
   with pytest.raises(KeyError):
     p.compute({"a": {"result": {}}})
 
 
 def test_markdown_and_html_render_the_same_blocks():
-  rep = report.Report("T", [("h2", "Verdict"), ("p", "a **b** `c` <x>"),
-                            ("table", ["criterion", "x|y"], [["Speed", "★★☆☆"]]),
-                            ("img", "p.png", "a plot")], [], {"p.png": b"\x89PNG"})
+  rep = report.Report(
+    "T",
+    [
+      ("h2", "Verdict"),
+      ("p", "a **b** `c` <x>"),
+      ("table", ["criterion", "x|y"], [["Speed", "★★☆☆"]]),
+      ("img", "p.png", "a plot"),
+    ],
+    [],
+    {"p.png": b"\x89PNG"},
+  )
   md = report.to_markdown(rep)
   assert "| criterion | x\\|y |" in md and "![a plot](p.png)" in md
   page = report.to_html(rep)
@@ -63,16 +97,94 @@ def test_markdown_and_html_render_the_same_blocks():
 
 
 def test_a_diverged_run_counts_against_stability():
-  from cnnrnn_jax.configs import compare
   cfg = compare.get_config()
   cfg.models = "lstm"
   lr = cfg.train.opt.learning_rate
 
   def run(seed, result):
-    return {"id": f"r{seed}", "probe": "train", "model": "lstm", "task": "order",
-            "setting": {"lr": lr}, "seed": seed, "result": result}
+    return {
+      "id": f"r{seed}",
+      "probe": "train",
+      "model": "lstm",
+      "task": "order",
+      "setting": {"lr": lr},
+      "seed": seed,
+      "result": result,
+    }
 
-  records = {"r0": run(0, {"converged": True, "eval": {"loss": 0.01}}),
-             "r1": run(1, {"diverged": True, "converged": False, "message": "loss is not finite"})}
+  records = {
+    "r0": run(0, {"converged": True, "eval": {"loss": 0.01}}),
+    "r1": run(1, {"diverged": True, "converged": False, "message": "loss is not finite"}),
+  }
   fraction, count = report.stability_numbers(report.Records(cfg, records), "lstm")
   assert (fraction.value, count.value) == (0.5, 1)
+
+
+def test_a_section_is_one_spec():
+  cfg = compare.get_config()
+  png = b"\x89PNG"
+  spec = [
+    report.Section(
+      "Probe",
+      text="on `{cfg.order.task}`, L={cfg.order.seq_len}",
+      table=lambda view, item: (["model", "x"], [[m, item] for m in view.models[:1]]),
+      each=lambda view: ["a", "b"],
+      note=lambda view: None,
+      figure=lambda view: png,
+      figure_file="probe.png",
+      caption="a probe",
+    ),
+    report.Section("Hidden", table=lambda view: (["x"], [["1"]]), show=lambda view: False),
+    report.Section("Plain", note="after", table=lambda view: (["x"], [["1"]])),
+  ]
+  rep = report.build(cfg, {}, sections=spec)
+  first = report.Records(cfg, {}).models[0]
+  assert rep.blocks[1:] == [
+    ("h2", "Probe"),
+    ("p", f"on `order`, L={cfg.order.seq_len}"),
+    ("p", "**a**"),
+    ("table", ["model", "x"], [[first, "a"]]),
+    ("p", "**b**"),
+    ("table", ["model", "x"], [[first, "b"]]),
+    ("img", "probe.png", "a probe"),
+    ("h2", "Plain"),
+    ("table", ["x"], [["1"]]),
+    ("p", "after"),
+  ]
+  assert rep.images == {"probe.png": png} and len(rep.rows) == len(report.FOLKLORE)
+
+
+def test_no_records_render_every_default_section_as_not_measured():
+  cfg = compare.get_config()
+  rep = report.build(cfg, {})
+  headings = [b[1] for b in rep.blocks if b[0] == "h2"]
+  hidden = ("Benchmarks", "Jobs that could not run")  # none configured, none failed
+  shown = [s.title for s in report.SECTIONS if s.title not in hidden]
+  assert headings == shown and headings[0] == "The verdict"
+  assert [row.verdict for row in rep.rows] == ["n/a"] * len(report.FOLKLORE)
+  assert rep.images == {} and "| Speed | ★★★★ | n/a |" in report.verdict_text(rep)
+
+
+def test_the_old_module_names_still_resolve():
+  assert report.markdown_table is tables.markdown_table
+  assert report.verdict(4, 2, 4, 2) == "holds"  # the rule, not the verdict submodule
+  for name in (
+    "build",
+    "write",
+    "verdict_text",
+    "Records",
+    "Report",
+    "Row",
+    "Number",
+    "traced",
+    "get_path",
+    "model_stars",
+    "verdict_rows",
+    "speed_table",
+    "plot_speed",
+    "to_markdown",
+    "to_html",
+    "RULES",
+    "VERDICT_RULE",
+  ):
+    assert callable(getattr(report, name)) or isinstance(getattr(report, name), (dict, str))

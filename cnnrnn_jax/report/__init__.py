@@ -1,0 +1,99 @@
+"""The verdict: the folklore's stars next to measured stars, with the numbers behind them.
+
+`build(cfg, records)` turns the records of a comparison (suite.py) into a `Report`:
+verdict rows, per-model star tables, detail tables and plots. `write(report, workdir)`
+writes report.md (PNG files next to it) and report.html (the same, PNGs embedded), and
+`verdict_text(report)` is what the terminal prints.
+
+Every number of the verdict table is a traced `Number` that can be recomputed from
+records.jsonl alone (the report's last section lists the sources).
+
+  rules.py     the folklore's stars, star rules, verdict rule, traced numbers
+  records.py   `Records` and the lookups on them
+  verdict.py   the measured numbers of each criterion and the verdict rows
+  tables.py    the detail tables
+  plots.py     the figures
+  render.py    `Report` to Markdown and HTML, `write`, `verdict_text`
+  sections.py  the report as a list of `Section` specs, and `build`
+"""
+
+from cnnrnn_jax.report.plots import (
+  plot_distance,
+  plot_gradients,
+  plot_memory,
+  plot_scaling,
+  plot_speed,
+)
+from cnnrnn_jax.report.records import (
+  Records,
+  get_path,
+  gradient_length,
+  learning_rates,
+  sweep_sources,
+  sweep_tasks,
+)
+from cnnrnn_jax.report.render import Report, to_html, to_markdown, verdict_text, write
+from cnnrnn_jax.report.rules import (
+  FOLKLORE,
+  REDUCERS,
+  RULES,
+  VERDICT_RULE,
+  Number,
+  relative_stars,
+  round_half_up,
+  rules_text,
+  star_text,
+  threshold_stars,
+  traced,
+)
+from cnnrnn_jax.report.sections import SECTIONS, Section, build, section_blocks
+from cnnrnn_jax.report.tables import (
+  benchmark_table,
+  distance_table,
+  errors_table,
+  gradient_table,
+  memory_table,
+  order_table,
+  scaling_table,
+  sources_table,
+  speed_table,
+  stability_table,
+  stars_table,
+)
+from cnnrnn_jax.report.verdict import (
+  Row,
+  depth_number,
+  devices_number,
+  gradient_number,
+  longest_number,
+  memory_number,
+  model_stars,
+  order_number,
+  params_number,
+  speed_number,
+  stability_numbers,
+  throughput_number,
+  trained_gradient_number,
+  verdict_rows,
+  verdict_table,
+)
+from cnnrnn_jax.tables import markdown_table
+
+__all__ = [
+  "FOLKLORE", "REDUCERS", "RULES", "SECTIONS", "VERDICT_RULE",
+  "Number", "Records", "Report", "Row", "Section",
+  "benchmark_table", "build", "depth_number", "devices_number", "distance_table",
+  "errors_table", "get_path", "gradient_length", "gradient_number", "gradient_table",
+  "learning_rates", "longest_number", "markdown_table", "memory_number", "memory_table",
+  "model_stars", "order_number", "order_table", "params_number", "plot_distance",
+  "plot_gradients", "plot_memory", "plot_scaling", "plot_speed", "relative_stars",
+  "round_half_up", "rules_text", "scaling_table", "section_blocks", "sources_table",
+  "speed_number", "speed_table", "stability_numbers", "stability_table", "star_text",
+  "stars_table", "sweep_sources", "sweep_tasks", "threshold_stars", "throughput_number",
+  "to_html", "to_markdown", "traced", "trained_gradient_number", "verdict", "verdict_rows",
+  "verdict_table", "verdict_text", "write",
+]  # fmt: skip
+
+# After every submodule has loaded: `report.verdict` is the verdict rule (a function), which
+# shadows the submodule of that name (import that one as `from cnnrnn_jax.report.verdict import`).
+from cnnrnn_jax.report.rules import verdict  # noqa: E402

@@ -1,0 +1,98 @@
+"""The records of one comparison, and the lookups every number, table and plot is built on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnnrnn_jax import suite
+
+
+def get_path(record: dict, path: str) -> Any:
+  """record['a']['b'][3] for path 'a.b.3' (dict keys, or list indices, negative too)."""
+  value = record
+  for part in path.split("."):
+    value = value[int(part)] if isinstance(value, list) else value[part]
+  return value
+
+
+class Records:
+  """The records of one plan, with lookups by probe, model, task, setting and seed."""
+
+  def __init__(self, cfg, records: dict[str, dict]):
+    self.cfg = cfg
+    self.all = records
+    self.ok = {rid: r for rid, r in records.items() if "error" not in r["result"]}
+    self.models = suite.resolve_models(cfg)
+
+  @property
+  def pair(self) -> tuple[str, str]:
+    """The models standing for the folklore's CNN and RNN columns."""
+    return self.cfg.folklore.cnn, self.cfg.folklore.rnn
+
+  def find(self, probe, model=None, task=None, seed=None, **setting) -> list[dict]:
+    """The successful records of `probe` matching every given field, by seed then setting."""
+    out = []
+    for r in self.ok.values():
+      if r["probe"] != probe or (model and r["model"] != model) or (task and r["task"] != task):
+        continue
+      if seed is not None and r["seed"] != seed:
+        continue
+      if any(r["setting"].get(k) != v for k, v in setting.items()):
+        continue
+      out.append(r)
+    return sorted(out, key=lambda r: (r["seed"], sorted(r["setting"].items())))
+
+  def order_runs(self, model, lr=None) -> list[dict]:
+    """The model's training runs on the order task at `lr` (default: the config's)."""
+    lr = self.cfg.train.opt.learning_rate if lr is None else lr
+    return self.find("train", model, self.cfg.order.task, lr=lr)
+
+  @staticmethod
+  def impl(record) -> str:
+    """The implementation a speed/batch record timed ('' for a model's only one)."""
+    return ", ".join(
+      f"{k}={v}" for k, v in sorted(record["setting"].items()) if k.endswith("_impl")
+    )
+
+  def speed_best(self, model, length, field="train_s_per_example") -> dict | None:
+    """The speed record of the model's fastest tested implementation at `length`."""
+    runs = self.find("speed", model, self.cfg.speed.task, L=length)
+    return min(runs, key=lambda r: r["result"][field]) if runs else None
+
+  def batch_best(self, model, batch_size) -> dict | None:
+    """The batch record of the model's fastest tested implementation."""
+    runs = self.find("batch", model, B=batch_size)
+    return max(runs, key=lambda r: r["result"]["examples_per_s"]) if runs else None
+
+
+def sweep_tasks(cfg) -> list[str]:
+  """The long-context sweeps of this preset: the order evaluation, then every sweep with
+  distances to train at."""
+  return [cfg.order.task] + sorted(task for task, sweep in cfg.sweeps.items() if sweep.distances)
+
+
+def sweep_sources(view: Records, model, task) -> tuple[list, list[int]]:
+  """(sources of accuracy at each distance, distances tested) of a long-context sweep."""
+  cfg = view.cfg
+  if task == cfg.order.task:
+    runs = view.order_runs(model)
+    distances = list(cfg.order.eval_distances)
+    return [(r["id"], f"result.by_distance.{d}", d) for r in runs for d in distances], distances
+  sweep = cfg.sweeps[task]
+  runs = [
+    r
+    for r in view.find("train", model, task)
+    if "d" in r["setting"] and r["setting"]["d"] in sweep.distances
+  ]
+  return [(r["id"], "result.accuracy", r["setting"]["d"]) for r in runs], list(sweep.distances)
+
+
+def learning_rates(cfg) -> list[float]:
+  """The stability probe's learning rates, the config's own first."""
+  base = cfg.train.opt.learning_rate
+  return [base] + [lr for lr in cfg.stability.learning_rates if lr != base]
+
+
+def gradient_length(view: Records) -> int:
+  """The length at which the gradient rule reads the decay at initialisation."""
+  return max([view.cfg.order.seq_len, *view.cfg.gradient.lengths])

@@ -1,0 +1,225 @@
+"""The report as a list of sections: `build` renders each `Section` spec in order.
+
+A section is a heading, a paragraph, a table (or one table per item), a closing note and a
+figure; each part is optional and is either text or a function of the `Records`. A new probe
+adds its section by adding one `Section` to `SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import platform
+from collections.abc import Callable
+from typing import Any
+
+from cnnrnn_jax import suite
+from cnnrnn_jax.report import plots, tables
+from cnnrnn_jax.report.records import Records, sweep_tasks
+from cnnrnn_jax.report.render import Report
+from cnnrnn_jax.report.rules import rules_text
+from cnnrnn_jax.report.verdict import verdict_rows, verdict_table
+
+TITLE = "CNN vs RNN: the folklore table, measured"
+
+Text = str | Callable[[Records], str | None] | None  # a str is formatted with cfg=the config
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+  """One section: `title` (h2), `text` under it, then `table(view)` (or, with `each`, a table
+  `table(view, item)` after a bold line per item of `each(view)`), then `note`, then the figure
+  `figure(view)` (PNG bytes or None) saved as `figure_file` with `caption`. `show(view)` False
+  leaves the whole section out."""
+
+  title: str
+  text: Text = None
+  table: Callable[..., tables.Table] | None = None
+  each: Callable[[Records], list[Any]] | None = None
+  note: Text = None
+  figure: Callable[[Records], bytes | None] | None = None
+  figure_file: str = ""
+  caption: str = ""
+  show: Callable[[Records], bool] = lambda view: True
+
+
+def _text(text: Text, view: Records) -> str | None:
+  if text is None:
+    return None
+  return text(view) if callable(text) else text.format(cfg=view.cfg)
+
+
+def _verdict_table(view: Records) -> tables.Table:
+  return verdict_table(verdict_rows(view), *view.pair)
+
+
+def _not_swept(view: Records) -> str | None:
+  off = sorted(task for task, sweep in view.cfg.sweeps.items() if not sweep.distances)
+  return f"Not swept in this preset (no distances configured): {', '.join(off)}." if off else None
+
+
+def _skipped_benchmarks(view: Records) -> str | None:
+  ran = {rec["task"] for rec in view.all.values()}
+  skipped = [t for t in suite.names_of(view.cfg.benchmarks) if t not in ran]
+  return f"Not registered here, skipped: {', '.join(skipped)}." if skipped else None
+
+
+SECTIONS = [
+  Section("The verdict", table=_verdict_table, note=rules_text),
+  Section(
+    "Every model, by the same rules",
+    text="Relative rules (speed, memory, throughput) compare each model with the better of "
+    "`{cfg.folklore.cnn}` and `{cfg.folklore.rnn}`; a model better than both gets ★★★★.",
+    table=tables.stars_table,
+  ),
+  Section(
+    "Speed",
+    text="Train step (forward, backward, AdamW update) and inference, time per example after "
+    "compilation (median of {cfg.speed.repeats} calls, batch {cfg.speed.batch_size}, task "
+    "`{cfg.speed.task}`); compile time apart. Models with several tested implementations are "
+    "timed with each (`conv_impl`: `vmap` = jax.vmap over positions, `vmap_shifted` = one "
+    "shifted matmul per tap, `xla` = lax.conv_general_dilated; `rnn_impl`: `scan` = the "
+    "didactic lax.scan, `fused` = the fused scan); the verdict uses the fastest at each "
+    "length. The machine may be shared: compare ratios within one run.",
+    table=tables.speed_table,
+    figure=plots.plot_speed,
+    figure_file="speed.png",
+    caption="Time per example against sequence length (log-log); one line style per implementation",
+  ),
+  Section(
+    "Memory",
+    text="XLA's compiled memory analysis of one train step "
+    "(`jit(...).lower(...).compile().memory_analysis()`): peak = arguments + outputs + "
+    "temporaries − donated, per example of the batch.",
+    table=tables.memory_table,
+    figure=plots.plot_memory,
+    figure_file="memory.png",
+    caption="Train-step peak memory per example against length",
+  ),
+  Section(
+    "Order awareness",
+    text="Accuracy on `{cfg.order.task}` (does A come before B?, L={cfg.order.seq_len}), and "
+    "on the same eval set with its tokens cut into blocks of {cfg.order.shuffle_window} and "
+    "the blocks shuffled, scored against the original labels. A model that reads only local "
+    "windows keeps its accuracy; an order-blind bag keeps it exactly.",
+    table=tables.order_table,
+  ),
+  Section(
+    "Long-term context",
+    text="Accuracy against dependency distance; solved = accuracy ≥ "
+    "{cfg.solved_threshold:.0%}. `{cfg.order.task}`: the models trained on random distances, "
+    "evaluated at each fixed distance. Other sweeps: one training run per distance "
+    "(copy_memory is scored on the recalled digits; chance is 1/8). Longest solved: the end "
+    "of the first unbroken run of solved distances. A U-shaped curve (short and the longest "
+    "distances solved, not those between) is a model reading where the sequence starts and "
+    "ends, since a long fixed distance in a short sequence puts the markers at its edges: "
+    "that is not long-term context, and it does not count.",
+    table=tables.distance_table,
+    each=lambda view: sweep_tasks(view.cfg),
+    note=_not_swept,
+    figure=plots.plot_distance,
+    figure_file="distance.png",
+    caption="Accuracy against dependency distance (dotted: the solved threshold)",
+  ),
+  Section(
+    "Gradient behaviour",
+    text="log10 of the mean ‖∂loss/∂x_t‖ over the farther half of the distances from the "
+    "output over that of the nearest eighth (x_t: the encoder's input at step t): about −k "
+    "when the gradient vanishes by 10^k, above 0 when it grows.",
+    table=tables.gradient_table,
+    figure=plots.plot_gradients,
+    figure_file="gradients.png",
+    caption="Gradient norm against distance from the output, relative to the nearest steps "
+    "(log scale)",
+  ),
+  Section(
+    "Training stability",
+    text="Every (learning rate × seed) run on `{cfg.order.task}`; ✓ = converged (final eval "
+    "loss ≤ {cfg.stability.loss_fraction} × chance loss, never non-finite).",
+    table=tables.stability_table,
+  ),
+  Section(
+    "Scalability",
+    text="Inference throughput against batch size (convolutional models: the faster "
+    "implementation at each size); the critical path: the longest chain of dependent "
+    "operations in the forward pass's jaxpr (a scan counts its length times its body), i.e. "
+    "the time with unlimited parallel hardware; data-parallel scaling over the devices "
+    "present (batch sharded with jax.sharding, per-device batch fixed).",
+    table=tables.scaling_table,
+    figure=plots.plot_scaling,
+    figure_file="scaling.png",
+    caption="Throughput against batch size; critical path against length",
+  ),
+  Section(
+    "Benchmarks",
+    table=tables.benchmark_table,
+    note=_skipped_benchmarks,
+    show=lambda view: bool(suite.names_of(view.cfg.benchmarks)),
+  ),
+  Section(
+    "Jobs that could not run",
+    table=tables.errors_table,
+    show=lambda view: len(view.ok) < len(view.all),
+  ),
+  Section("Where each verdict number comes from", table=tables.sources_table),
+]
+
+
+def section_blocks(section: Section, view: Records, images: dict[str, bytes]) -> list[tuple]:
+  """The blocks of one section (none when it is not shown); its figure goes into `images`."""
+  if not section.show(view):
+    return []
+  blocks: list[tuple] = [("h2", section.title)]
+  text = _text(section.text, view)
+  if text:
+    blocks.append(("p", text))
+  if section.each is not None:
+    for item in section.each(view):
+      blocks += [("p", f"**{item}**"), ("table", *section.table(view, item))]
+  elif section.table is not None:
+    blocks.append(("table", *section.table(view)))
+  note = _text(section.note, view)
+  if note:
+    blocks.append(("p", note))
+  data = section.figure(view) if section.figure else None
+  if data is not None:
+    images[section.figure_file] = data
+    blocks.append(("img", section.figure_file, section.caption))
+  return blocks
+
+
+def _machine(view: Records) -> str:
+  devices = sorted({r["device"] for r in view.all.values()}) or ["?"]
+  return (
+    f"{platform.machine()} host, {os.cpu_count()} CPU cores visible, JAX devices "
+    f"{', '.join(devices)}; records from jax "
+    f"{', '.join(sorted({r['jax'] for r in view.all.values()}))}"
+  )
+
+
+def preamble(view: Records, command: str = "") -> str:
+  """The opening paragraph: preset, records, parameter budget, machine, time and command."""
+  cfg, records = view.cfg, view.all
+  seconds = sum(rec["seconds"] for rec in records.values())
+  return (
+    f"Preset `{cfg.preset}`, {len(records)} records "
+    f"(`records.jsonl`, {seconds / 60:.1f} min of measuring in total), "
+    f"every model sized to about {cfg.param_budget:,} parameters. "
+    f"Machine: {_machine(view)}. Written "
+    f"{datetime.datetime.now().isoformat(timespec='seconds')}."
+    + (f" Command: `{command}`." if command else "")
+  )
+
+
+def build(
+  cfg, records: dict[str, dict], command: str = "", sections: list[Section] | None = None
+) -> Report:
+  """The report of a comparison's records (id -> record): the preamble, then every section
+  of `sections` (default SECTIONS) in order."""
+  view = Records(cfg, records)
+  images: dict[str, bytes] = {}
+  blocks: list[tuple] = [("p", preamble(view, command))]
+  for section in SECTIONS if sections is None else sections:
+    blocks += section_blocks(section, view, images)
+  return Report(TITLE, blocks, verdict_rows(view), images)
