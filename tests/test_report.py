@@ -167,7 +167,7 @@ def test_no_records_render_every_default_section_as_not_measured():
 
 def test_the_old_module_names_still_resolve():
   assert report.markdown_table is tables.markdown_table
-  assert report.verdict(4, 2, 4, 2) == "holds"  # the rule, not the verdict submodule
+  assert report.verdict(4, 2, 4, 2) == "holds"
   for name in (
     "build",
     "write",

@@ -10,7 +10,7 @@ records.jsonl alone (the report's last section lists the sources).
 
   rules.py     the folklore's stars, star rules, verdict rule, traced numbers
   records.py   `Records` and the lookups on them
-  verdict.py   the measured numbers of each criterion and the verdict rows
+  rows.py      the measured numbers of each criterion and the verdict rows
   tables.py    the detail tables
   plots.py     the figures
   render.py    `Report` to Markdown and HTML, `write`, `verdict_text`
@@ -33,34 +33,7 @@ from cnnrnn_jax.report.records import (
   sweep_tasks,
 )
 from cnnrnn_jax.report.render import Report, to_html, to_markdown, verdict_text, write
-from cnnrnn_jax.report.rules import (
-  FOLKLORE,
-  REDUCERS,
-  RULES,
-  VERDICT_RULE,
-  Number,
-  relative_stars,
-  round_half_up,
-  rules_text,
-  star_text,
-  threshold_stars,
-  traced,
-)
-from cnnrnn_jax.report.sections import SECTIONS, Section, build, section_blocks
-from cnnrnn_jax.report.tables import (
-  benchmark_table,
-  distance_table,
-  errors_table,
-  gradient_table,
-  memory_table,
-  order_table,
-  scaling_table,
-  sources_table,
-  speed_table,
-  stability_table,
-  stars_table,
-)
-from cnnrnn_jax.report.verdict import (
+from cnnrnn_jax.report.rows import (
   Row,
   depth_number,
   devices_number,
@@ -76,6 +49,34 @@ from cnnrnn_jax.report.verdict import (
   trained_gradient_number,
   verdict_rows,
   verdict_table,
+)
+from cnnrnn_jax.report.rules import (
+  FOLKLORE,
+  REDUCERS,
+  RULES,
+  VERDICT_RULE,
+  Number,
+  relative_stars,
+  round_half_up,
+  rules_text,
+  star_text,
+  threshold_stars,
+  traced,
+  verdict,
+)
+from cnnrnn_jax.report.sections import SECTIONS, Section, build, section_blocks
+from cnnrnn_jax.report.tables import (
+  benchmark_table,
+  distance_table,
+  errors_table,
+  gradient_table,
+  memory_table,
+  order_table,
+  scaling_table,
+  sources_table,
+  speed_table,
+  stability_table,
+  stars_table,
 )
 from cnnrnn_jax.tables import markdown_table
 
@@ -93,7 +94,3 @@ __all__ = [
   "to_html", "to_markdown", "traced", "trained_gradient_number", "verdict", "verdict_rows",
   "verdict_table", "verdict_text", "write",
 ]  # fmt: skip
-
-# After every submodule has loaded: `report.verdict` is the verdict rule (a function), which
-# shadows the submodule of that name (import that one as `from cnnrnn_jax.report.verdict import`).
-from cnnrnn_jax.report.rules import verdict  # noqa: E402

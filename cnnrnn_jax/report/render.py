@@ -7,7 +7,7 @@ import dataclasses
 import html
 import os
 
-from cnnrnn_jax.report.verdict import Row
+from cnnrnn_jax.report.rows import Row
 from cnnrnn_jax.tables import markdown_table
 
 

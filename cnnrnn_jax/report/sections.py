@@ -18,8 +18,8 @@ from cnnrnn_jax import suite
 from cnnrnn_jax.report import plots, tables
 from cnnrnn_jax.report.records import Records, sweep_tasks
 from cnnrnn_jax.report.render import Report
+from cnnrnn_jax.report.rows import verdict_rows, verdict_table
 from cnnrnn_jax.report.rules import rules_text
-from cnnrnn_jax.report.verdict import verdict_rows, verdict_table
 
 TITLE = "CNN vs RNN: the folklore table, measured"
 

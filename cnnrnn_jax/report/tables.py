@@ -6,8 +6,7 @@ import numpy as np
 
 from cnnrnn_jax import suite
 from cnnrnn_jax.report.records import Records, get_path, learning_rates, sweep_sources
-from cnnrnn_jax.report.rules import FOLKLORE, star_text
-from cnnrnn_jax.report.verdict import (
+from cnnrnn_jax.report.rows import (
   depth_number,
   fmt,
   longest_number,
@@ -16,6 +15,7 @@ from cnnrnn_jax.report.verdict import (
   trained_gradient_number,
   verdict_rows,
 )
+from cnnrnn_jax.report.rules import FOLKLORE, star_text
 
 Table = tuple[list[str], list[list[str]]]  # header, rows (cells already written as text)
 
