@@ -15,6 +15,7 @@ from absl.testing import flagsaver
 from cnnrnn_jax import bench, timing
 from cnnrnn_jax.bench import cost, suites, tables
 from cnnrnn_jax.configs import benchmark as benchmark_config
+from cnnrnn_jax.configs import keras_imdb
 from cnnrnn_jax.errors import ConfigError
 
 B, H, L = 8, 32, 12
@@ -177,3 +178,11 @@ def test_benchmark_smoke_writes_csv_tables_and_png(tmp_path):
   tables = (tmp_path / "tables.md").read_text()
   assert "matmul ceiling" in tables and "| gru | scan |" in tables
   assert os.path.getsize(tmp_path / "benchmark.png") > 10_000
+
+
+def test_step_times_gives_seconds_per_training_step_of_each_config():
+  config = keras_imdb.timing_config("cnn")  # IMDB's model and optimizer on `motif` sequences
+  config.batch_size, config.data.seq_len = 4, 16
+  config.arch.update(embed_dim=8, num_filters=8)
+  out = bench.step_times({"small": config}, rounds=2, repeats=1)
+  assert list(out) == ["small_s_per_step"] and 0 < out["small_s_per_step"] < 10

@@ -10,6 +10,7 @@
   tables.py       results.csv rows, the markdown tables, the target verdicts
   plots.py        benchmark.png
   runner.py       run(config) builds, times and tabulates; write(results, outdir) saves
+  train_steps.py  seconds per training step of whole training configs (Keras IMDB pair)
 
 The targets (shapes, suites, target ratios) and the measured results of the recorded runs are
 in configs/benchmark.py; `python -m experiments.benchmark` reads its flags and calls `run`.
@@ -29,6 +30,7 @@ from cnnrnn_jax.bench.cost import (
 )
 from cnnrnn_jax.bench.machine import reuse_freed_memory
 from cnnrnn_jax.bench.runner import Results, progress, run, write
+from cnnrnn_jax.bench.train_steps import keras_imdb_step_times, step_times
 from cnnrnn_jax.timing import block, summarize_times, time_interleaved
 
 __all__ = [
@@ -40,12 +42,14 @@ __all__ = [
   "compile_timed",
   "gflops_per_s",
   "hlo_op_counts",
+  "keras_imdb_step_times",
   "matmul_ceiling_case",
   "op_profile",
   "progress",
   "reuse_freed_memory",
   "run",
   "scan_aware_flops",
+  "step_times",
   "summarize_times",
   "time_interleaved",
   "write",
