@@ -20,7 +20,7 @@ from cnnrnn_jax.configs import benchmark as benchmark_config
 from cnnrnn_jax.errors import ConfigError
 
 _OUTDIR = flags.DEFINE_string(
-  "outdir", "/tmp/cnnrnn_bench", "Where results.csv, tables.md and benchmark.png go."
+  "outdir", "runs/benchmark", "Where results.csv, tables.md and benchmark.png go."
 )
 
 
