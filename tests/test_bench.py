@@ -1,5 +1,6 @@
-"""bench: scan-aware FLOP counts against hand counts, interleaved timing, and a tiny
-end-to-end run of experiments/benchmark.py that writes its CSV, tables and picture."""
+"""bench: scan-aware FLOP counts against hand counts, interleaved timing, the target
+verdicts, config errors, and a tiny end-to-end run of experiments/benchmark.py that writes
+its CSV, tables and picture."""
 
 import csv
 import os
@@ -11,16 +12,21 @@ import pytest
 from absl import flags
 from absl.testing import flagsaver
 
-from cnnrnn_jax import bench
+from cnnrnn_jax import bench, timing
+from cnnrnn_jax.bench import cost, suites, tables
+from cnnrnn_jax.configs import benchmark as benchmark_config
+from cnnrnn_jax.configs import keras_imdb
+from cnnrnn_jax.errors import ConfigError
 
 B, H, L = 8, 32, 12
-MATMUL = 2 * B * H * H     # FLOPs of one h @ W step
+MATMUL = 2 * B * H * H  # FLOPs of one h @ W step
 
 
 def _tanh_rnn(unroll=1):
   def run(w, h0):
     step = lambda h, _: (jnp.tanh(h @ w), None)
     return jax.lax.scan(step, h0, None, length=L, unroll=unroll)[0]
+
   return run
 
 
@@ -31,56 +37,152 @@ def _args():
 def test_xla_counts_a_scan_body_once_and_we_count_every_step():
   w, h0 = _args()
   xla = jax.jit(_tanh_rnn()).lower(w, h0).cost_analysis()["flops"]
-  ours = bench.scan_aware_flops(_tanh_rnn(), w, h0)
-  assert MATMUL <= xla < 2 * MATMUL                      # one step's worth
+  ours = cost.scan_aware_flops(_tanh_rnn(), w, h0)
+  assert MATMUL <= xla < 2 * MATMUL  # one step's worth
   assert L * MATMUL <= ours["flops"] < L * MATMUL * 1.05  # every step
-  assert ours["transcendentals"] == L * B * H              # one tanh per unit per step
+  assert ours["transcendentals"] == L * B * H  # one tanh per unit per step
   # The count does not depend on how the scan is unrolled.
-  assert bench.scan_aware_flops(_tanh_rnn(unroll=3), w, h0) == ours
+  assert cost.scan_aware_flops(_tanh_rnn(unroll=3), w, h0) == ours
   with pytest.raises(NotImplementedError, match="remainder loop"):
-    bench.scan_aware_flops(_tanh_rnn(unroll=5), w, h0)
+    cost.scan_aware_flops(_tanh_rnn(unroll=5), w, h0)
 
 
 def test_backward_scans_and_flax_scans_are_counted_too():
   w, h0 = _args()
   grad = jax.grad(lambda w, h0: jnp.sum(_tanh_rnn()(w, h0)))
   # forward h @ w, backward dh @ w^T and h^T @ dh: three matmuls per step.
-  assert 3 * L * MATMUL <= bench.scan_aware_flops(grad, w, h0)["flops"] < 3.25 * L * MATMUL
+  assert 3 * L * MATMUL <= cost.scan_aware_flops(grad, w, h0)["flops"] < 3.25 * L * MATMUL
   layer = nn.RNN(nn.SimpleCell(H))
   x = jnp.ones((B, L, H))
   params = layer.init(jax.random.PRNGKey(0), x)
-  flops = bench.scan_aware_flops(layer.apply, params, x)["flops"]
-  assert 2 * L * MATMUL <= flops < 2.1 * L * MATMUL       # x @ W_x and h @ W_h
+  flops = cost.scan_aware_flops(layer.apply, params, x)["flops"]
+  assert 2 * L * MATMUL <= flops < 2.1 * L * MATMUL  # x @ W_x and h @ W_h
 
 
 def test_time_interleaved_rotates_and_compile_timed_reports_memory():
   order = []
   calls = {name: (lambda n=name: order.append(n), ()) for name in "abc"}
-  times = bench.time_interleaved(calls, repeats=3)
+  times = timing.time_interleaved(calls, repeats=3)
   assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
-  assert order == list("abc") + list("abc") + list("bca") + list("cab")   # warm-up, 3 rounds
-  compiled = bench.compile_timed(_tanh_rnn(), *_args())
+  assert order == list("abc") + list("abc") + list("bca") + list("cab")  # warm-up, 3 rounds
+  compiled = cost.compile_timed(_tanh_rnn(), *_args())
   assert compiled.compile_s > 0 and compiled.argument_bytes == 4 * (H * H + B * H)
   assert compiled.call(*_args()).shape == (B, H)
-  stats = bench.summarize_times([0.003, 0.001, 0.002])
+  stats = timing.summarize_times([0.003, 0.001, 0.002])
   assert stats["median_ms"] == pytest.approx(2.0) and stats["min_ms"] == pytest.approx(1.0)
+
+
+def test_the_old_public_names_still_import_from_bench():
+  assert bench.time_interleaved is timing.time_interleaved and bench.block is timing.block
+  assert bench.summarize_times is timing.summarize_times
+  assert (
+    bench.compile_timed is cost.compile_timed and bench.scan_aware_flops is cost.scan_aware_flops
+  )
+  for name in (
+    "Compiled",
+    "matmul_ceiling_case",
+    "gflops_per_s",
+    "HLO_OPS",
+    "hlo_op_counts",
+    "op_profile",
+    "reuse_freed_memory",
+  ):
+    assert hasattr(bench, name), name
+
+
+def _row(family, impl, ms, mode="fwd+bwd", **more):
+  return {
+    "suite": "targets",
+    "family": family,
+    "impl": impl,
+    "mode": mode,
+    "median_ms": ms,
+    "gflop": None,
+    "gflops_per_s": None,
+    "pct_ceiling": None,
+    **more,
+  }
+
+
+def test_target_verdicts_take_the_fastest_of_ours_and_of_the_peer():
+  rows = [
+    _row("lstm", "fused", 90.0, pct_ceiling=65.0),
+    _row("lstm", "scan", 80.0, pct_ceiling=70.0),
+    _row("lstm", "torch", 100.0),
+    _row("lstm", "torch_1thread", 200.0),
+    _row("lstm", "flax", 70.0),
+    _row("kim_cnn", "vmap", 130.0),
+    _row("kim_cnn", "xla", 100.0),
+  ]
+  targets = benchmark_config.get_config().targets
+  verdicts = tables.target_verdicts(rows, targets, ("vmap", "xla"))
+  assert verdicts == [
+    ["LSTM fwd+bwd: ours / torch nn.LSTM (scan / torch)", "0.80x", "<= 0.9x", "yes"],
+    ["LSTM fwd+bwd: ours / Flax nn.RNN(OptimizedLSTMCell) (scan)", "1.14x", "<= 1.0x", "NO"],
+    ["Kim CNN fwd+bwd: conv impl vmap / xla", "1.30x", "<= 1.15x", "NO"],
+    ["LSTM fwd+bwd GFLOP/s / matmul ceiling (scan)", "70%", ">= 60%", "yes"],
+  ]
+  targets.lstm_over_flax = 1.2  # the limits come from the config
+  assert tables.target_verdicts(rows, targets, ("vmap", "xla"))[1][2:] == ["<= 1.2x", "yes"]
+
+
+def test_unknown_suites_and_families_are_config_errors():
+  config = benchmark_config.get_config()
+  suites.check(config)
+  config.suites = ("targets", "speed")
+  with pytest.raises(ConfigError, match=r"unknown suites \['speed'\]; use targets, lengths, batch"):
+    suites.check(config)
+  config.suites, config.families = ("targets",), ("lstm", "cnn")
+  with pytest.raises(ConfigError, match=r"unknown families \['cnn'\]"):
+    suites.check(config)
 
 
 def test_benchmark_smoke_writes_csv_tables_and_png(tmp_path):
   from experiments import benchmark
-  argv = ["benchmark", f"--outdir={tmp_path}", "--suites=targets,lengths",
-          "--families=gru", "--batch=2", "--length=8", "--input=4", "--hidden=8",
-          "--filters=4", "--lengths=8", "--sweep_batch=2", "--repeats=2", "--sweep_repeats=1",
-          "--ceiling_n=64"]
+
+  argv = [
+    "benchmark",
+    f"--outdir={tmp_path}",
+    "--suites=targets,lengths",
+    "--families=gru",
+    "--batch=2",
+    "--length=8",
+    "--input=4",
+    "--hidden=8",
+    "--filters=4",
+    "--lengths=8",
+    "--sweep_batch=2",
+    "--repeats=2",
+    "--sweep_repeats=1",
+    "--ceiling_n=64",
+  ]
   with flagsaver.flagsaver():
     flags.FLAGS(argv)
     benchmark.main(argv[:1])
   with open(tmp_path / "results.csv") as f:
     rows = list(csv.DictReader(f))
   keys = {(r["suite"], r["family"], r["impl"], r["mode"]) for r in rows}
-  assert ("targets", "gru", "fused", "fwd+bwd") in keys and ("targets", "gru", "flax", "fwd") in keys
-  assert ("lengths", "gru", "fused", "fwd+bwd") in keys and ("targets", "matmul", "jnp.matmul", "fwd") in keys
+  assert ("targets", "gru", "fused", "fwd+bwd") in keys and (
+    "targets",
+    "gru",
+    "flax",
+    "fwd",
+  ) in keys
+  assert ("lengths", "gru", "fused", "fwd+bwd") in keys and (
+    "targets",
+    "matmul",
+    "jnp.matmul",
+    "fwd",
+  ) in keys
   assert all(float(r["median_ms"]) > 0 and float(r["gflop"]) > 0 for r in rows)
   tables = (tmp_path / "tables.md").read_text()
   assert "matmul ceiling" in tables and "| gru | scan |" in tables
   assert os.path.getsize(tmp_path / "benchmark.png") > 10_000
+
+
+def test_step_times_gives_seconds_per_training_step_of_each_config():
+  config = keras_imdb.timing_config("cnn")  # IMDB's model and optimizer on `motif` sequences
+  config.batch_size, config.data.seq_len = 4, 16
+  config.arch.update(embed_dim=8, num_filters=8)
+  out = bench.step_times({"small": config}, rounds=2, repeats=1)
+  assert list(out) == ["small_s_per_step"] and 0 < out["small_s_per_step"] < 10

@@ -14,9 +14,9 @@ The examples' own docstrings say 0.89 test accuracy after 2 epochs (90 s/epoch o
 CPU) for imdb_cnn and ~0.8146 after 4 epochs (~150 s/epoch on an i7 CPU) for the BiLSTM.
 
   python -m experiments.train --config=cnnrnn_jax/configs/keras_imdb.py:cnn \
-      --seeds=0,1,2 --workdir=/tmp/keras_imdb_cnn
+      --seeds=0,1,2 --workdir=runs/keras_imdb_cnn
   python -m experiments.train --config=cnnrnn_jax/configs/keras_imdb.py:bilstm \
-      --seeds=0,1,2 --workdir=/tmp/keras_imdb_bilstm
+      --seeds=0,1,2 --workdir=runs/keras_imdb_bilstm
 
 need tfds's `imdb_reviews` prepared (`--config.data.data_dir`; the task downloads it when
 the machine is online). NOT YET RUN: the development machine is offline and IMDB is not
@@ -27,26 +27,28 @@ A stand-in, NOT an IMDB number: GLUE SST-2 (train.tsv; accuracy on the 872 dev s
 the same step counts (1563 and 3125 steps: 0.7 and 1.5 passes over its 67,349 phrases; its
 sentences are short, so the 400/100 cut never binds):
 
-  D=/work/shared/data
+  D=../shared/data   # or wherever your copy of the data files is
   python -m experiments.train --config=cnnrnn_jax/configs/keras_imdb.py:cnn \
       --config.task=text_files --config.data.train_path=$D/sst2_glue/train.tsv \
-      --config.data.eval_path=$D/sst2_glue/dev.tsv --seeds=0,1,2 --workdir=/tmp/keras_sst2_cnn
+      --config.data.eval_path=$D/sst2_glue/dev.tsv --seeds=0,1,2 --workdir=runs/keras_sst2_cnn
 
   cnn     81.1 ± 0.0% (81.08% for each seed, with different losses), 10-12 s per seed
   bilstm  81.2 ± 0.7% (81.88, 81.19, 80.39%), 55-60 s per seed (`:bilstm`)
 
 (a shared 2-core CPU; Kim's CNN-rand on the same files reaches 82.8%, kim2014.py).
 
-Per-step training time at IMDB's shapes does not depend on the data, so `step_times()`
-measures it on the `motif` task at the same batch, length and vocabulary:
+Per-step training time at IMDB's shapes does not depend on the data, so
+`bench.keras_imdb_step_times()` (cnnrnn_jax/bench/train_steps.py) measures it on the `motif`
+task at the same batch, length and vocabulary (`timing_config` below):
 
-  python -c "from cnnrnn_jax.configs import keras_imdb; print(keras_imdb.step_times())"
+  python -c "from cnnrnn_jax import bench; print(bench.keras_imdb_step_times())"
 
 Measured twice on the shared 2-core CPU (after compilation; median of 5, then of 10 with
-`step_times(rounds=10)`, alternating rounds of 5 steps), in seconds per step of 32 reviews:
+`keras_imdb_step_times(rounds=10)`, alternating rounds of 5 steps), in seconds per step of 32
+reviews:
 
   load  cnn (L=400)  bilstm (L=100)  bilstm / cnn
-  ~6    0.061        0.041           0.66   (before main's faster fused-cell sigmoid)
+  ~6    0.061        0.041           0.66   (before the fused cell's faster sigmoid)
   ~2    0.030        0.026           0.89
 
 so here a BiLSTM step costs no more than a Conv1D step: nothing like the ~20x quoted for
@@ -71,11 +73,26 @@ from cnnrnn_jax.configs import default
 
 TRAIN_REVIEWS = 25_000  # IMDB's training split
 PRESETS = {
-    "cnn": {"model": "cnn", "epochs": 2, "vocab_size": 5000, "max_len": 400,
-            "arch": {"embed_dim": 50, "num_filters": 250, "kernel_sizes": (3,), "dropout": 0.2}},
-    "bilstm": {"model": "lstm", "epochs": 4, "vocab_size": 20000, "max_len": 100,
-               "arch": {"embed_dim": 128, "hidden": 64, "bidirectional": True,
-                        "readout": "last", "dropout": 0.5}},
+  "cnn": {
+    "model": "cnn",
+    "epochs": 2,
+    "vocab_size": 5000,
+    "max_len": 400,
+    "arch": {"embed_dim": 50, "num_filters": 250, "kernel_sizes": (3,), "dropout": 0.2},
+  },
+  "bilstm": {
+    "model": "lstm",
+    "epochs": 4,
+    "vocab_size": 20000,
+    "max_len": 100,
+    "arch": {
+      "embed_dim": 128,
+      "hidden": 64,
+      "bidirectional": True,
+      "readout": "last",
+      "dropout": 0.5,
+    },
+  },
 }
 
 
@@ -109,19 +126,3 @@ def timing_config(preset: str) -> ml_collections.ConfigDict:
   config.data.vocab_size = config.data.vocab_size - 1  # motif adds the PAD id
   config.data.max_len = None
   return config
-
-
-def step_times(rounds: int = 5, repeats: int = 5) -> dict[str, float]:
-  """Median seconds per training step (after compilation) of both presets at IMDB's
-  shapes, timed alternately in `rounds` rounds of `repeats` steps; plus their ratio."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from cnnrnn_jax import measure  # pylint: disable=g-import-not-at-top
-
-  compiled = {name: measure.compile_train_step(timing_config(name)) for name in PRESETS}
-  times = {name: [] for name in PRESETS}
-  for _ in range(rounds):
-    for name, (step, args, _, _) in compiled.items():
-      times[name].append(measure.median_seconds(step, args, repeats))
-  out = {f"{name}_s_per_step": float(np.median(t)) for name, t in times.items()}
-  out["bilstm_over_cnn"] = out["bilstm_s_per_step"] / out["cnn_s_per_step"]
-  return out

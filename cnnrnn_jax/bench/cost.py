@@ -1,4 +1,4 @@
-"""Timing that holds up on a shared machine: compile apart, interleaved medians, true FLOPs.
+"""What a compiled call costs, apart from its wall time: compile seconds, memory, FLOPs, ops.
 
 Shape key: N matrix side of the matmul ceiling.
 
@@ -7,40 +7,35 @@ Shape key: N matrix side of the matmul ceiling.
   scan_aware_flops(fn, *args)
                              XLA's cost analysis with every `lax.scan` counted as many
                              times as it runs (XLA counts a loop body once)
-  time_interleaved(calls, repeats)
-                             wall times after a warm-up call, implementations taken in
-                             turn (rotated each round) so load spikes hit all of them
   matmul_ceiling_case(n)     an N x N float32 matmul: the machine's practical peak,
                              timed in the same rounds as everything else
   hlo_op_counts(compiled)    how many convolution / dot / scatter / gather ops the
                              optimized HLO holds (the "why" behind a timing)
   op_profile(call, args)     wall time per XLA op (thunk) of a compiled call, from a
                              profiler trace: where the time goes
-  reuse_freed_memory()       keeps glibc from unmapping large freed buffers, so a
-                             repeated call does not page-fault its temporaries in again
 
-Benchmarks are scripts (`experiments/benchmark.py`); nothing here reads flags.
+Wall time itself is measured by `cnnrnn_jax.timing`.
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
 import dataclasses
 import glob
 import gzip
 import json
 import os
 import re
-import sys
 import tempfile
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.extend.core as jex
 import jax.numpy as jnp
-import numpy as np
+
+from cnnrnn_jax.timing import block
 
 
 @dataclasses.dataclass
@@ -54,16 +49,21 @@ class Compiled:
   output_bytes: int | None = None
 
 
-def compile_timed(fn: Callable, *args) -> Compiled:
+def compile_timed(fn: Callable, *args: Any) -> Compiled:
   """Traces, lowers and compiles `fn` for `args`; the seconds this took are compile time."""
   start = time.perf_counter()
   compiled = jax.jit(fn).lower(*args).compile()
   seconds = time.perf_counter() - start
   memory = compiled.memory_analysis()
-  if memory is None:   # some backends do not report it
+  if memory is None:  # some backends do not report it
     return Compiled(compiled, seconds)
-  return Compiled(compiled, seconds, int(memory.temp_size_in_bytes),
-                  int(memory.argument_size_in_bytes), int(memory.output_size_in_bytes))
+  return Compiled(
+    compiled,
+    seconds,
+    int(memory.temp_size_in_bytes),
+    int(memory.argument_size_in_bytes),
+    int(memory.output_size_in_bytes),
+  )
 
 
 # ---------------------------------------------------------------------------------------
@@ -76,6 +76,7 @@ def compile_timed(fn: Callable, *args) -> Compiled:
 
 def _map_subjaxprs(params: dict, fn: Callable[[jex.Jaxpr], jex.Jaxpr]) -> dict:
   """`params` with `fn` applied to every jaxpr in it (call bodies, cond branches, ...)."""
+
   def one(v):
     if isinstance(v, jex.ClosedJaxpr):
       return jex.ClosedJaxpr(fn(v.jaxpr), v.consts)
@@ -84,6 +85,7 @@ def _map_subjaxprs(params: dict, fn: Callable[[jex.Jaxpr], jex.Jaxpr]) -> dict:
     if isinstance(v, tuple) and v and all(isinstance(b, (jex.ClosedJaxpr, jex.Jaxpr)) for b in v):
       return tuple(one(b) for b in v)
     return v
+
   return {k: one(v) for k, v in params.items()}
 
 
@@ -116,19 +118,20 @@ def _with_unroll(jaxpr: jex.Jaxpr, target: jex.JaxprEqn, unroll: int) -> jex.Jax
         eqn = eqn.replace(params=_map_subjaxprs(eqn.params, rewrite))
       eqns.append(eqn)
     return j.replace(eqns=eqns)
+
   return rewrite(jaxpr)
 
 
 def _cost(closed: jex.ClosedJaxpr, flat_args) -> dict[str, float]:
   lowered = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args)
   cost = lowered.cost_analysis()
-  if cost is None:   # some backends (GPU) analyse only the compiled program
+  if cost is None:  # some backends (GPU) analyse only the compiled program
     cost = lowered.compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return {k: float(cost.get(k, 0.0)) for k in ("flops", "transcendentals")}
 
 
-def scan_aware_flops(fn: Callable, *args) -> dict[str, float]:
+def scan_aware_flops(fn: Callable, *args: Any) -> dict[str, float]:
   """{'flops', 'transcendentals'} of one call of `fn(*args)`, every scan body counted
   once per step. Costs one lowering (no compile) plus one per scan."""
   closed = jax.make_jaxpr(fn)(*args)
@@ -142,81 +145,46 @@ def scan_aware_flops(fn: Callable, *args) -> dict[str, float]:
     if unroll >= length or length == 0:
       continue
     if length % unroll:
-      raise NotImplementedError(f"a scan of length {length} with unroll={unroll} has a "
-                                "remainder loop; use an unroll that divides the length")
+      raise NotImplementedError(
+        f"a scan of length {length} with unroll={unroll} has a "
+        "remainder loop; use an unroll that divides the length"
+      )
     more = 2 * unroll if length % (2 * unroll) == 0 else length
-    unrolled = _cost(jex.ClosedJaxpr(_with_unroll(closed.jaxpr, eqn, more), closed.consts),
-                     flat_args)
+    unrolled = _cost(
+      jex.ClosedJaxpr(_with_unroll(closed.jaxpr, eqn, more), closed.consts), flat_args
+    )
     for key in total:
       body = (unrolled[key] - base[key]) / (more - unroll)
       total[key] += (length - unroll) * body
   return total
 
 
-# ---------------------------------------------------------------------------------------
-# Timing
-
-
-def block(out: Any) -> Any:
-  """Waits for every JAX array in `out` (anything else passes through)."""
-  return jax.block_until_ready(out)
-
-
-def time_interleaved(calls: dict[str, tuple[Callable, Sequence[Any]]], repeats: int,
-                     pause_s: float = 0.0) -> dict[str, list[float]]:
-  """Wall seconds of `call(*args)` for each entry, `repeats` rounds after one warm-up.
-
-  Each round calls every entry once, starting one further along the list each round,
-  so a burst of load from other processes lands on all implementations alike. A
-  short, untimed pause between calls lets thread pools of other runtimes (torch's
-  OpenMP spins after a parallel region) go quiet before the next timed call.
-  """
-  names = list(calls)
-  if not names:
-    return {}
-  for name in names:
-    fn, args = calls[name]
-    block(fn(*args))
-  times = {name: [] for name in names}
-  for r in range(repeats):
-    for name in names[r % len(names):] + names[:r % len(names)]:
-      fn, args = calls[name]
-      if pause_s:
-        time.sleep(pause_s)
-      start = time.perf_counter()
-      block(fn(*args))
-      times[name].append(time.perf_counter() - start)
-  return times
-
-
-def matmul_ceiling_case(n: int = 2048, seed: int = 0):
+def matmul_ceiling_case(
+  n: int = 2048, seed: int = 0
+) -> tuple[Compiled, tuple[jax.Array, jax.Array], float]:
   """(compiled, args, flops) for an N x N float32 matmul: the practical peak."""
   k_a, k_b = jax.random.split(jax.random.PRNGKey(seed))
   args = (jax.random.normal(k_a, (n, n), jnp.float32), jax.random.normal(k_b, (n, n), jnp.float32))
-  return compile_timed(jnp.matmul, *args), args, 2.0 * n ** 3
+  return compile_timed(jnp.matmul, *args), args, 2.0 * n**3
 
 
 def gflops_per_s(flops: float | None, seconds: float) -> float | None:
+  """Achieved GFLOP/s of `flops` done in `seconds` (None when the FLOPs are unknown)."""
   return None if flops is None or seconds <= 0 else flops / seconds / 1e9
-
-
-def summarize_times(times: Sequence[float]) -> dict[str, float]:
-  times = np.asarray(times, dtype=np.float64)
-  return {"median_ms": float(np.median(times) * 1e3), "min_ms": float(times.min() * 1e3),
-          "iqr_ms": float((np.percentile(times, 75) - np.percentile(times, 25)) * 1e3)}
 
 
 HLO_OPS = ("convolution", "dot", "scatter", "gather")
 
 
-def hlo_op_counts(compiled, ops: Sequence[str] = HLO_OPS) -> dict[str, int]:
+def hlo_op_counts(compiled: Any, ops: Sequence[str] = HLO_OPS) -> dict[str, int]:
   """Occurrences of each op in the optimized HLO (`compiled.as_text()`), fused or not."""
   found = collections.Counter(re.findall(r"= \S+ ([\w-]+)\(", compiled.as_text()))
   return {op: found.get(op, 0) for op in ops}
 
 
-def op_profile(call: Callable, args: Sequence[Any], repeats: int = 3,
-               top: int = 12) -> list[tuple[str, float, int]]:
+def op_profile(
+  call: Callable, args: Sequence[Any], repeats: int = 3, top: int = 12
+) -> list[tuple[str, float, int]]:
   """[(op name, ms per call, executions per call)] of the `top` slowest ops (XLA:CPU
   thunks, loops included with their bodies), from a jax.profiler trace of `repeats`
   calls after a warm-up."""
@@ -231,36 +199,18 @@ def op_profile(call: Callable, args: Sequence[Any], repeats: int = 3,
       trace = json.load(f)
   events = trace["traceEvents"] if isinstance(trace, dict) else trace
   total, count = collections.Counter(), collections.Counter()
-  skip = ("ThunkExecutor", "$", "PjitFunction", "CommonPjRt")   # runtime and Python frames
+  skip = ("ThunkExecutor", "$", "PjitFunction", "CommonPjRt")  # runtime and Python frames
   for e in events:
     if e.get("ph") == "X" and not e["name"].startswith(skip):
       total[e["name"]] += e.get("dur", 0.0)
       count[e["name"]] += 1
   # Name each op with its result shape, as the optimized HLO declares it.
-  shapes = dict(re.findall(r"%([\w.-]+) = ([a-z]\w*\[[\d,]*\])", call.as_text())) if hasattr(
-      call, "as_text") else {}
-  return [(f"{name} {shapes.get(name, '')}".strip(), us / repeats / 1e3, count[name] // repeats)
-          for name, us in total.most_common(top)]
-
-
-def reuse_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
-  """Makes glibc malloc serve large blocks from its heap and keep freed memory.
-
-  By default glibc maps every block above 32 MiB with mmap and unmaps it on free, so
-  each call of a compiled function whose temporaries are that large (an im2col matrix,
-  the saved activations of an LSTM) page-faults them in again: measured on a 2-core
-  CPU, a 41 MB window copy took 25 ms instead of 6 ms. Applies to the whole process
-  (JAX and torch alike); returns False where there is no glibc.
-  """
-  if not sys.platform.startswith("linux"):
-    return False
-  try:
-    libc = ctypes.CDLL("libc.so.6")
-  except OSError:
-    return False
-  m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-  trim_bytes = min(2 * threshold_bytes, 2 ** 31 - 1)      # mallopt takes a C int
-  # One arena: a thread's own arena cannot hold a block over 64 MiB and maps it anyway.
-  return bool(libc.mallopt(m_mmap_threshold, threshold_bytes)
-              and libc.mallopt(m_trim_threshold, trim_bytes)
-              and libc.mallopt(m_arena_max, 1))
+  shapes = (
+    dict(re.findall(r"%([\w.-]+) = ([a-z]\w*\[[\d,]*\])", call.as_text()))
+    if hasattr(call, "as_text")
+    else {}
+  )
+  return [
+    (f"{name} {shapes.get(name, '')}".strip(), us / repeats / 1e3, count[name] // repeats)
+    for name, us in total.most_common(top)
+  ]
