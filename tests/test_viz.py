@@ -171,7 +171,8 @@ def test_final_eval_metrics_is_the_last_eval_line(tmp_path):
     {"step": 10, "split": "train", "seed": 0, "accuracy": 0.7},
     {"step": 10, "split": "eval", "seed": 0, "accuracy": 0.75, "loss": 0.6},
   ]
-  (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  torn = '{"step": 15, "split": "ev'
+  (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + torn)
   assert viz.final_eval_metrics(str(tmp_path)) == {"accuracy": 0.75, "loss": 0.6}
 
 

@@ -1,18 +1,20 @@
 """How each model reads a sentence: pictures drawn from a trained model's own outputs.
 
-Three layers, each usable on its own:
+Three layers, each usable on its own, and the pictures of a whole run:
   compute.py   arrays in, arrays out: `forward` (probabilities + aux: conv feature maps and
                max-pool picks, hidden states, gates), `prefix_batch` / `prefix_probabilities`,
                `gradient_x_input` (token saliency), `top_ngrams`, `filter_votes`, `pca_2d`.
   figures.py   arrays + tokens in, a `matplotlib.figure.Figure` out: `cnn_activation_figure`,
                `cnn_pooling_figure`, `top_ngrams_figure`, `hidden_state_figure`,
                `trajectory_figure`, `gates_figure`, `prefix_figure`, `saliency_figure`.
-  trained.py   `Trained` models on the `contrast` task: `train_models` / `load_models` (the
-               trainer's workdirs and Orbax checkpoints, read back with `train.restore`);
-  pictures.py  with them, `render_figures` (the full set of pictures that the notebook and
-               `experiments/visualize.py` show) and `write_pictures` (PNGs + index.html).
+  trained.py   `Trained` models on the `contrast` task: `train_models` writes one trainer
+               workdir per model, `load_models` reads them back through `train.restore`
+               (the trainer's Orbax checkpoints).
+  pictures.py  `render_figures` (every picture the notebook and `experiments/visualize.py`
+               show) and `write_pictures` (the PNGs, index.html and read-outs of a run).
 
-Every name is importable from `cnnrnn_jax.viz` itself (`viz.forward`, `viz.render_figures`).
+Every public name is importable from `cnnrnn_jax.viz` itself (`viz.forward`,
+`viz.render_figures`, ...).
 """
 
 from cnnrnn_jax.viz.compute import (

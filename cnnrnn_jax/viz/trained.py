@@ -71,11 +71,16 @@ def final_eval_metrics(workdir: str) -> dict[str, float]:
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.isfile(path):
     return {}
+  last = {}
   with open(path) as f:
-    evals = [r for r in map(json.loads, filter(str.strip, f)) if r.get("split") == "eval"]
-  if not evals:
-    return {}
-  return {k: v for k, v in evals[-1].items() if k not in ("step", "split", "seed")}
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:
+        continue  # a blank line, or the torn last line of a killed run
+      if record.get("split") == "eval":
+        last = record
+  return {k: v for k, v in last.items() if k not in ("step", "split", "seed")}
 
 
 def load_trained(directory: str, name: str | None = None) -> Trained:
