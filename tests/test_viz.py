@@ -1,6 +1,7 @@
 """viz: the numbers behind the pictures, and each figure's titles, axis labels and tokens.
 
-Models are tiny and untrained (width 8): the figures' structure does not need training.
+Models are tiny (width 8) and trained for one step with the project's trainer, then read back
+from their checkpoints: the figures' structure does not need a trained model.
 """
 
 import json
@@ -13,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from cnnrnn_jax import train, viz
+
+from cnnrnn_jax import viz
 from cnnrnn_jax.errors import ConfigError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -21,16 +23,21 @@ SENTENCES = ["i love this movie", "i love this movie but hate the ending"]
 LONG = SENTENCES[1].split()
 
 
-def _tiny(name):
-  config = viz.contrast_config(name, train_steps=1, width=8)
-  task, model = train.setup(config)
-  params = train.init_state(config, task, model).params
-  return viz.Trained(name, config, model, params, {"accuracy": 0.5})
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+  """A models/ folder as a first visualize run writes it: one trainer workdir per model."""
+  directory = tmp_path_factory.mktemp("viz_run") / "models"
+  returned = {
+    name: viz.train_contrast_model(name, str(directory / name), train_steps=1, width=8)
+    for name in viz.SHOWN_MODELS
+  }
+  return directory, returned
 
 
 @pytest.fixture(scope="module")
-def trained():
-  return {name: _tiny(name) for name in viz.SHOWN_MODELS}
+def trained(models_dir):
+  """The models read back from their checkpoints, as `visualize --checkpoint` reads them."""
+  return viz.load_models(str(models_dir[0]))
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +61,7 @@ def _colorbar_labels(fig):
 
 
 # --- the numbers ------------------------------------------------------------------------------
+
 
 def test_encode_sentences_pads_to_the_widest_filter():
   ids, lengths, tokens = viz.encode_sentences(["I love this movie!", "we hated it"][:1], 5)
@@ -84,21 +92,27 @@ def test_prefix_rows_see_exactly_their_prefix(trained, batch, outputs):
   assert last_B.tolist() == [3, 11] and (ids_NxL[5] == ids[1]).all()
 
 
+def _long_sentence_margin(t, ids, lengths):
+  """embedding table -> the long sentence's positive-minus-negative logit."""
+
+  @jax.jit
+  def margin(table):
+    params = {**t.params, "embed": {"embedding": table}}
+    logits, _ = t.model.apply({"params": params}, ids, lengths)
+    return jnp.sum(logits[1, 1] - logits[1, 0])
+
+  return margin
+
+
 def test_gradient_x_input_matches_the_embedding_table_gradient(trained, batch):
   ids, lengths, _ = batch
   for name, t in trained.items():
     saliency = viz.gradient_x_input(t.model, t.params, ids, lengths)
     assert saliency.shape == ids.shape
     assert np.all(saliency[0, 4:] == 0.0)
-
-    @jax.jit
-    def margin(table):
-      params = {**t.params, "embed": {"embedding": table}}
-      logits, _ = t.model.apply({"params": params}, ids, lengths)
-      return jnp.sum(logits[1, 1] - logits[1, 0])
-
     table = t.params["embed"]["embedding"]
-    grad_VxE = jax.grad(margin)(table)   # no word repeats in the long sentence
+    # no word repeats in the long sentence
+    grad_VxE = jax.grad(_long_sentence_margin(t, ids, lengths))(table)
     expected = np.sum(np.asarray(grad_VxE)[ids[1]] * np.asarray(table)[ids[1]], -1)
     np.testing.assert_allclose(saliency[1], expected, rtol=1e-4, atol=1e-6, err_msg=name)
 
@@ -106,7 +120,7 @@ def test_gradient_x_input_matches_the_embedding_table_gradient(trained, batch):
 def test_top_ngrams_are_distinct_and_sorted():
   ids, lengths, _ = viz.encode_sentences(["i love this movie", "we hated the plot"])
   fmap_BxWxF = np.zeros((2, 4, 2))
-  fmap_BxWxF[0, :, 0] = [0.1, 0.9, 0.0, 5.0]   # window 3 is past the end for k=3
+  fmap_BxWxF[0, :, 0] = [0.1, 0.9, 0.0, 5.0]  # window 3 is past the end for k=3
   fmap_BxWxF[1, :, 0] = [0.9, 0.2, 0.0, 0.0]
   fmap_BxWxF[1, :, 1] = [0.3, 0.4, 0.0, 0.0]
   table = viz.top_ngrams(fmap_BxWxF, ids, lengths, kernel_size=3, top_k=3)
@@ -129,20 +143,41 @@ def test_pca_of_points_on_a_line_has_one_component():
   np.testing.assert_allclose(np.abs(project(points)[:, 0]), np.abs(np.arange(5.0) - 2) * 2.0)
 
 
-def test_save_and_load_roundtrip(trained, batch, tmp_path):
-  ids, lengths, _ = batch
-  viz.save_trained(trained["lstm"], str(tmp_path / "lstm"))
-  loaded = viz.load_trained(str(tmp_path / "lstm"), "lstm")
-  assert loaded.metrics == {"accuracy": 0.5} and loaded.config.arch.hidden == 8
-  for a, b in zip(jax.tree.leaves(trained["lstm"].params), jax.tree.leaves(loaded.params)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+def test_load_trained_reads_the_trainers_checkpoint(models_dir, trained):
+  directory, returned = models_dir
+  assert sorted(os.listdir(directory / "lstm" / "checkpoints")) == ["1"]
+  assert list(trained) == list(viz.SHOWN_MODELS)
+  for name, t in trained.items():
+    assert t.name == name and t.config.arch.hidden == 8 and t.config.train_steps == 1
+    assert t.metrics == returned[name].metrics and "accuracy" in t.metrics
+    for a, b in zip(jax.tree.leaves(returned[name].params), jax.tree.leaves(t.params), strict=True):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   with pytest.raises(ConfigError, match="holds model 'lstm', expected 'cnn'"):
-    viz.load_trained(str(tmp_path / "lstm"), "cnn")
-  with pytest.raises(ConfigError, match="params.msgpack not found; point --checkpoint"):
-    viz.load_trained(str(tmp_path / "nothing"))
+    viz.load_trained(str(directory / "lstm"), "cnn")
+  with pytest.raises(ConfigError, match="no checkpoints/ folder in .*; point --checkpoint"):
+    viz.load_trained(str(directory / "nothing"))
+
+
+def test_load_trained_without_a_readable_checkpoint_names_the_fix(tmp_path):
+  (tmp_path / "checkpoints").mkdir()
+  with pytest.raises(ConfigError, match="no readable checkpoint in .*; point --checkpoint"):
+    viz.load_trained(str(tmp_path))
+
+
+def test_final_eval_metrics_is_the_last_eval_line(tmp_path):
+  assert viz.final_eval_metrics(str(tmp_path)) == {}
+  lines = [
+    {"step": 5, "split": "eval", "seed": 0, "accuracy": 0.5},
+    {"step": 10, "split": "train", "seed": 0, "accuracy": 0.7},
+    {"step": 10, "split": "eval", "seed": 0, "accuracy": 0.75, "loss": 0.6},
+  ]
+  torn = '{"step": 15, "split": "ev'
+  (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines) + torn)
+  assert viz.final_eval_metrics(str(tmp_path)) == {"accuracy": 0.75, "loss": 0.6}
 
 
 # --- the figures ------------------------------------------------------------------------------
+
 
 def test_cnn_activation_figure(outputs):
   _, aux = outputs["cnn"]
@@ -151,8 +186,7 @@ def test_cnn_activation_figure(outputs):
   fig = viz.cnn_activation_figure(maps, picks, LONG, max_filters=4)
   heatmaps = fig.axes[:3]
   assert [ax.get_title() for ax in heatmaps] == [f"width {k}: {k}-gram filters" for k in (3, 4, 5)]
-  assert [ax.get_xlabel() for ax in heatmaps] == ["3-gram window", "4-gram window",
-                                                  "5-gram window"]
+  assert [ax.get_xlabel() for ax in heatmaps] == ["3-gram window", "4-gram window", "5-gram window"]
   assert heatmaps[0].get_ylabel() == "filter (strongest first)"
   assert _labels(heatmaps[0]) == viz.ngram_labels(LONG, 3)
   assert _labels(heatmaps[2])[0] == "i\nlove\nthis\nmovie\nbut"
@@ -175,16 +209,22 @@ def test_cnn_pooling_figure(outputs, trained):
   left, right = fig.axes
   assert left.get_title() == "the n-gram each of the strongest filters keeps"
   assert left.get_xlabel() == "max-pooled activation"
-  assert len(_labels(left, "y")) == 5 and all('"' in s and "filter" in s
-                                                for s in _labels(left, "y"))
+  assert len(_labels(left, "y")) == 5 and all(
+    '"' in s and "filter" in s for s in _labels(left, "y")
+  )
   assert _labels(right) == LONG and right.get_xlabel() == "word"
   assert right.get_title() == "which words survive max-pooling"
   assert [t.get_text() for t in left.get_legend().get_texts()] == [
-      "filter votes positive", "filter votes negative"]
+    "filter votes positive",
+    "filter votes negative",
+  ]
   # every filter with a positive max covers its kept window
   heights = [bar.get_height() for bar in right.patches]
-  active = sum(int(min(k, 8 - picks[f"k{k}"][f]) * (maps[f"k{k}"][picks[f"k{k}"][f], f] > 0))
-               for k in (3, 4, 5) for f in range(8))
+  active = sum(
+    int(min(k, 8 - picks[f"k{k}"][f]) * (maps[f"k{k}"][picks[f"k{k}"][f], f] > 0))
+    for k in (3, 4, 5)
+    for f in range(8)
+  )
   assert sum(heights) == active
 
 
@@ -192,17 +232,19 @@ def test_top_ngrams_figure(trained, batch):
   ids, lengths, _ = batch
   cnn = trained["cnn"]
   _, aux = viz.forward(cnn.model, cnn.params, ids, lengths)
-  tables = {k: viz.top_ngrams(v, ids, lengths, int(k[1:]), top_k=3)
-            for k, v in aux["feature_maps"].items()}
+  tables = {
+    k: viz.top_ngrams(v, ids, lengths, int(k[1:]), top_k=3) for k, v in aux["feature_maps"].items()
+  }
   fig = viz.top_ngrams_figure(tables, viz.filter_votes(cnn.params, (3, 4, 5)), max_filters=2)
   axes = fig.axes[:3]
   assert [ax.get_title() for ax in axes] == [
-      f"width {k}: each filter's top 3 distinct {k}-grams" for k in (3, 4, 5)]
+    f"width {k}: each filter's top 3 distinct {k}-grams" for k in (3, 4, 5)
+  ]
   assert _labels(axes[0]) == ["#1", "#2", "#3"]
   assert axes[0].get_xlabel() == "rank over the dataset" and axes[0].get_ylabel() == "filter"
   assert all("votes" in s for s in _labels(axes[0], "y"))
   cell_texts = {t.get_text().split("\n")[0] for t in axes[0].texts}
-  assert cell_texts <= {" ".join(LONG[i:i + 3]) for i in range(6)}
+  assert cell_texts <= {" ".join(LONG[i : i + 3]) for i in range(6)}
   assert _colorbar_labels(fig) == ["activation (after ReLU)"]
 
 
@@ -217,7 +259,9 @@ def test_hidden_state_figure(outputs):
   assert _colorbar_labels(fig) == ["h_t value"]
   np.testing.assert_allclose(ax.images[0].get_array(), hidden[:8].T, rtol=1e-6)
   fewer = viz.hidden_state_figure(hidden, LONG, "LSTM", max_units=3)
-  assert len(_labels(fewer.axes[0], "y")) == 3 and "3 most active units" in fewer.axes[0].get_title()
+  assert (
+    len(_labels(fewer.axes[0], "y")) == 3 and "3 most active units" in fewer.axes[0].get_title()
+  )
 
 
 def test_trajectory_figure(outputs, batch):
@@ -227,10 +271,19 @@ def test_trajectory_figure(outputs, batch):
   ax = fig.axes[0]
   assert ax.get_title() == "LSTM hidden-state trajectory, word by word (PCA to 2-D)"
   assert ax.get_xlabel().startswith("PC 1 (") and ax.get_ylabel().startswith("PC 2 (")
-  words = [t.get_text() for t in ax.texts if t.get_text()]   # arrows are empty texts
+  words = [t.get_text() for t in ax.texts if t.get_text()]  # arrows are empty texts
   # the shared prefix is labelled once; every state of the long sentence is labelled
-  assert words == ["h1 i", "h2 love", "h3 this", "h4 movie", "h5 but", "h6 hate", "h7 the",
-                   "h8 ending", "h0 = 0"]
+  assert words == [
+    "h1 i",
+    "h2 love",
+    "h3 this",
+    "h4 movie",
+    "h5 but",
+    "h6 hate",
+    "h7 the",
+    "h8 ending",
+    "h0 = 0",
+  ]
   assert [t.get_text() for t in ax.get_legend().get_texts()] == [f'"{s}"' for s in SENTENCES]
 
 
@@ -253,17 +306,20 @@ def test_prefix_figure_marks_the_contrast_word():
   probs = {"cnn": np.linspace(0.9, 0.1, 8), "lstm": np.full(8, 0.5)}
   fig = viz.prefix_figure(probs, LONG)
   ax = fig.axes[0]
-  assert ax.get_title() == 'The verdict after each prefix of "i love this movie but hate the ending"'
+  assert (
+    ax.get_title() == 'The verdict after each prefix of "i love this movie but hate the ending"'
+  )
   assert _labels(ax) == LONG and ax.get_ylabel() == "P(positive)"
   assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cnn", "lstm"]
   vertical = [line for line in ax.lines if list(line.get_xdata()) == [4, 4]]
-  assert len(vertical) == 1   # at "but"
+  assert len(vertical) == 1  # at "but"
 
 
 def test_saliency_figure(outputs, trained, batch):
   ids, lengths, _ = batch
-  saliency = {n: viz.gradient_x_input(t.model, t.params, ids, lengths)[1]
-              for n, t in trained.items()}
+  saliency = {
+    n: viz.gradient_x_input(t.model, t.params, ids, lengths)[1] for n, t in trained.items()
+  }
   probs = {n: o[0][1, 1] for n, o in outputs.items()}
   fig = viz.saliency_figure(saliency, LONG, probs)
   ax = fig.axes[0]
@@ -272,30 +328,50 @@ def test_saliency_figure(outputs, trained, batch):
   assert [s.split("\n")[0] for s in _labels(ax, "y")] == ["cnn", "lstm", "cnn_lstm"]
   assert ax.get_xlabel() == "word" and ax.get_ylabel() == "model"
   shown = ax.images[0].get_array()
-  assert np.allclose(np.abs(shown).max(axis=1), 1.0)   # each row scaled to max |.| = 1
-  np.testing.assert_allclose(shown[1], saliency["lstm"][:8] / np.abs(saliency["lstm"]).max(),
-                             rtol=1e-5)
+  assert np.allclose(np.abs(shown).max(axis=1), 1.0)  # each row scaled to max |.| = 1
+  np.testing.assert_allclose(
+    shown[1], saliency["lstm"][:8] / np.abs(saliency["lstm"]).max(), rtol=1e-5
+  )
   assert len(_colorbar_labels(fig)) == 1
 
 
 def _visualize(*args):
   """experiments.visualize in a subprocess (its absl flags stay out of this process)."""
-  return subprocess.run([sys.executable, "-m", "experiments.visualize", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+    [sys.executable, "-m", "experiments.visualize", *args],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
 
 
-def test_visualize_writes_pngs_and_index_from_a_checkpoint(trained, tmp_path):
-  for name, t in trained.items():
-    viz.save_trained(t, str(tmp_path / "models" / name))
+def test_visualize_writes_pngs_and_index_from_a_checkpoint(models_dir, tmp_path):
+  directory, returned = models_dir
   out = tmp_path / "out"
-  run = _visualize(f"--workdir={out}", f"--checkpoint={tmp_path / 'models'}",
-                   "--sentences=we hated the plot but loved the cast")
+  run = _visualize(
+    f"--workdir={out}",
+    f"--checkpoint={directory}",
+    "--sentences=we hated the plot but loved the cast",
+  )
   assert run.returncode == 0, run.stderr[-2000:]
   assert "wrote 9 figures" in run.stdout
   pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
-  assert pngs == sorted(["cnn_top_ngrams.png", "lstm_trajectory.png"] + [
-      f"s1_{n}.png" for n in ("cnn_filters", "cnn_pooling", "lstm_hidden", "lstm_gates",
-                              "cnn_lstm_hidden", "prefix", "saliency")])
+  assert pngs == sorted(
+    ["cnn_top_ngrams.png", "lstm_trajectory.png"]
+    + [
+      f"s1_{n}.png"
+      for n in (
+        "cnn_filters",
+        "cnn_pooling",
+        "lstm_hidden",
+        "lstm_gates",
+        "cnn_lstm_hidden",
+        "prefix",
+        "saliency",
+      )
+    ]
+  )
   index = (out / "index.html").read_text()
   assert all(f'src="{png}"' in index for png in pngs)
   assert index.count("<figcaption>") == len(pngs)
@@ -304,6 +380,9 @@ def test_visualize_writes_pngs_and_index_from_a_checkpoint(trained, tmp_path):
   assert sorted(readouts[sentence]) == ["cnn", "cnn_lstm", "lstm"]
   assert [w for w, _ in readouts[sentence]["lstm"]] == sentence.split()
   assert all(0.0 <= p <= 1.0 for _, p in readouts[sentence]["cnn"])
+  final = json.loads((out / "final_metrics.json").read_text())
+  assert final == {n: t.metrics for n, t in returned.items()}
+  assert not (out / "models").exists()  # read back, nothing trained
 
 
 def test_visualize_rejects_unknown_words_before_training(tmp_path):
