@@ -16,7 +16,7 @@ A step function has the signature `step(params, carry, x_C) -> (carry, (h_H, gat
 `recurrent_fused.fused_scan` (same numbers, tested equal), has a hand-written backward
 pass that keeps only what truly is sequential inside its loop and computes every weight
 gradient as one matmul over all (step, sequence) pairs. `RNN(impl=...)` switches between
-them; `experiments/benchmark.py` times both (README "Performance").
+them; `experiments/benchmark.py` times both (docs/performance.md).
 
 Masks, not ragged shapes: past a sequence's `length` the carry is frozen and the
 emitted outputs are zero, so padding never changes a result. `reverse=True` reads
