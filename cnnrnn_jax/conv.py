@@ -50,6 +50,7 @@ def pad_amounts(padding: str, kernel_size: int, dilation: int = 1) -> tuple[int,
 
 
 def output_length(length: int, padding: str, kernel_size: int, dilation: int = 1) -> int:
+  """Number of outputs of a convolution over `length` inputs with this padding."""
   left, right = pad_amounts(padding, kernel_size, dilation)
   return length + left + right - dilation * (kernel_size - 1)
 

@@ -63,6 +63,7 @@ class TaskSpec:
 
   @property
   def per_step(self) -> bool:
+    """True when the model answers at every step (per_step and lm tasks)."""
     return self.kind in ("per_step", "lm")
 
 

@@ -163,6 +163,7 @@ class ForecastTask(arrays.DenseTask):
 
 
 def sines_series(rng: np.random.Generator, T: int, period: int) -> np.ndarray:
+  """T steps of two sines (periods `period` and 5.3 x `period`, random phases) plus noise."""
   t_T = np.arange(T)
   phase_1, phase_2 = rng.uniform(0, 2 * np.pi, 2)
   return (

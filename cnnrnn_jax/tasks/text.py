@@ -169,6 +169,7 @@ class Vocabulary:
     return " ".join(pieces).replace(" \n ", "\n").replace(" \n", "\n").replace("\n ", "\n")
 
   def label_id(self, label: str) -> int | None:
+    """The class id of `label`, None when the vocabulary has no labels or not this one."""
     if self.labels is None:
       return None
     try:
@@ -177,6 +178,7 @@ class Vocabulary:
       return None
 
   def to_json(self) -> dict:
+    """The vocabulary as JSON data (what `save` writes)."""
     return {
       "format": _FORMAT,
       "level": self.level,
@@ -187,12 +189,14 @@ class Vocabulary:
     }
 
   def save(self, path: str) -> None:
+    """Writes the vocabulary to `path` as JSON (vocab.json)."""
     with open(path, "w", encoding="utf-8") as f:
       json.dump(self.to_json(), f, ensure_ascii=False, indent=0)
       f.write("\n")
 
   @classmethod
   def load(cls, path: str) -> Vocabulary:
+    """Reads a vocabulary `save` wrote; a ConfigError naming the file when it cannot."""
     try:
       with open(path, encoding="utf-8") as f:
         record = json.load(f)
@@ -311,6 +315,7 @@ class RowErrors:
     self.first = self.first or f"{where}: {problem}"
 
   def report(self, what: str) -> None:
+    """Logs how many rows were skipped and the first of them, if any."""
     if self.count:
       logging.warning(
         "%s: skipped %d malformed row(s) (skip_bad_rows=True); first: %s",

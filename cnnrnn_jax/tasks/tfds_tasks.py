@@ -187,6 +187,7 @@ def _mnist_task(name: str, as_sequence):
 
 
 def fixed_permutation(n: int) -> np.ndarray:
+  """The one permutation of n pixels every permuted-MNIST run uses (seed-independent)."""
   return rng_for(0, PERMUTATION_STREAM).permutation(n)
 
 
