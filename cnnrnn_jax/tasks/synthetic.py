@@ -29,7 +29,8 @@ import numpy as np
 
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.masks import mask_BxL
-from cnnrnn_jax.tasks.base import (  # noqa: F401  (KNOBS re-exported)
+from cnnrnn_jax.tasks.base import (  # noqa: F401  (KNOBS, DEFAULT_EVAL_SIZE re-exported)
+  DEFAULT_EVAL_SIZE,
   KNOBS,
   Batch,
   GeneratedTask,
