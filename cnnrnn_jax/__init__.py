@@ -2,10 +2,12 @@
 
 Where to start reading:
   conv.py        PARALLEL   -- a convolution is `jax.vmap` over output positions.
-  recurrent.py   SEQUENTIAL -- a recurrence is `jax.lax.scan` over time.
-  models.py      thin Flax Linen modules over those cores + the model registry.
+  recurrent.py   SEQUENTIAL -- a recurrence is `jax.lax.scan` over time
+                 (recurrent_fused.py: its fast twin; linear_scan.py: the parallel scan).
+  encoders.py    thin Flax Linen modules over those cores; models.py: the model registry.
   tasks/         the task registry (synthetic generators first).
-  train.py       one trainer for every model and task.
+  train.py       one trainer for every model and task (metrics.py, optim.py, sharding.py).
+  measure/       what a model costs and what it learned; suite.py: the comparison grid.
 """
 
 __version__ = "0.1.0"

@@ -20,35 +20,40 @@ same stack, so those comparisons change the time mixer and nothing else.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cnnrnn_jax.masks import mask_BxL, mask_L
+
 POSITIONS = ("sinusoidal", "learned")
 
 
-def sinusoidal_positions(length: int, width: int):
+def sinusoidal_positions(length: int, width: int) -> jax.Array:
   """pos_LxD: sin on even channels, cos on odd ones, wavelengths 2 pi .. 10^4 2 pi."""
   t_Lx1 = jnp.arange(length, dtype=jnp.float32)[:, None]
   freq_D2 = jnp.exp(-math.log(10_000.0) * jnp.arange(0, width, 2, dtype=jnp.float32) / width)
   angles_LxD2 = t_Lx1 * freq_D2[None, :]
   pos_LxD = jnp.zeros((length, width), jnp.float32)
   pos_LxD = pos_LxD.at[:, 0::2].set(jnp.sin(angles_LxD2))
-  return pos_LxD.at[:, 1::2].set(jnp.cos(angles_LxD2[:, :width // 2]))
+  return pos_LxD.at[:, 1::2].set(jnp.cos(angles_LxD2[:, : width // 2]))
 
 
-def attention_mask(length, num_steps: int, causal: bool):
+def attention_mask(length: int | jax.Array, num_steps: int, causal: bool) -> jax.Array:
   """mask_LxS: query t may read key s iff s < length (and s <= t when causal)."""
   s_S = jnp.arange(num_steps)
-  mask_LxS = jnp.broadcast_to((s_S < length)[None, :], (num_steps, num_steps))
+  mask_LxS = jnp.broadcast_to(mask_L(length, num_steps)[None, :], (num_steps, num_steps))
   if causal:
     mask_LxS = mask_LxS & (s_S[None, :] <= s_S[:, None])
   return mask_LxS
 
 
-def dot_product_attention(q_LxNxK, k_SxNxK, v_SxNxK, mask_LxS):
+def dot_product_attention(
+  q_LxNxK: jax.Array, k_SxNxK: jax.Array, v_SxNxK: jax.Array, mask_LxS: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Softmax(q k^T / sqrt(K)) v per head. Returns (out_LxNxK, weights_NxLxS).
 
   Masked logits get the dtype's most negative value (not -inf), so a query with no
@@ -71,12 +76,13 @@ class SelfAttention(nn.Module):
   causal: bool = False
 
   @nn.compact
-  def __call__(self, x_BxLxD, lengths_B):
+  def __call__(
+    self, x_BxLxD: jax.Array, lengths_B: jax.Array
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
     B, L, D = x_BxLxD.shape
     if D % self.num_heads:
       raise ValueError(f"width {D} is not divisible by num_heads={self.num_heads}")
-    qkv_BxLx3xNxK = nn.DenseGeneral((3, self.num_heads, D // self.num_heads),
-                                    name="qkv")(x_BxLxD)
+    qkv_BxLx3xNxK = nn.DenseGeneral((3, self.num_heads, D // self.num_heads), name="qkv")(x_BxLxD)
 
     def one_sequence(qkv_Lx3xNxK, length):
       mask_LxL = attention_mask(length, L, self.causal)
@@ -86,7 +92,7 @@ class SelfAttention(nn.Module):
 
     out_BxLxNxK, weights_BxNxLxL = jax.vmap(one_sequence)(qkv_BxLx3xNxK, lengths_B)
     y_BxLxD = nn.DenseGeneral(D, axis=(-2, -1), name="out")(out_BxLxNxK)
-    valid_BxLx1 = (jnp.arange(L)[None, :] < lengths_B[:, None])[:, :, None]
+    valid_BxLx1 = mask_BxL(lengths_B, L)[:, :, None]
     return jnp.where(valid_BxLx1, y_BxLxD, 0.0), {"attention": weights_BxNxLxL}
 
 
@@ -103,16 +109,20 @@ class PreNormStack(nn.Module):
   dropout: float = 0.1
 
   @nn.compact
-  def __call__(self, x_BxLxD, lengths_B, train: bool = False):
+  def __call__(
+    self, x_BxLxD: jax.Array, lengths_B: jax.Array, train: bool = False
+  ) -> tuple[jax.Array, dict[str, Any]]:
     D = x_BxLxD.shape[-1]
     drop = nn.Dropout(self.dropout, deterministic=not train)
     aux = {}
     for i in range(self.num_layers):
       mixed_BxLxD, aux[f"layer{i}"] = self.mixer(name=f"mixer{i}")(
-          nn.LayerNorm(name=f"norm{i}_mix")(x_BxLxD), lengths_B)
+        nn.LayerNorm(name=f"norm{i}_mix")(x_BxLxD), lengths_B
+      )
       x_BxLxD = x_BxLxD + drop(mixed_BxLxD)
-      hidden_BxLxM = nn.gelu(nn.Dense(self.mlp_dim, name=f"mlp{i}_in")(
-          nn.LayerNorm(name=f"norm{i}_mlp")(x_BxLxD)))
+      hidden_BxLxM = nn.gelu(
+        nn.Dense(self.mlp_dim, name=f"mlp{i}_in")(nn.LayerNorm(name=f"norm{i}_mlp")(x_BxLxD))
+      )
       x_BxLxD = x_BxLxD + drop(nn.Dense(D, name=f"mlp{i}_out")(hidden_BxLxM))
     return nn.LayerNorm(name="norm_out")(x_BxLxD), aux
 
@@ -136,19 +146,23 @@ class Transformer(nn.Module):
   max_len: int = 512
 
   @nn.compact
-  def __call__(self, x_BxLxE, lengths_B, train: bool = False):
+  def __call__(
+    self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False
+  ) -> tuple[jax.Array, dict[str, Any]]:
     L = x_BxLxE.shape[1]
     x_BxLxD = nn.Dense(self.width, name="in_proj")(x_BxLxE)
     if self.positions == "sinusoidal":
       pos_LxD = sinusoidal_positions(L, self.width)
     elif self.positions == "learned":
-      pos_LxD = self.param("positions", nn.initializers.normal(0.02),
-                           (self.max_len, self.width))[:L]
+      pos_LxD = self.param("positions", nn.initializers.normal(0.02), (self.max_len, self.width))[
+        :L
+      ]
     else:
       raise ValueError(f"unknown positions {self.positions!r}; use one of {POSITIONS}")
     x_BxLxD = x_BxLxD + pos_LxD[None]
     mixer = lambda name: SelfAttention(self.num_heads, self.causal, name=name)
-    y_BxLxD, aux = PreNormStack(mixer, self.num_layers, self.mlp_dim, self.dropout,
-                                name="blocks")(x_BxLxD, lengths_B, train)
-    valid_BxLx1 = (jnp.arange(L)[None, :] < lengths_B[:, None])[:, :, None]
+    y_BxLxD, aux = PreNormStack(mixer, self.num_layers, self.mlp_dim, self.dropout, name="blocks")(
+      x_BxLxD, lengths_B, train
+    )
+    valid_BxLx1 = mask_BxL(lengths_B, L)[:, :, None]
     return jnp.where(valid_BxLx1, y_BxLxD, 0.0), aux

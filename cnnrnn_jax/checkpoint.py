@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
@@ -33,11 +34,17 @@ from cnnrnn_jax.errors import ConfigError
 SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
 # Settings a resumed run may change; anything else must match the checkpoint's config.
 # (A new train_steps also stretches the learning-rate schedule from the restored step on.)
-RUN_CONTROL_KEYS = ("train_steps", "log_every", "eval_every", "checkpoint_every",
-                    "keep_checkpoints", "distributed")
+RUN_CONTROL_KEYS = (
+  "train_steps",
+  "log_every",
+  "eval_every",
+  "checkpoint_every",
+  "keep_checkpoints",
+  "distributed",
+)
 
 
-def digest(tree) -> str:
+def digest(tree: Any) -> str:
   """SHA-256 over the shape, dtype and bytes of every (replicated) array of `tree`."""
   h = hashlib.sha256()
   for leaf in jax.tree.leaves(tree):
@@ -47,7 +54,7 @@ def digest(tree) -> str:
   return h.hexdigest()
 
 
-def config_dict(config) -> dict[str, Any]:
+def config_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The config as plain JSON data (tuples become lists), as it is stored in `meta`."""
   return json.loads(config.to_json())
 
@@ -65,8 +72,9 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 def config_changes(saved: dict, current: dict) -> list[str]:
   """Dotted keys whose values differ between two config dicts, run-control keys aside."""
   a, b = _flatten(saved), _flatten(current)
-  return sorted(k for k in a.keys() | b.keys()
-                if a.get(k) != b.get(k) and k not in RUN_CONTROL_KEYS)
+  return sorted(
+    k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in RUN_CONTROL_KEYS
+  )
 
 
 class Checkpoints:
@@ -83,27 +91,44 @@ class Checkpoints:
     if os.path.isdir(self.directory) and not read_only:
       for name in sorted(os.listdir(self.directory)):
         if ocp.step.TMP_DIR_SUFFIX in name:
-          logging.warning("ignoring half-written checkpoint %s (a save was interrupted); "
-                          "removing it", os.path.join(self.directory, name))
+          logging.warning(
+            "ignoring half-written checkpoint %s (a save was interrupted); removing it",
+            os.path.join(self.directory, name),
+          )
     self._manager = ocp.CheckpointManager(
-        self.directory, item_names=("state", "meta"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, read_only=read_only,
-                                             cleanup_tmp_directories=not read_only))
+      self.directory,
+      item_names=("state", "meta"),
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=keep, read_only=read_only, cleanup_tmp_directories=not read_only
+      ),
+    )
 
   def steps(self) -> list[int]:
+    """The steps of the finished checkpoints, oldest first."""
     return sorted(self._manager.all_steps())
 
-  def save(self, step: int, tree, config) -> None:
+  def save(self, step: int, tree: Any, config: ml_collections.ConfigDict) -> None:
     """Starts saving `tree` at `step` (returns once the arrays are copied off the devices)."""
-    meta = {"step": step, "next_train_batch": step, "seed": config.seed,
-            "config": config_dict(config), "digest": digest(tree)}
-    self._manager.save(step, force=True, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))
+    meta = {
+      "step": step,
+      "next_train_batch": step,
+      "seed": config.seed,
+      "config": config_dict(config),
+      "digest": digest(tree),
+    }
+    self._manager.save(
+      step,
+      force=True,
+      args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
+    )
 
   def read_meta(self, step: int) -> dict[str, Any]:
+    """The JSON `meta` item of the checkpoint at `step`."""
     return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
-  def restore_latest(self, abstract_tree, config=None):
+  def restore_latest(
+    self, abstract_tree: Any, config: ml_collections.ConfigDict | None = None
+  ) -> tuple[int, Any, dict[str, Any]] | None:
     """(step, tree, meta) of the newest readable checkpoint, or None if there is none.
 
     `abstract_tree` gives the structure, shapes, dtypes and shardings to restore into. With
@@ -119,12 +144,15 @@ class Checkpoints:
       if config is not None:
         changed = config_changes(meta["config"], config_dict(config))
         if changed:
-          raise ConfigError(f"{self.directory} holds checkpoints of another config ("
-                            f"{', '.join(changed)} differ); use a new --workdir or the old "
-                            "settings")
+          raise ConfigError(
+            f"{self.directory} holds checkpoints of another config ("
+            f"{', '.join(changed)} differ); use a new --workdir or the old "
+            "settings"
+          )
       try:
-        tree = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_tree))).state
+        tree = self._manager.restore(
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_tree))
+        ).state
         if digest(tree) != meta["digest"]:
           raise ValueError("its arrays do not match the digest saved with them")
       except Exception as e:  # noqa: BLE001
@@ -136,9 +164,14 @@ class Checkpoints:
   def _set_aside(self, step: int, error: Exception) -> None:
     dest = os.path.join(self.workdir, CORRUPT_SUBDIR, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
     first_line = (str(error).strip().splitlines() or [""])[0][:200]
-    logging.warning("checkpoint %d in %s is unreadable (%s: %s); %s, trying the previous one",
-                    step, self.directory, type(error).__name__, first_line,
-                    "skipping it" if self.read_only else f"moved it to {dest}")
+    logging.warning(
+      "checkpoint %d in %s is unreadable (%s: %s); %s, trying the previous one",
+      step,
+      self.directory,
+      type(error).__name__,
+      first_line,
+      "skipping it" if self.read_only else f"moved it to {dest}",
+    )
     if self.read_only:
       return
     if jax.process_index() == 0:

@@ -31,50 +31,66 @@ import jax
 import jax.numpy as jnp
 
 from cnnrnn_jax import recurrent
+from cnnrnn_jax.masks import mask_L
 
 IMPLS = ("associative", "sequential")
 
 
-def combine(earlier, later):
+def combine(
+  earlier: tuple[jax.Array, jax.Array], later: tuple[jax.Array, jax.Array]
+) -> tuple[jax.Array, jax.Array]:
   """Composes two linear steps: h -> a1 h + b1, then h -> a2 h + b2."""
   a1, b1 = earlier
   a2, b2 = later
   return a1 * a2, a2 * b1 + b2
 
 
-def mask_coefficients(a_LxH, b_LxH, length):
+def mask_coefficients(
+  a_LxH: jax.Array, b_LxH: jax.Array, length: int | jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Past `length` the step is the identity (a = 1, b = 0): the carry freezes."""
-  valid_Lx1 = (jnp.arange(a_LxH.shape[0]) < length)[:, None]
+  valid_Lx1 = mask_L(length, a_LxH.shape[0])[:, None]
   return jnp.where(valid_Lx1, a_LxH, 1.0), jnp.where(valid_Lx1, b_LxH, 0.0)
 
 
-def scan_associative(a_LxH, b_LxH, h0_H, length=None):
+def scan_associative(
+  a_LxH: jax.Array, b_LxH: jax.Array, h0_H: jax.Array, length: int | jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
   """Parallel form. Returns (last_h_H, h_LxH); h is zero past `length`."""
   L = a_LxH.shape[0]
   length = L if length is None else length
   a_LxH, b_LxH = mask_coefficients(a_LxH, b_LxH, length)
-  b_LxH = b_LxH.at[0].add(a_LxH[0] * h0_H)     # fold the initial state into step 0
+  b_LxH = b_LxH.at[0].add(a_LxH[0] * h0_H)  # fold the initial state into step 0
   _, h_LxH = jax.lax.associative_scan(combine, (a_LxH, b_LxH))
-  valid_Lx1 = (jnp.arange(L) < length)[:, None]
+  valid_Lx1 = mask_L(length, L)[:, None]
   return h_LxH[-1], jnp.where(valid_Lx1, h_LxH, 0.0)
 
 
-def linear_step(params, h_H, ab_2H):
+def linear_step(params: recurrent.Params, h_H: jax.Array, ab_2H: jax.Array) -> recurrent.StepOut:
   """One step of the recurrence, in `recurrent`'s step signature (a_t, b_t stacked)."""
   del params
   a_H, b_H = jnp.split(ab_2H, 2)
   h_H = a_H * h_H + b_H
-  return h_H, (h_H, a_H[None])   # the "gate" of a linear recurrence is its decay a_t
+  return h_H, (h_H, a_H[None])  # the "gate" of a linear recurrence is its decay a_t
 
 
-def scan_sequential(a_LxH, b_LxH, h0_H, length=None):
+def scan_sequential(
+  a_LxH: jax.Array, b_LxH: jax.Array, h0_H: jax.Array, length: int | jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
   """Sequential twin: the same recurrence folded step by step by `recurrent.scan_sequence`."""
-  h_H, (h_LxH, _) = recurrent.scan_sequence(linear_step, {}, h0_H,
-                                            jnp.concatenate([a_LxH, b_LxH], -1), length)
+  h_H, (h_LxH, _) = recurrent.scan_sequence(
+    linear_step, {}, h0_H, jnp.concatenate([a_LxH, b_LxH], -1), length
+  )
   return h_H, h_LxH
 
 
-def linear_recurrence(a_LxH, b_LxH, h0_H=None, length=None, impl="associative"):
+def linear_recurrence(
+  a_LxH: jax.Array,
+  b_LxH: jax.Array,
+  h0_H: jax.Array | None = None,
+  length: int | jax.Array | None = None,
+  impl: str = "associative",
+) -> tuple[jax.Array, jax.Array]:
   """h_t = a_t * h_{t-1} + b_t over ONE sequence; returns (last_h_H, h_LxH)."""
   h0_H = jnp.zeros(a_LxH.shape[1:], b_LxH.dtype) if h0_H is None else h0_H
   if impl == "associative":
@@ -87,7 +103,8 @@ def linear_recurrence(a_LxH, b_LxH, h0_H=None, length=None, impl="associative"):
 # --------------------------------------------------------------------------------------------
 # minGRU (Feng et al. 2024)
 
-def mingru_coefficients(params, x_LxC):
+
+def mingru_coefficients(params: recurrent.Params, x_LxC: jax.Array) -> tuple[jax.Array, jax.Array]:
   """z_t = sigmoid(x_t Wz + bz), h~_t = x_t Wh + bh; a_t = 1 - z_t, b_t = z_t h~_t."""
   z_LxH, cand_LxH = jnp.split(x_LxC @ params["w"] + params["b"][None, :], 2, axis=-1)
   z_LxH = jax.nn.sigmoid(z_LxH)
@@ -110,15 +127,19 @@ class MinGRU(nn.Module):
   impl: str = "associative"
 
   @nn.compact
-  def __call__(self, x_BxLxC, lengths_B):
+  def __call__(
+    self, x_BxLxC: jax.Array, lengths_B: jax.Array
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
     C = x_BxLxC.shape[-1]
-    params = {"w": self.param("w", nn.initializers.glorot_uniform(), (C, 2 * self.hidden)),
-              "b": self.param("b", nn.initializers.zeros, (2 * self.hidden,))}
+    params = {
+      "w": self.param("w", nn.initializers.glorot_uniform(), (C, 2 * self.hidden)),
+      "b": self.param("b", nn.initializers.zeros, (2 * self.hidden,)),
+    }
 
     def one_sequence(x_LxC, length):
       a_LxH, b_LxH = mingru_coefficients(params, x_LxC)
       _, h_LxH = linear_recurrence(a_LxH, b_LxH, None, length, self.impl)
-      valid_Lx1 = (jnp.arange(x_LxC.shape[0]) < length)[:, None]
+      valid_Lx1 = mask_L(length, x_LxC.shape[0])[:, None]
       return h_LxH, jnp.where(valid_Lx1, 1.0 - a_LxH, 0.0)
 
     h_BxLxH, z_BxLxH = jax.vmap(one_sequence)(x_BxLxC, lengths_B)
@@ -128,22 +149,30 @@ class MinGRU(nn.Module):
 # --------------------------------------------------------------------------------------------
 # LRU (Orvieto et al. 2023)
 
-def lru_init(rng, in_dim: int, state: int, r_min: float, r_max: float, max_phase: float):
+
+def lru_init(
+  rng: jax.Array, in_dim: int, state: int, r_min: float, r_max: float, max_phase: float
+) -> recurrent.Params:
   """Ring initialisation: |lambda| uniform on [r_min, r_max] (in area), phase in [0, max_phase]."""
   k_u1, k_u2, k_b, k_c, k_d = jax.random.split(rng, 5)
   u1_N = jax.random.uniform(k_u1, (state,))
   u2_N = jax.random.uniform(k_u2, (state,))
-  nu_log_N = jnp.log(-0.5 * jnp.log(u1_N * (r_max ** 2 - r_min ** 2) + r_min ** 2))
+  nu_log_N = jnp.log(-0.5 * jnp.log(u1_N * (r_max**2 - r_min**2) + r_min**2))
   theta_log_N = jnp.log(max_phase * u2_N)
   modulus_N = jnp.exp(-jnp.exp(nu_log_N))
   b_2xNxC = jax.random.normal(k_b, (2, state, in_dim)) / math.sqrt(2 * in_dim)
   c_2xCxN = jax.random.normal(k_c, (2, in_dim, state)) / math.sqrt(state)
-  return {"nu_log": nu_log_N, "theta_log": theta_log_N,
-          "gamma_log": jnp.log(jnp.sqrt(1.0 - modulus_N ** 2)),
-          "B": b_2xNxC, "C": c_2xCxN, "D": jax.random.normal(k_d, (in_dim,))}
+  return {
+    "nu_log": nu_log_N,
+    "theta_log": theta_log_N,
+    "gamma_log": jnp.log(jnp.sqrt(1.0 - modulus_N**2)),
+    "B": b_2xNxC,
+    "C": c_2xCxN,
+    "D": jax.random.normal(k_d, (in_dim,)),
+  }
 
 
-def lru_coefficients(params, x_LxC):
+def lru_coefficients(params: recurrent.Params, x_LxC: jax.Array) -> tuple[jax.Array, jax.Array]:
   """lambda = exp(-exp(nu) + i exp(theta)); a_t = lambda, b_t = gamma * (B x_t) (complex)."""
   lam_N = jnp.exp(-jnp.exp(params["nu_log"]) + 1j * jnp.exp(params["theta_log"]))
   b_NxC = params["B"][0] + 1j * params["B"][1]
@@ -151,7 +180,7 @@ def lru_coefficients(params, x_LxC):
   return jnp.broadcast_to(lam_N[None, :], bx_LxN.shape), bx_LxN
 
 
-def lru_readout(params, h_LxN, x_LxC):
+def lru_readout(params: recurrent.Params, h_LxN: jax.Array, x_LxC: jax.Array) -> jax.Array:
   """y_t = Re(C h_t) + D * x_t."""
   c_CxN = params["C"][0] + 1j * params["C"][1]
   return (h_LxN @ c_CxN.T).real + params["D"][None, :] * x_LxC
@@ -176,14 +205,17 @@ class LRU(nn.Module):
   max_phase: float = 2 * math.pi
 
   @nn.compact
-  def __call__(self, x_BxLxC, lengths_B):
-    params = self.param("lru", lru_init, x_BxLxC.shape[-1], self.state, self.r_min,
-                        self.r_max, self.max_phase)
+  def __call__(
+    self, x_BxLxC: jax.Array, lengths_B: jax.Array
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    params = self.param(
+      "lru", lru_init, x_BxLxC.shape[-1], self.state, self.r_min, self.r_max, self.max_phase
+    )
 
     def one_sequence(x_LxC, length):
       a_LxN, b_LxN = lru_coefficients(params, x_LxC)
       _, h_LxN = linear_recurrence(a_LxN, b_LxN, None, length, self.impl)
-      valid_Lx1 = (jnp.arange(x_LxC.shape[0]) < length)[:, None]
+      valid_Lx1 = mask_L(length, x_LxC.shape[0])[:, None]
       y_LxC = jnp.where(valid_Lx1, lru_readout(params, h_LxN, x_LxC), 0.0)
       return y_LxC, jnp.abs(h_LxN)
 

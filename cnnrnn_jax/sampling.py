@@ -12,14 +12,19 @@ per token; PAD and OOV are never drawn.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from cnnrnn_jax import train
-from cnnrnn_jax.tasks import text
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import text
+from cnnrnn_jax.tasks.base import Task
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn",))
@@ -32,8 +37,16 @@ def _next_token(params, ids_1xL, length_1, key, temperature, *, apply_fn):
   return jnp.where(temperature > 0, drawn, greedy)
 
 
-def sample(apply_fn, params, vocab: text.Vocabulary, prompt: str, length: int,
-           window: int, temperature: float = 0.8, seed: int = 0) -> str:
+def sample(
+  apply_fn: Callable,
+  params: Any,
+  vocab: text.Vocabulary,
+  prompt: str,
+  length: int,
+  window: int,
+  temperature: float = 0.8,
+  seed: int = 0,
+) -> str:
   """`prompt` followed by `length` sampled tokens (temperature 0 = always the argmax)."""
   if length < 0 or temperature < 0:
     raise ConfigError(f"length={length} and temperature={temperature} must be >= 0")
@@ -47,23 +60,39 @@ def sample(apply_fn, params, vocab: text.Vocabulary, prompt: str, length: int,
   for _ in range(length):
     context = ids[-window:]
     ids_1xL = np.zeros((1, window), np.int32)
-    ids_1xL[0, :len(context)] = context
+    ids_1xL[0, : len(context)] = context
     key, sub = jax.random.split(key)
-    ids.append(int(_next_token(params, ids_1xL, np.array([len(context)], np.int32), sub,
-                               jnp.float32(temperature), apply_fn=apply_fn)))
+    ids.append(
+      int(
+        _next_token(
+          params,
+          ids_1xL,
+          np.array([len(context)], np.int32),
+          sub,
+          jnp.float32(temperature),
+          apply_fn=apply_fn,
+        )
+      )
+    )
   return vocab.decode(ids)
 
 
-def load_lm_run(workdir: str):
+def load_lm_run(
+  workdir: str,
+) -> tuple[ml_collections.ConfigDict, Task, nn.Module, Any]:
   """(config, task, model, params) of the lm run in `workdir`: the newest good checkpoint
   (`train.restore`) and the run's vocab.json (through config.data.vocab_path)."""
   try:
     config, state = train.restore(workdir)
   except FileNotFoundError:
-    raise ConfigError(f"no readable checkpoint in {workdir}; pass the --workdir of a training "
-                      "run with config.checkpoint_every > 0 (the default)") from None
+    raise ConfigError(
+      f"no readable checkpoint in {workdir}; pass the --workdir of a training "
+      "run with config.checkpoint_every > 0 (the default)"
+    ) from None
   task, model = train.setup(text.with_saved_assets(config, workdir))
   if task.spec.kind != "lm":
-    raise ConfigError(f"task {config.task!r} is {task.spec.kind}, not a language model; "
-                      "generate from an lm run (text_corpus, shakespeare)")
+    raise ConfigError(
+      f"task {config.task!r} is {task.spec.kind}, not a language model; "
+      "generate from an lm run (text_corpus, shakespeare)"
+    )
   return config, task, model, state.params

@@ -12,7 +12,7 @@ parameter budget), `result` what the probe measured. A job's id names it and end
 a hash of everything that defines it, so re-running the same command skips finished
 jobs, and changing a knob makes new ones instead of reusing stale records.
 
-Jobs (probe: what it runs)
+Jobs (probe: what it runs; suite_jobs.py runs one job)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
             on the scored steps, convergence; on the `order` task also the shuffle
             drop, accuracy per dependency distance and the gradient profile
@@ -22,72 +22,63 @@ Jobs (probe: what it runs)
   batch     inference throughput at one batch size (per implementation too)
   depth     critical path of the forward pass at each speed length
   devices   data-parallel scaling over the devices present
+
+Timing jobs run first, one at a time in this process; training jobs run in worker processes,
+one (model, task) chain at a time, with a progress line per job and an ETA.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
-import datetime
-import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import queue
-import re
 import sys
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import ml_collections
 
 from cnnrnn_jax import measure, models, tasks, train
 from cnnrnn_jax.errors import ConfigError
-
-RECORDS = "records.jsonl"
-
-
-@dataclasses.dataclass
-class Job:
-  probe: str
-  model: str
-  task: str
-  setting: dict[str, Any]
-  seed: int
-  config: ml_collections.ConfigDict  # the training config, before budget matching
-  extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # probe knobs
-
-  @property
-  def id(self) -> str:
-    setting = ",".join(f"{k}={v}" for k, v in sorted(self.setting.items()))
-    identity = json.dumps({"config": json.loads(self.config.to_json(sort_keys=True)),
-                           "extra": self.extra, "probe": self.probe}, sort_keys=True)
-    digest = hashlib.sha1(identity.encode()).hexdigest()[:8]
-    return f"{self.probe}/{self.model}/{self.task}/{setting or '-'}/seed{self.seed}/{digest}"
-
+from cnnrnn_jax.suite_jobs import (  # noqa: F401  (PROBES moved to suite_jobs.py; re-exported)
+  PROBES,
+  RECORDS,
+  BudgetMatcher,
+  Job,
+  load_records,
+  run_job,
+)
 
 # ---------------------------------------------------------------------------------------------
 # the plan
+
 
 def names_of(text: str) -> list[str]:
   """'cnn, lstm' -> ['cnn', 'lstm'] (config lists are comma-separated strings)."""
   return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def resolve_models(cfg) -> list[str]:
+def resolve_models(cfg: ml_collections.ConfigDict) -> list[str]:
   """cfg.models: comma-separated registered names, or 'all' for the whole registry."""
   names = sorted(models.MODELS) if cfg.models == "all" else names_of(cfg.models)
   unknown = [m for m in names if m not in models.MODELS]
   if unknown:
-    raise ConfigError(f"compare config models {unknown} are not registered; known models: "
-                      f"{', '.join(sorted(models.MODELS))}")
+    raise ConfigError(
+      f"compare config models {unknown} are not registered; known models: "
+      f"{', '.join(sorted(models.MODELS))}"
+    )
   return names
 
 
-def train_config(cfg, model: str, task: str, seed: int, **data) -> ml_collections.ConfigDict:
+def train_config(
+  cfg: ml_collections.ConfigDict, model: str, task: str, seed: int, **data: Any
+) -> ml_collections.ConfigDict:
   """The base training config (cfg.train) for one model, task and seed."""
   config = cfg.train.copy_and_resolve_references()
   config.model, config.task, config.seed = model, task, seed
@@ -96,7 +87,7 @@ def train_config(cfg, model: str, task: str, seed: int, **data) -> ml_collection
   return config
 
 
-def impl_variants(cfg, model: str) -> list[dict[str, str]]:
+def impl_variants(cfg: ml_collections.ConfigDict, model: str) -> list[dict[str, str]]:
   """The implementation settings timed for `model`: one dict {arch knob: value} per
   combination of cfg.impls entries that list the model ([{}] when none does)."""
   variants: list[dict[str, str]] = [{}]
@@ -106,7 +97,7 @@ def impl_variants(cfg, model: str) -> list[dict[str, str]]:
   return variants
 
 
-def plan(cfg) -> list[Job]:
+def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
   """Every job of the comparison, cheapest probes first."""
   names = resolve_models(cfg)
   jobs: list[Job] = []
@@ -114,36 +105,81 @@ def plan(cfg) -> list[Job]:
   order = cfg.order
 
   for model in names:  # sequential depth: traced, never compiled
-    jobs.append(Job("depth", model, cfg.speed.task, {}, 0,
-                    train_config(cfg, model, cfg.speed.task, 0),
-                    {"lengths": list(cfg.speed.lengths)}))
+    jobs.append(
+      Job(
+        "depth",
+        model,
+        cfg.speed.task,
+        {},
+        0,
+        train_config(cfg, model, cfg.speed.task, 0),
+        {"lengths": list(cfg.speed.lengths)},
+      )
+    )
   for model in names:  # speed and memory across lengths (each implementation)
     for length in cfg.speed.lengths:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=length)
         config.batch_size = cfg.speed.batch_size
         config.arch.update(impl)
-        jobs.append(Job("speed", model, cfg.speed.task, {"L": length, **impl}, 0, config,
-                        {"repeats": cfg.speed.repeats}))
+        jobs.append(
+          Job(
+            "speed",
+            model,
+            cfg.speed.task,
+            {"L": length, **impl},
+            0,
+            config,
+            {"repeats": cfg.speed.repeats},
+          )
+        )
   for model in names:  # throughput against batch size (each implementation)
     for batch_size in cfg.scaling.batch_sizes:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
         config.batch_size = batch_size
         config.arch.update(impl)
-        jobs.append(Job("batch", model, cfg.speed.task,
-                        {"B": batch_size, "L": cfg.scaling.seq_len, **impl}, 0, config,
-                        {"repeats": cfg.scaling.repeats}))
+        jobs.append(
+          Job(
+            "batch",
+            model,
+            cfg.speed.task,
+            {"B": batch_size, "L": cfg.scaling.seq_len, **impl},
+            0,
+            config,
+            {"repeats": cfg.scaling.repeats},
+          )
+        )
   if jax.device_count() > 1:
     for model in names:
       config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
-      jobs.append(Job("devices", model, cfg.speed.task, {"L": cfg.scaling.seq_len}, 0, config,
-                      {"devices": jax.device_count(), "repeats": cfg.scaling.repeats}))
+      jobs.append(
+        Job(
+          "devices",
+          model,
+          cfg.speed.task,
+          {"L": cfg.scaling.seq_len},
+          0,
+          config,
+          {"devices": jax.device_count(), "repeats": cfg.scaling.repeats},
+        )
+      )
   for model in names:  # gradients at initialisation
     config = train_config(cfg, model, order.task, 0, seq_len=order.seq_len)
-    jobs.append(Job("gradient", model, order.task, {}, 0, config,
-                    {"lengths": sorted({order.seq_len, *cfg.gradient.lengths}),
-                     "batches": cfg.gradient.batches}))
+    jobs.append(
+      Job(
+        "gradient",
+        model,
+        order.task,
+        {},
+        0,
+        config,
+        {
+          "lengths": sorted({order.seq_len, *cfg.gradient.lengths}),
+          "batches": cfg.gradient.batches,
+        },
+      )
+    )
 
   learning_rates = [base_lr] + [lr for lr in cfg.stability.learning_rates if lr != base_lr]
   for lr in learning_rates:  # order awareness (base lr) + the stability grid (every lr)
@@ -151,17 +187,26 @@ def plan(cfg) -> list[Job]:
       for model in names:
         config = train_config(cfg, model, order.task, seed, seq_len=order.seq_len)
         config.opt.learning_rate = lr
-        jobs.append(Job("train", model, order.task, {"lr": lr}, seed, config,
-                        _order_extra(cfg) if lr == base_lr else
-                        {"converge_fraction": cfg.stability.loss_fraction}))
+        jobs.append(
+          Job(
+            "train",
+            model,
+            order.task,
+            {"lr": lr},
+            seed,
+            config,
+            _order_extra(cfg)
+            if lr == base_lr
+            else {"converge_fraction": cfg.stability.loss_fraction},
+          )
+        )
   for task, sweep in sorted(cfg.sweeps.items()):  # long-term context: one run per distance
     for distance in sweep.distances:
       for seed in cfg.sweep_seeds:
-        for model in (names_of(sweep.models) or names):
+        for model in names_of(sweep.models) or names:
           if model not in names:
             continue
-          config = train_config(cfg, model, task, seed, seq_len=sweep.seq_len,
-                                distance=distance)
+          config = train_config(cfg, model, task, seed, seq_len=sweep.seq_len, distance=distance)
           if sweep.get("train_steps"):
             config.train_steps = sweep.train_steps
           jobs.append(Job("train", model, task, {"d": distance}, seed, config))
@@ -177,139 +222,12 @@ def plan(cfg) -> list[Job]:
 
 
 def _order_extra(cfg) -> dict[str, Any]:
-  return {"shuffle_window": cfg.order.shuffle_window,
-          "eval_distances": list(cfg.order.eval_distances),
-          "gradient_batches": cfg.gradient.batches,
-          "converge_fraction": cfg.stability.loss_fraction}
-
-
-# ---------------------------------------------------------------------------------------------
-# running jobs
-
-def _run_dir(workdir: str, job: Job) -> str:
-  return os.path.join(workdir, "runs", re.sub(r"[^A-Za-z0-9_.=-]+", "_", job.id))
-
-
-def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
-  try:
-    state, final = train.train_and_return_state(config, _run_dir(workdir, job))
-  except FloatingPointError as e:
-    # not an "error": a diverged run is a result (it did not converge) and counts as one
-    return {"diverged": True, "converged": False, "message": str(e)}
-  task, model = train.setup(config)
-  spec = task.spec
-  eval_fn = measure.make_eval_fn(model, spec)
-  fraction = job.extra.get("converge_fraction", 0.5)
-  result: dict[str, Any] = {
-      "eval": final, "diverged": False,
-      "converged": measure.converged(final.get("loss"), spec, fraction),
-      "chance_loss": measure.chance_loss(spec)}
-  if spec.kind != "regress":
-    result["accuracy"] = measure.task_accuracy(eval_fn, state.params, task, config.task,
-                                               config.batch_size)
-  if "shuffle_window" in job.extra:
-    result["shuffle"] = measure.shuffle_drop(eval_fn, state.params, task, config.batch_size,
-                                             job.extra["shuffle_window"], seed=config.seed)
-    result["by_distance"] = measure.accuracy_by_distance(
-        eval_fn, state.params, config, job.extra["eval_distances"])
-    result["gradient"] = measure.gradient_profile(config, state.params,
-                                                  job.extra["gradient_batches"])
-  return result
-
-
-def _probe_gradient(job: Job, config, workdir: str) -> dict[str, Any]:
-  out, params = {}, None
-  for length in job.extra["lengths"]:
-    at_length = config.copy_and_resolve_references()
-    at_length.data.seq_len = length
-    shapes = measure.param_shapes(at_length)
-    if params is None or jax.tree.map(lambda p: p.shape, params) != jax.tree.map(
-        lambda p: p.shape, shapes):  # init values depend on the seed and shapes only
-      task, model = train.setup(at_length)
-      params = train.init_state(at_length, task, model).params
-    out[str(length)] = measure.gradient_profile(at_length, params, job.extra["batches"])
-  return out
-
-
-def _probe_speed(job: Job, config, workdir: str) -> dict[str, Any]:
-  return measure.speed(config, job.extra["repeats"])
-
-
-def _probe_batch(job: Job, config, workdir: str) -> dict[str, Any]:
-  return measure.inference_throughput(config, job.extra["repeats"])
-
-
-def _probe_depth(job: Job, config, workdir: str) -> dict[str, Any]:
-  depth = {}
-  for length in job.extra["lengths"]:
-    at_length = config.copy_and_resolve_references()
-    at_length.data.seq_len = length
-    depth[str(length)] = measure.sequential_depth(at_length)
-  return {"critical_path": depth}
-
-
-def _probe_devices(job: Job, config, workdir: str) -> dict[str, Any]:
-  return measure.data_parallel(config, repeats=job.extra["repeats"])
-
-
-PROBES: dict[str, Callable[[Job, Any, str], dict[str, Any]]] = {
-    "train": _probe_train, "gradient": _probe_gradient, "speed": _probe_speed,
-    "batch": _probe_batch, "depth": _probe_depth, "devices": _probe_devices}
-
-
-class BudgetMatcher:
-  """Matches each job's config to the parameter budget, searching each model's width once
-  per task: a config that differs only in ways that leave the parameter count unchanged
-  at the width found before (sequence length, distance, implementation) reuses it."""
-
-  def __init__(self, budget: int, knobs):
-    self.budget, self.knobs = budget, tuple(knobs)
-    self._found: dict[tuple[str, str], tuple[str, int, int]] = {}  # -> (knob, width, params)
-
-  def __call__(self, config):
-    family = (config.model, config.task)
-    if family in self._found:
-      knob, width, params = self._found[family]
-      candidate = config.copy_and_resolve_references()
-      candidate.arch[knob] = width
-      if measure.param_count(candidate) == params:
-        return candidate, {"knob": knob, "width": width, "params": params,
-                           "budget": int(self.budget)}
-    matched, info = measure.match_param_budget(config, self.budget, self.knobs)
-    self._found[family] = (info["knob"], info["width"], info["params"])
-    return matched, info
-
-
-def load_records(workdir: str) -> dict[str, dict]:
-  """id -> record from workdir/records.jsonl (a torn last line from a crash is ignored)."""
-  path = os.path.join(workdir, RECORDS)
-  records = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          continue
-        records[record["id"]] = record
-  return records
-
-
-def run_job(job: Job, matcher: BudgetMatcher, workdir: str) -> dict[str, Any]:
-  start = time.perf_counter()
-  try:
-    config, width = matcher(job.config)
-    result = PROBES[job.probe](job, config, workdir)
-  except ConfigError as e:  # e.g. a model that cannot do this task: recorded, not retried
-    config, width, result = job.config, {}, {"error": str(e)}
-  device = jax.devices()[0]
-  return {"id": job.id, "probe": job.probe, "model": job.model, "task": job.task,
-          "setting": job.setting, "seed": job.seed, "params": width.get("params"),
-          "width": width, "config": json.loads(config.to_json()), "result": result,
-          "seconds": time.perf_counter() - start,
-          "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
-          "jax": jax.__version__,
-          "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+  return {
+    "shuffle_window": cfg.order.shuffle_window,
+    "eval_distances": list(cfg.order.eval_distances),
+    "gradient_batches": cfg.gradient.batches,
+    "converge_fraction": cfg.stability.loss_fraction,
+  }
 
 
 def _eta(seconds: float) -> str:
@@ -319,8 +237,14 @@ def _eta(seconds: float) -> str:
 
 TIMED = ("depth", "speed", "batch", "devices")  # run alone, in this process: they time things
 # Rough relative cost of each probe, for the ETA before a probe's first job has finished.
-PRIOR_SECONDS = {"depth": 0.3, "speed": 4.0, "batch": 0.5, "devices": 4.0, "gradient": 6.0,
-                 "train": 5.0}
+PRIOR_SECONDS = {
+  "depth": 0.3,
+  "speed": 4.0,
+  "batch": 0.5,
+  "devices": 4.0,
+  "gradient": 6.0,
+  "train": 5.0,
+}
 
 
 class _Progress:
@@ -337,16 +261,22 @@ class _Progress:
     del self.left[job.id]
     self.spent.setdefault(job.probe, []).append(record["seconds"])
     seen = sum(map(sum, self.spent.values())) / sum(
-        PRIOR_SECONDS.get(p, 1.0) * len(ts) for p, ts in self.spent.items())
-    mean = lambda p: (sum(self.spent[p]) / len(self.spent[p]) if p in self.spent
-                      else PRIOR_SECONDS.get(p, 1.0) * seen)
+      PRIOR_SECONDS.get(p, 1.0) * len(ts) for p, ts in self.spent.items()
+    )
+    mean = lambda p: (
+      sum(self.spent[p]) / len(self.spent[p])
+      if p in self.spent
+      else PRIOR_SECONDS.get(p, 1.0) * seen
+    )
     timed = sum(mean(j.probe) for j in self.left.values() if j.probe in TIMED)
     rest = sum(mean(j.probe) for j in self.left.values() if j.probe not in TIMED)
     note = f"  ({record['result']['error']})" if "error" in record["result"] else ""
-    self.log(f"[{self.total - len(self.left):>3}/{self.total}] {job.probe:<8} {job.model:<9} "
-             f"{job.task:<11} {_setting_text(job):<22} {record['seconds']:5.1f}s  elapsed "
-             f"{_eta(time.perf_counter() - self.start)}  ETA {_eta(timed + rest / workers)}"
-             f"{note}")
+    self.log(
+      f"[{self.total - len(self.left):>3}/{self.total}] {job.probe:<8} {job.model:<9} "
+      f"{job.task:<11} {_setting_text(job):<22} {record['seconds']:5.1f}s  elapsed "
+      f"{_eta(time.perf_counter() - self.start)}  ETA {_eta(timed + rest / workers)}"
+      f"{note}"
+    )
 
 
 @contextlib.contextmanager
@@ -392,15 +322,23 @@ def _can_spawn() -> bool:
   return main is None or os.path.exists(main)
 
 
-def _run_parallel(jobs: list[Job], workers: int, workdir: str, cache: str | None, cfg,
-                  on_record: Callable[[dict], None]) -> None:
+def _run_parallel(
+  jobs: list[Job],
+  workers: int,
+  workdir: str,
+  cache: str | None,
+  cfg,
+  on_record: Callable[[dict], None],
+) -> None:
   context = multiprocessing.get_context("spawn")  # JAX does not survive fork
   results = context.Queue()
-  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                              initializer=_set_results,
-                                              initargs=(results,)) as pool:
-    futures = [pool.submit(_run_chain, chain, workdir, cache, cfg.param_budget,
-                           tuple(cfg.width_knobs)) for chain in _chains(jobs)]
+  with concurrent.futures.ProcessPoolExecutor(
+    workers, mp_context=context, initializer=_set_results, initargs=(results,)
+  ) as pool:
+    futures = [
+      pool.submit(_run_chain, chain, workdir, cache, cfg.param_budget, tuple(cfg.width_knobs))
+      for chain in _chains(jobs)
+    ]
     for _ in jobs:
       while True:
         try:
@@ -410,7 +348,7 @@ def _run_parallel(jobs: list[Job], workers: int, workdir: str, cache: str | None
           failed = [f for f in futures if f.done() and f.exception() is not None]
           if failed:
             pool.shutdown(wait=False, cancel_futures=True)
-            raise failed[0].exception()
+            raise failed[0].exception() from None
       on_record(record)
 
 
@@ -418,7 +356,9 @@ def _print(line: str) -> None:
   print(line, flush=True)  # progress must show even when stdout is a file or a pipe
 
 
-def run(cfg, workdir: str, log: Callable[[str], None] = _print) -> dict[str, dict]:
+def run(
+  cfg: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] = _print
+) -> dict[str, dict]:
   """Runs every planned job that has no record yet; returns id -> record for the plan.
 
   Timing probes run first, one at a time in this process; the rest (training, gradients)
@@ -428,8 +368,10 @@ def run(cfg, workdir: str, log: Callable[[str], None] = _print) -> dict[str, dic
   jobs = plan(cfg)
   records = load_records(workdir)
   todo = [job for job in jobs if job.id not in records]
-  log(f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already recorded in "
-      f"{os.path.join(workdir, RECORDS)}, {len(todo)} to run")
+  log(
+    f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already recorded in "
+    f"{os.path.join(workdir, RECORDS)}, {len(todo)} to run"
+  )
   cache = os.path.join(workdir, cfg.cache_dir) if cfg.cache_dir else None
   timed = [job for job in todo if job.probe in TIMED]
   rest = [job for job in todo if job.probe not in TIMED]

@@ -2,13 +2,14 @@
 
 A task is data + a head kind + a metric (tasks/base.py); the model is built from the
 registry (models.py). `train_step` and `eval_step` are pure functions of arrays,
-jitted once by `train_and_evaluate`. Metrics leave the device as sums and counts and
-are divided on the host only when a line is logged (no per-step host sync).
+jitted once by `train_and_evaluate`. The loss and the metric sums are in metrics.py
+(divided on the host only when a line is logged: no per-step host sync), the optimizer in
+optim.py.
 
-Scale-out: one `Mesh` over all devices (of all processes), the batch sharded along its
-'data' axis, parameters and optimizer state replicated; the step is jitted once with those
-in/out shardings, so XLA inserts the gradient all-reduce. The same code runs on 1 CPU,
-8 simulated CPU devices, a multi-GPU host or a TPU pod slice (config.distributed).
+Scale-out (sharding.py): one `Mesh` over all devices (of all processes), the batch sharded
+along its 'data' axis, parameters and optimizer state replicated; the step is jitted once
+with those in/out shardings, so XLA inserts the gradient all-reduce. The same code runs on
+1 CPU, 8 simulated CPU devices, a multi-GPU host or a TPU pod slice (config.distributed).
 
 Durability: Orbax checkpoints (checkpoint.py) every config.checkpoint_every steps and at
 the end; a restart with the same workdir resumes from the newest good one. Batches are a
@@ -18,115 +19,67 @@ ends with bit-for-bit the parameters (and metrics.jsonl) of an uninterrupted one
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
-import json
 import logging
-import math
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
 from cnnrnn_jax import checkpoint, models, tasks
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks.base import TaskSpec
+from cnnrnn_jax.metrics import (
+  NO_BAD_STEP,
+  Metrics,
+  MetricWriter,
+  accumulate,
+  headline,
+  loss_and_sums,
+  seed_summary,  # noqa: F401  (moved to metrics.py; re-exported)
+  sum_over_batches,
+  summarize,
+)
+from cnnrnn_jax.models import count_params
+from cnnrnn_jax.optim import make_optimizer
+from cnnrnn_jax.sharding import DATA_AXIS, InFlight, data_mesh, initialize_distributed, put_global
+from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec
 
 TrainState = train_state.TrainState
-Metrics = dict[str, jax.Array]
-NO_BAD_STEP = np.iinfo(np.int32).max
 
 
-def make_optimizer(opt, train_steps: int) -> optax.GradientTransformation:
-  """AdamW with linear warmup, cosine (or constant) decay and global-norm clipping."""
-  warmup = min(opt.warmup_steps, max(train_steps - 1, 0))
-  if opt.schedule == "cosine":
-    lr = optax.warmup_cosine_decay_schedule(0.0, opt.learning_rate, warmup, train_steps,
-                                            end_value=0.1 * opt.learning_rate)
-  elif opt.schedule == "constant":
-    lr = optax.join_schedules([optax.linear_schedule(0.0, opt.learning_rate, warmup),
-                               optax.constant_schedule(opt.learning_rate)], [warmup])
-  else:
-    raise ConfigError(f"config.opt.schedule={opt.schedule!r} is not one of cosine, constant")
-  return optax.chain(optax.clip_by_global_norm(opt.clip_norm),
-                     optax.adamw(lr, weight_decay=opt.weight_decay))
-
-
-def loss_and_sums(spec: TaskSpec, outputs, batch) -> tuple[jax.Array, Metrics]:
-  """The weighted mean loss (what gradients follow) and the metric sums behind it."""
-  weights = batch["weights"]
-  if spec.kind == "regress":
-    err = outputs - batch["targets"]
-    per_item = err * err
-    sums = {"mse": jnp.sum(per_item * weights), "mae": jnp.sum(jnp.abs(err) * weights)}
-  else:
-    per_item = optax.softmax_cross_entropy_with_integer_labels(outputs, batch["targets"])
-    correct = (jnp.argmax(outputs, -1) == batch["targets"]).astype(jnp.float32)
-    sums = {"accuracy": jnp.sum(correct * weights)}
-  count = jnp.sum(weights)
-  loss_sum = jnp.sum(per_item * weights)
-  return loss_sum / jnp.maximum(count, 1.0), {"loss": loss_sum, "count": count, **sums}
-
-
-def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
-  """Host side: sums -> means, plus the task's derived headline metric."""
-  sums = jax.device_get(sums)
-  count = max(float(sums["count"]), 1.0)
-  out = {k: float(v) / count for k, v in sums.items()
-         if k not in ("count", "first_nonfinite_step")}
-  if spec.kind == "lm":
-    out["bits_per_token"] = out["loss"] / math.log(2.0)
-    out["perplexity"] = math.exp(min(out["loss"], 50.0))
-  if spec.baseline is not None:
-    out["baseline_loss"] = spec.baseline
-  return out
-
-
-def train_step(state: TrainState, batch, rng, *, spec: TaskSpec):
+def train_step(
+  state: TrainState, batch: Batch, rng: jax.Array, *, spec: TaskSpec
+) -> tuple[TrainState, Metrics]:
   """One AdamW step. A non-finite loss leaves the state untouched and is counted."""
   rng = jax.random.fold_in(rng, state.step)
 
   def loss_fn(params):
-    outputs, _ = state.apply_fn({"params": params}, batch["inputs"], batch["lengths"],
-                                train=True, rngs={"dropout": rng})
+    outputs, _ = state.apply_fn(
+      {"params": params}, batch["inputs"], batch["lengths"], train=True, rngs={"dropout": rng}
+    )
     return loss_and_sums(spec, outputs, batch)
 
   (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   finite = jnp.isfinite(loss)
-  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)   # 1-based step number
+  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)  # 1-based step number
   new_state = state.apply_gradients(grads=grads)
   state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
   return state, {**sums, "first_nonfinite_step": first_bad}
 
 
-def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
-  """Adds metric sums on device; keeps the earliest non-finite step."""
-  if total is None:
-    return sums
-  return {k: jnp.minimum(total[k], v) if k == "first_nonfinite_step" else total[k] + v
-          for k, v in sums.items()}
-
-
-def eval_step(params, batch, *, apply_fn, spec: TaskSpec) -> Metrics:
+def eval_step(params: Any, batch: Batch, *, apply_fn: Any, spec: TaskSpec) -> Metrics:
+  """The metric sums of `params` on one batch (no dropout)."""
   outputs, _ = apply_fn({"params": params}, batch["inputs"], batch["lengths"], train=False)
   return loss_and_sums(spec, outputs, batch)[1]
-
-
-def evaluate(eval_fn, params, task, batch_size: int) -> dict[str, Any]:
-  """Sums over the fixed eval set (device-side adds, one transfer at the end)."""
-  total = None
-  for batch in task.eval_batches(batch_size):
-    sums = eval_fn(params, batch)
-    total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-  return total
 
 
 def _check_positive(config, *keys):
@@ -135,146 +88,55 @@ def _check_positive(config, *keys):
       raise ConfigError(f"config.{key}={config[key]} must be positive")
 
 
-def setup(config):
+def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   """Builds task and model from the config, validating everything before any compile."""
   _check_positive(config, "batch_size", "train_steps", "log_every", "eval_every")
   if config.opt.learning_rate <= 0 or config.opt.clip_norm <= 0:
     raise ConfigError("config.opt.learning_rate and config.opt.clip_norm must be positive")
   if config.get("checkpoint_every", 0) < 0 or config.get("keep_checkpoints", 1) <= 0:
-    raise ConfigError(f"config.checkpoint_every={config.checkpoint_every} must be >= 0 (0 = off) "
-                      f"and config.keep_checkpoints={config.keep_checkpoints} positive")
+    raise ConfigError(
+      f"config.checkpoint_every={config.checkpoint_every} must be >= 0 (0 = off) "
+      f"and config.keep_checkpoints={config.keep_checkpoints} positive"
+    )
   task = tasks.build(config.task, config.data, config.seed)
   model = models.build_model(config.model, config.arch, task.spec)
   return task, model
 
 
-def init_state(config, task, model) -> TrainState:
+def init_state(config: ml_collections.ConfigDict, task: Task, model: nn.Module) -> TrainState:
+  """Initial parameters (from config.seed) and optimizer state."""
   batch = task.train_batch(0, config.batch_size)
   # jitted: one compile instead of one per eager op (the recurrent init alone is dozens)
-  params = jax.jit(model.init)(jax.random.PRNGKey(config.seed), batch["inputs"],
-                               batch["lengths"])["params"]
-  return TrainState.create(apply_fn=model.apply, params=params,
-                           tx=make_optimizer(config.opt, config.train_steps))
-
-
-def count_params(params) -> int:
-  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+  key = jax.random.PRNGKey(config.seed)
+  params = jax.jit(model.init)(key, batch["inputs"], batch["lengths"])["params"]
+  return TrainState.create(
+    apply_fn=model.apply, params=params, tx=make_optimizer(config.opt, config.train_steps)
+  )
 
 
 def make_workdir(workdir: str) -> None:
+  """Creates `workdir`; a ConfigError naming the flag when it cannot."""
   try:
     os.makedirs(workdir, exist_ok=True)
   except OSError as e:
-    raise ConfigError(f"cannot create workdir {workdir!r} ({e.strerror}); "
-                      "pass a writable --workdir") from None
+    raise ConfigError(
+      f"cannot create workdir {workdir!r} ({e.strerror}); pass a writable --workdir"
+    ) from None
 
 
-# ---------------------------------------------------------------------------------------------
-# Devices: one mesh over every device of every process; the batch is split along 'data'.
-
-DATA_AXIS = "data"
-
-
-def initialize_distributed(config) -> None:
-  """Multi-host (TPU pod slice, multi-node GPU): join the other processes before using JAX."""
-  if config.get("distributed", False) and not jax.distributed.is_initialized():
-    jax.distributed.initialize()  # cluster, coordinator and process id come from the environment
-
-
-def data_mesh(batch_size: int) -> jax.sharding.Mesh:
-  """A 1-D mesh over all devices; ConfigError unless `batch_size` splits evenly over them."""
-  n = jax.device_count()
-  if batch_size % n:
-    raise ConfigError(f"config.batch_size={batch_size} does not split over {n} devices; "
-                      f"use a multiple of {n}")
-  return jax.make_mesh((n,), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
-
-
-def put_global(host_tree, sharding: jax.sharding.Sharding):
-  """Host arrays holding the same GLOBAL value on every process -> global jax.Arrays.
-
-  Each process transfers only the slices its own devices hold under `sharding` (for the
-  batch sharding: its rows of the global batch), so no process ever sends another's data.
-  """
-  def put(x):
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-
-  return jax.tree.map(put, host_tree)
-
-
-def train_and_accumulate(state: TrainState, acc: Metrics, batch, rng, *, spec: TaskSpec):
+def train_and_accumulate(
+  state: TrainState, acc: Metrics, batch: Batch, rng: jax.Array, *, spec: TaskSpec
+) -> tuple[TrainState, Metrics]:
   """`train_step`, then `accumulate` its sums into the logging window's running sums."""
   state, sums = train_step(state, batch, rng, spec=spec)
   return state, accumulate(acc, sums)
 
 
 # ---------------------------------------------------------------------------------------------
-# Metrics on disk
-
-def _truncate_metrics(path: str, last_step: int) -> None:
-  """Drops metrics.jsonl lines past `last_step` (and a torn last line) before a (re)start.
-
-  A resumed run replays the steps after its checkpoint and writes their lines again, so the
-  file ends up exactly as an uninterrupted run writes it.
-  """
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    lines = f.readlines()
-  keep = []
-  for line in lines:
-    try:
-      if json.loads(line)["step"] <= last_step:
-        keep.append(line)
-    except (ValueError, KeyError, TypeError):
-      pass  # a line torn by a kill mid-write
-  if len(keep) < len(lines):
-    logging.info("dropping %d lines past step %d from %s (those steps run again)",
-                 len(lines) - len(keep), last_step, path)
-    with open(path + ".tmp", "w") as f:
-      f.writelines(keep)
-    os.replace(path + ".tmp", path)
-
-
-class MetricWriter:
-  """Appends one JSON object per line to metrics.jsonl and mirrors scalars to TensorBoard.
-
-  Opened at `start_step` (the restored step, 0 for a fresh run), it first drops what an
-  earlier attempt wrote past that step, in metrics.jsonl and in TensorBoard (purge_step).
-  Only the first process of a multi-host run writes (`active`).
-  """
-
-  def __init__(self, workdir: str, seed: int, start_step: int = 0, active: bool = True):
-    self._active, self._seed = active, seed
-    if not active:
-      return
-    from tensorboardX import SummaryWriter  # light, and keeps TensorFlow out of training
-    path = os.path.join(workdir, "metrics.jsonl")
-    _truncate_metrics(path, start_step)
-    self._jsonl = open(path, "a")
-    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
-                             purge_step=start_step + 1 if start_step else None)
-
-  def write(self, step: int, split: str, values: dict[str, float]) -> None:
-    if not self._active:
-      return
-    record = {"step": step, "split": split, "seed": self._seed, **values}
-    self._jsonl.write(json.dumps(record) + "\n")
-    self._jsonl.flush()
-    for key, value in values.items():
-      self._tb.add_scalar(f"{split}/{key}", value, step)
-
-  def close(self):
-    if self._active:
-      self._jsonl.close()
-      self._tb.close()
-
-
-# ---------------------------------------------------------------------------------------------
 # The run
 
-def restore(workdir: str):
+
+def restore(workdir: str) -> tuple[ml_collections.ConfigDict, TrainState]:
   """(config, TrainState) of the newest good checkpoint in `workdir` (for eval, probes, plots).
 
   The parameters come back replicated over this process's devices. Raises FileNotFoundError
@@ -293,8 +155,7 @@ def restore(workdir: str):
     if config is None:
       raise FileNotFoundError(f"no readable checkpoint in {ckpts.directory}")
     task, model = setup(tasks.with_saved_assets(config, workdir))
-    mesh = jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
-                         axis_types=(jax.sharding.AxisType.Auto,))
+    mesh = data_mesh()
     abstract = _abstract_tree(config, task, model, jax.sharding.NamedSharding(mesh, P()))
     found = ckpts.restore_latest(abstract, config)
   finally:
@@ -307,28 +168,35 @@ def restore(workdir: str):
 def _zero_sums(state, task, config):
   """The running sums of a logging window at its start: zeros shaped like train_step's sums."""
   batch = task.train_batch(0, config.batch_size)
-  shapes = jax.eval_shape(functools.partial(train_step, spec=task.spec), state, batch,
-                          jax.random.PRNGKey(0))[1]
-  return {k: np.full(v.shape, NO_BAD_STEP if k == "first_nonfinite_step" else 0, v.dtype)
-          for k, v in shapes.items()}
+  shapes = jax.eval_shape(
+    functools.partial(train_step, spec=task.spec), state, batch, jax.random.PRNGKey(0)
+  )[1]
+  return {
+    k: np.full(v.shape, NO_BAD_STEP if k == "first_nonfinite_step" else 0, v.dtype)
+    for k, v in shapes.items()
+  }
 
 
 def _abstract_tree(config, task, model, replicated):
   """Shapes, dtypes and shardings of what a checkpoint holds, without initializing anything."""
+
   def tree():
     state = init_state(config, task, model)
     return {"state": state, "sums": _zero_sums(state, task, config)}
 
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-                      jax.eval_shape(tree))
+  return jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), jax.eval_shape(tree)
+  )
 
 
-def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   """Trains `config.model` on `config.task`; returns the final eval metrics."""
   return train_and_return_state(config, workdir)[1]
 
 
-def train_over_seeds(config, workdir: str, seeds) -> dict[int, dict[str, float]]:
+def train_over_seeds(
+  config: ml_collections.ConfigDict, workdir: str, seeds: Iterable[int]
+) -> dict[int, dict[str, float]]:
   """Runs `config` once per seed into workdir/seed_S; returns {seed: final eval metrics}.
 
   A seed whose run finished already is restored from its final checkpoint, not retrained.
@@ -342,18 +210,9 @@ def train_over_seeds(config, workdir: str, seeds) -> dict[int, dict[str, float]]
   return results
 
 
-def seed_summary(results: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]]:
-  """Per metric: mean, sample standard deviation (ddof=1; 0 for one seed) and the values."""
-  summary = {}
-  for name in next(iter(results.values())):
-    values = [float(m[name]) for m in results.values()]
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    summary[name] = {"mean": float(np.mean(values)), "std": std, "values": values,
-                     "seeds": list(results)}
-  return summary
-
-
-def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, float]]:
+def train_and_return_state(
+  config: ml_collections.ConfigDict, workdir: str
+) -> tuple[TrainState, dict[str, float]]:
   """Trains `config.model` on `config.task` over all devices; returns (state, eval metrics).
 
   Writes config.json, metrics.jsonl, TensorBoard scalars, the task's assets (e.g.
@@ -379,35 +238,54 @@ def train_and_return_state(config, workdir: str) -> tuple[TrainState, dict[str, 
   if config.get("checkpoint_every", 0):
     ckpts = checkpoint.Checkpoints(workdir, config.keep_checkpoints)
   elif os.path.isdir(os.path.join(workdir, checkpoint.SUBDIR)):
-    logging.warning("config.checkpoint_every=0: starting from scratch and ignoring the "
-                    "checkpoints in %s", workdir)
+    logging.warning(
+      "config.checkpoint_every=0: starting from scratch and ignoring the checkpoints in %s", workdir
+    )
   try:
     found = None
     if ckpts is not None and ckpts.steps():
       found = ckpts.restore_latest(_abstract_tree(config, task, model, replicated), config)
     if found:
       start, state, sums = found[0], found[1]["state"], found[1]["sums"]
-      logging.info("resuming from the checkpoint at step %d of %d in %s", start,
-                   config.train_steps, ckpts.directory)
+      logging.info(
+        "resuming from the checkpoint at step %d of %d in %s",
+        start,
+        config.train_steps,
+        ckpts.directory,
+      )
     else:
       start = 0
       state = put_global(jax.device_get(init_state(config, task, model)), replicated)
     zero_sums = put_global(_zero_sums(state, task, config), replicated)
     if not found:
       sums = zero_sums
-    logging.info("model %s on task %s: %s parameters; %s; %d devices (%d processes)",
-                 config.model, config.task, f"{count_params(state.params):,}", spec,
-                 jax.device_count(), jax.process_count())
+    logging.info(
+      "model %s on task %s: %s parameters; %s; %d devices (%d processes)",
+      config.model,
+      config.task,
+      f"{count_params(state.params):,}",
+      spec,
+      jax.device_count(),
+      jax.process_count(),
+    )
     run = _Run(
-        config=config, task=task, ckpts=ckpts, zero_sums=zero_sums,
-        step_fn=jax.jit(functools.partial(train_and_accumulate, spec=spec),
-                        in_shardings=(replicated, replicated, batch_sharding, replicated),
-                        out_shardings=(replicated, replicated), donate_argnums=0),
-        eval_fn=_sharded_evaluator(model, task, state.params, config.batch_size, replicated,
-                                   batch_sharding),
-        batch_sharding=batch_sharding,
-        rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
-        writer=MetricWriter(workdir, config.seed, start, active=primary))
+      config=config,
+      task=task,
+      ckpts=ckpts,
+      zero_sums=zero_sums,
+      step_fn=jax.jit(
+        functools.partial(train_and_accumulate, spec=spec),
+        in_shardings=(replicated, replicated, batch_sharding, replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0,
+      ),
+      eval_fn=_sharded_evaluator(
+        model, task, state.params, config.batch_size, replicated, batch_sharding
+      ),
+      batch_sharding=batch_sharding,
+      rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
+      writer=MetricWriter(workdir, config.seed, start, active=primary),
+    )
     try:
       return _loop(run, state, sums, start)
     finally:
@@ -435,40 +313,29 @@ def _sharded_evaluator(model, task, params, batch_size, replicated, batch_shardi
   spec = task.spec
 
   def add_batch(params, total, batch):
-    sums = eval_step(params, batch, apply_fn=model.apply, spec=spec)
-    return jax.tree.map(jnp.add, total, sums)
+    return accumulate(total, eval_step(params, batch, apply_fn=model.apply, spec=spec))
 
-  jitted = jax.jit(add_batch, in_shardings=(replicated, replicated, batch_sharding),
-                   out_shardings=replicated)
-  shapes = jax.eval_shape(functools.partial(eval_step, apply_fn=model.apply, spec=spec),
-                          params, task.train_batch(0, batch_size))
+  jitted = jax.jit(
+    add_batch, in_shardings=(replicated, replicated, batch_sharding), out_shardings=replicated
+  )
+  shapes = jax.eval_shape(
+    functools.partial(eval_step, apply_fn=model.apply, spec=spec),
+    params,
+    task.train_batch(0, batch_size),
+  )
   zeros = put_global({k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}, replicated)
 
   def evaluate_all(params):
-    total, in_flight = zeros, _InFlight()
-    for batch in task.eval_batches(batch_size):
+    in_flight = InFlight()
+
+    def add(total, batch):
       total = jitted(params, total, put_global(batch, batch_sharding))
       in_flight.push(total["count"])
-    return total
+      return total
+
+    return sum_over_batches(add, task.eval_batches(batch_size), zeros)
 
   return evaluate_all
-
-
-class _InFlight:
-  """Lets the host run at most `depth` programs ahead of the devices.
-
-  Enough to overlap batch preparation with compute, while bounding the batches queued on
-  the devices. (Unbounded, dozens of queued programs deadlocked in the gloo collectives of
-  a multi-process CPU run.)
-  """
-
-  def __init__(self, depth: int = 4):
-    self._queue, self._depth = collections.deque(), depth
-
-  def push(self, output: jax.Array) -> None:
-    self._queue.append(output)
-    if len(self._queue) > self._depth:
-      self._queue.popleft().block_until_ready()
 
 
 def _check_finite(run: _Run, sums: Metrics) -> None:
@@ -477,15 +344,16 @@ def _check_finite(run: _Run, sums: Metrics) -> None:
     config, last = run.config, run.ckpts and run.ckpts.steps()
     kept = f"; checkpoint {last[-1]} is the last good state" if last else ""
     raise FloatingPointError(
-        f"loss is not finite at step {first} of {config.model} on {config.task}{kept}; "
-        "lower config.opt.learning_rate or config.opt.clip_norm")
+      f"loss is not finite at step {first} of {config.model} on {config.task}{kept}; "
+      "lower config.opt.learning_rate or config.opt.clip_norm"
+    )
 
 
 def _loop(run: _Run, state, sums, start: int):
   config, task, writer = run.config, run.task, run.writer
   spec, total, every = task.spec, config.train_steps, config.get("checkpoint_every", 0)
   t_start = t_last = time.perf_counter()
-  last_logged, eval_metrics, in_flight = start, None, _InFlight()
+  last_logged, eval_metrics, in_flight = start, None, InFlight()
   for step in range(start + 1, total + 1):
     batch = put_global(task.train_batch(step - 1, config.batch_size), run.batch_sharding)
     state, sums = run.step_fn(state, sums, batch, run.rng)
@@ -500,23 +368,26 @@ def _loop(run: _Run, state, sums, start: int):
       now = time.perf_counter()
       rate = (step - last_logged) / max(now - t_last, 1e-9)
       writer.write(step, "train", {**train_metrics, "steps_per_sec": rate})
-      logging.info("step %d/%d  loss %.4f  %s %.4f  %.1f steps/s  ETA %.0fs", step, total,
-                   train_metrics["loss"], _headline(spec),
-                   train_metrics.get(_headline(spec), float("nan")), rate,
-                   (total - step) / max(rate, 1e-9))
+      logging.info(
+        "step %d/%d  loss %.4f  %s %.4f  %.1f steps/s  ETA %.0fs",
+        step,
+        total,
+        train_metrics["loss"],
+        headline(spec),
+        train_metrics.get(headline(spec), float("nan")),
+        rate,
+        (total - step) / max(rate, 1e-9),
+      )
       sums, t_last, last_logged = run.zero_sums, now, step
     if evaluate_now:
       eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
-      logging.info("eval at step %d: %s", step,
-                   "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
+      logging.info(
+        "eval at step %d: %s", step, "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items())
+      )
     if save:  # after this step's lines are written: a resume keeps exactly those
       run.ckpts.save(step, {"state": state, "sums": sums}, config)
   if eval_metrics is None:  # restored at the last step: its lines are already written
     eval_metrics = summarize(spec, run.eval_fn(state.params))
   logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
   return state, eval_metrics
-
-
-def _headline(spec: TaskSpec) -> str:
-  return {"regress": "mse", "lm": "bits_per_token"}.get(spec.kind, "accuracy")

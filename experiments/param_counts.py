@@ -8,8 +8,11 @@ beyond.py and copy_memory.py all do); `--task` overrides the preset's task. Noth
 trained or compiled: `models.parameter_counts` works from shapes only.
 """
 
+from __future__ import annotations
+
 import importlib.util
 import sys
+from collections.abc import Sequence
 
 from absl import app, flags
 
@@ -17,8 +20,11 @@ from cnnrnn_jax import models, train
 from cnnrnn_jax.errors import ConfigError
 
 _PRESET = flags.DEFINE_string("preset", "cnnrnn_jax/configs/default.py", "Config file.")
-_MODELS = flags.DEFINE_list("models", ["cnn", "lstm", "gru", "tcn", "mingru", "lru",
-                                       "transformer"], "Registered models to count.")
+_MODELS = flags.DEFINE_list(
+  "models",
+  ["cnn", "lstm", "gru", "tcn", "mingru", "lru", "transformer"],
+  "Registered models to count.",
+)
 _TASK = flags.DEFINE_string("task", None, "Task to size the models for (default: the preset's).")
 
 
@@ -29,7 +35,8 @@ def _load_preset(path: str):
   return module
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
+  """Prints a markdown table of parameter counts."""
   del argv
   preset = _load_preset(_PRESET.value)
   print(f"{_PRESET.value}:")

@@ -1,19 +1,22 @@
 r"""Train one model on one task: the absl entry point around `train.train_and_evaluate`.
 
   python -m experiments.train --config=cnnrnn_jax/configs/default.py \
-      --config.model=lstm --config.task=order --workdir=/tmp/lstm_order
+      --config.model=lstm --config.task=order --workdir=runs/lstm_order
 
   # The same config once per seed (workdir/seed_S), then mean ± std of the final metrics:
   python -m experiments.train --config=cnnrnn_jax/configs/default.py:cnn,mnist1d \
-      --seeds=0,1,2 --workdir=/tmp/cnn_mnist1d
+      --seeds=0,1,2 --workdir=runs/cnn_mnist1d
 
 Flags live here only; the library takes a ConfigDict and a workdir.
 """
+
+from __future__ import annotations
 
 import json
 import logging as std_logging
 import os
 import sys
+from collections.abc import Sequence
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -22,13 +25,24 @@ from cnnrnn_jax import train
 from cnnrnn_jax.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", "cnnrnn_jax/configs/default.py", "Training config file (ml_collections).",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Where config.json, metrics.jsonl, "
-                               "TensorBoard events and checkpoints go.", required=True)
-_SEEDS = flags.DEFINE_list("seeds", [], "Run the config once per seed (replacing "
-                           "config.seed) in WORKDIR/seed_S, then print the mean ± sample std "
-                           "of the final eval metrics and write them to WORKDIR/seeds.json.")
+  "config",
+  "cnnrnn_jax/configs/default.py",
+  "Training config file (ml_collections).",
+  lock_config=True,
+)
+_WORKDIR = flags.DEFINE_string(
+  "workdir",
+  None,
+  "Where config.json, metrics.jsonl, TensorBoard events and checkpoints go.",
+  required=True,
+)
+_SEEDS = flags.DEFINE_list(
+  "seeds",
+  [],
+  "Run the config once per seed (replacing "
+  "config.seed) in WORKDIR/seed_S, then print the mean ± sample std "
+  "of the final eval metrics and write them to WORKDIR/seeds.json.",
+)
 
 
 def _num(v: float) -> str:
@@ -40,18 +54,22 @@ def _format(metrics) -> str:
   return "  ".join(f"{k}={_num(v)}" for k, v in metrics.items())
 
 
-def main(argv):
+def main(argv: Sequence[str]) -> None:
+  """Trains the config (once, or once per --seeds) and prints the final eval metrics."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)
   # Orbax narrates every save at INFO; keep its warnings (e.g. a corrupt checkpoint) only.
   std_logging.getLogger("absl").addFilter(
-      lambda record: record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname)
+    lambda record: record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+  )
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:
-    sys.exit(f"config error: --seeds={','.join(_SEEDS.value)} is not a list of integers; "
-             "use e.g. --seeds=0,1,2")
+    sys.exit(
+      f"config error: --seeds={','.join(_SEEDS.value)} is not a list of integers; "
+      "use e.g. --seeds=0,1,2"
+    )
   try:
     if not seeds:
       print("final eval: " + _format(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)))

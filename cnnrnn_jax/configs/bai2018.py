@@ -24,7 +24,7 @@ std over seeds 0, 1, 2; the machine was shared, so seconds are loose):
 
   for m in lstm gru tcn; do for t in adding copy_memory; do
     python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:$m,$t \
-        --seeds=0,1,2 --workdir=/tmp/i9b/${m}_$t
+        --seeds=0,1,2 --workdir=runs/bai2018/${m}_$t
   done; done
 
   adding T = 100, MSE (predicting 1: 0.167)  copy memory T = 100, loss (memoryless: 0.173)
@@ -36,19 +36,19 @@ Best found in the same budget (our rows; a higher learning rate, and for the GRU
 memory 3000 steps, which take as long as the tcn's 1000):
 
   python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:gru,adding \
-      --config.opt.learning_rate=1e-2 --seeds=0,1,2 --workdir=/tmp/i9b/ours_gru_adding
+      --config.opt.learning_rate=1e-2 --seeds=0,1,2 --workdir=runs/bai2018/ours_gru_adding
   -> MSE 3.1e-4 ± 1.8e-4 (tcn at 1e-2, seed 0 only: 7e-4)
   python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:gru,copy_memory \
       --config.opt.learning_rate=6e-3 --config.train_steps=3000 --seeds=0,1,2 \
-      --workdir=/tmp/i9b/ours_gru_copy
+      --workdir=runs/bai2018/ours_gru_copy
   -> loss 0.128 ± 0.011: below the memoryless 0.173 but far above the tcn preset (5.7e-5),
      which stays the best copy-memory configuration.
 
-Paper scale: not yet run. This shared CPU trained the adding models at 6-13 steps/s already at
-T = 200, so one seed of 15,625 steps at T = 600 takes well over the ~5 minutes allowed here:
+Paper scale: not yet run. A 2-core CPU trains the adding models at 6-13 steps/s already at
+T = 200, so one seed of 15,625 steps at T = 600 takes well over 20 minutes there (GPU work):
 
   python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:tcn,adding,paper \
-      --seeds=0,1,2 --workdir=/tmp/bai_tcn_adding_paper   # likewise lstm, gru; copy_memory
+      --seeds=0,1,2 --workdir=runs/bai2018/tcn_adding_paper   # likewise lstm, gru; copy_memory
 
 Published (Bai et al. 2018, Table 1): adding T = 600 MSE lstm 0.164, gru 5.3e-5, tcn 5.8e-5;
 copy memory T = 1000 loss lstm 0.0204, gru 0.0197, tcn 3.5e-5. Trivial baselines: predicting
@@ -65,9 +65,9 @@ TASKS = ("adding", "copy_memory")
 LENGTHS = {"adding": (100, 600), "copy_memory": (100, 1000)}
 STEPS = {"adding": (1000, 15_625), "copy_memory": (1000, 15_650)}
 ADDING_SIZES = {
-    "tcn": {"hidden": 24, "tcn_levels": 8, "tcn_kernel_size": 8},
-    "lstm": {"hidden": 130},
-    "gru": {"hidden": 150},
+  "tcn": {"hidden": 24, "tcn_levels": 8, "tcn_kernel_size": 8},
+  "lstm": {"hidden": 130},
+  "gru": {"hidden": 150},
 }
 
 
@@ -75,8 +75,9 @@ def get_config(preset: str = "tcn,adding") -> ml_collections.ConfigDict:
   """`preset` is 'MODEL,TASK' (CPU scale) or 'MODEL,TASK,paper'."""
   parts = preset.split(",")
   if len(parts) not in (2, 3) or parts[1] not in TASKS or parts[2:] not in ([], ["paper"]):
-    raise ValueError(f"bai2018 preset {preset!r} is not 'MODEL,TASK' or 'MODEL,TASK,paper' "
-                     f"with TASK in {TASKS}")
+    raise ValueError(
+      f"bai2018 preset {preset!r} is not 'MODEL,TASK' or 'MODEL,TASK,paper' with TASK in {TASKS}"
+    )
   model, task, paper = parts[0], parts[1], len(parts) == 3
   if task == "copy_memory":
     config = copy_memory.get_config(model)

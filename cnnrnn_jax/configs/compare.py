@@ -1,11 +1,11 @@
 r"""Compare config: the grid that `python -m experiments.compare` measures.
 
-  # default preset: every Foundation model, sized for a 2-core CPU (README "The verdict")
-  python -m experiments.compare --workdir=/tmp/cnnrnn_compare
+  # default preset: every Foundation model, sized for a 2-core CPU (docs/verdict.md)
+  python -m experiments.compare --workdir=runs/compare
   # the large preset, for a GPU or TPU: bigger models, longer sequences, more seeds,
   # every registered model and the real-data tasks that are registered
   python -m experiments.compare --config=cnnrnn_jax/configs/compare.py:large \
-      --workdir=/tmp/cnnrnn_compare_large
+      --workdir=runs/compare_large
 
 Every knob can be varied on the command line (`--config.param_budget=50000`,
 `--config.models=cnn,lstm,tcn`). Adding a model to the comparison is a config edit:
@@ -29,9 +29,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.preset = preset
   c.models = "cnn,rnn,lstm,gru,cnn_lstm,bag"  # comma-separated, or "all": the whole registry
   c.folklore = ml_collections.ConfigDict()
-  c.folklore.cnn = "cnn"    # the model that stands for the folklore's "CNN" column
-  c.folklore.rnn = "lstm"   # ... and for its "RNN" column ("strong, with LSTM/GRU")
-  c.param_budget = 20_000   # every model is sized to about this many parameters
+  c.folklore.cnn = "cnn"  # the model that stands for the folklore's "CNN" column
+  c.folklore.rnn = "lstm"  # ... and for its "RNN" column ("strong, with LSTM/GRU")
+  c.param_budget = 20_000  # every model is sized to about this many parameters
   c.width_knobs = ("hidden", "num_filters")  # the first that changes a model's size is scaled
   # Implementations timed for speed and throughput (the verdict uses each model's fastest):
   # arch knob -> the models that have it and the values to time. The folklore pair gets
@@ -42,7 +42,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.cache_dir = "xla_cache"  # JAX's persistent compilation cache under the workdir ('' = off)
   c.workers = 2  # processes for the training jobs (timing jobs always run alone, first)
   c.seeds = (0, 1)
-  c.solved_threshold = 0.9   # accuracy at which a dependency distance counts as solved
+  c.solved_threshold = 0.9  # accuracy at which a dependency distance counts as solved
 
   # The training config every run starts from (configs/default.py), sized for the CPU.
   c.train = default.get_config()
@@ -50,7 +50,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.train.train_steps = 300
   c.train.log_every = 100
   c.train.eval_every = 1_000_000  # evaluate once, at the end
-  c.train.checkpoint_every = 0    # short runs: the suite resumes job by job instead
+  c.train.checkpoint_every = 0  # short runs: the suite resumes job by job instead
   c.train.arch.embed_dim = 32
   c.train.opt.warmup_steps = 50
   c.train.data.eval_size = 512
@@ -106,7 +106,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
 
 def _impls(models: str, choices) -> ml_collections.ConfigDict:
   impls = ml_collections.ConfigDict()
-  impls.models = models    # comma-separated
+  impls.models = models  # comma-separated
   impls.choices = choices
   return impls
 
@@ -114,9 +114,9 @@ def _impls(models: str, choices) -> ml_collections.ConfigDict:
 def _sweep(seq_len, distances, models="", train_steps=0) -> ml_collections.ConfigDict:
   sweep = ml_collections.ConfigDict()
   sweep.seq_len = config_dict.placeholder(int)
-  sweep.seq_len = seq_len     # one length for every distance: the runs share one compile
+  sweep.seq_len = seq_len  # one length for every distance: the runs share one compile
   sweep.distances = distances
-  sweep.models = models       # comma-separated; '' = every model of the comparison
+  sweep.models = models  # comma-separated; '' = every model of the comparison
   sweep.train_steps = train_steps  # 0 = train.train_steps
   return sweep
 

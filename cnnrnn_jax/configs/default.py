@@ -3,9 +3,9 @@
 Select a model (and optionally a task) after the colon, vary anything on the command line:
 
   python -m experiments.train --config=cnnrnn_jax/configs/default.py:lstm \
-      --config.task=order --workdir=/tmp/lstm_order
+      --config.task=order --workdir=runs/lstm_order
 
-Measured with these defaults on a 2-core CPU (README "Foundation results" has the
+Measured with these defaults on a 2-core CPU (docs/models_and_tasks.md has the
 exact commands): lstm on `order` and cnn on `motif` reach >= 95% eval accuracy;
 the order-blind `bag` stays at chance on `order`.
 """
@@ -22,46 +22,46 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.batch_size = 64
   config.train_steps = 1500
-  config.log_every = 100     # steps between train-metric lines (and progress logs)
-  config.eval_every = 500    # steps between evaluations (and at the end)
+  config.log_every = 100  # steps between train-metric lines (and progress logs)
+  config.eval_every = 500  # steps between evaluations (and at the end)
 
-  # Scale-out and durability (README "Scale-out and durability"). Every device is used;
+  # Scale-out and durability (docs/durability.md). Every device is used;
   # batch_size is the GLOBAL batch and must be a multiple of the device count.
   config.checkpoint_every = 500  # steps between checkpoints in workdir/checkpoints (and one
-                                 # at the end); 0 = no checkpoints and no resume
-  config.keep_checkpoints = 3    # the newest K checkpoints are kept
-  config.distributed = False     # multi-host: jax.distributed.initialize() first (TPU pod)
+  # at the end); 0 = no checkpoints and no resume
+  config.keep_checkpoints = 3  # the newest K checkpoints are kept
+  config.distributed = False  # multi-host: jax.distributed.initialize() first (TPU pod)
 
   config.arch = ml_collections.ConfigDict()
   config.arch.embed_dim = 64
-  config.arch.hidden = 128            # recurrent units / bag hidden layer
-  config.arch.num_filters = 64        # feature maps per convolution width
+  config.arch.hidden = 128  # recurrent units / bag hidden layer
+  config.arch.num_filters = 64  # feature maps per convolution width
   config.arch.kernel_sizes = (3, 4, 5)  # Kim 2014 widths
   config.arch.hybrid_kernel_size = 3  # cnn_lstm's convolution width
   config.arch.bidirectional = False
-  config.arch.readout = "last"        # last | mean | max (recurrent models)
+  config.arch.readout = "last"  # last | mean | max (recurrent models)
   config.arch.dropout = 0.1
-  config.arch.conv_impl = "xla"       # xla | vmap | vmap_shifted: tested equal, xla is faster on CPU
+  config.arch.conv_impl = "xla"  # xla | vmap | vmap_shifted: tested equal, xla is faster on CPU
   # --- Beyond the folklore: tcn, mingru, lru, transformer (width = arch.hidden) ---------
-  config.arch.tcn_levels = 4          # tcn residual blocks; block i has dilation 2**i
-  config.arch.tcn_kernel_size = 3     # tcn convolution width (receptive field is logged)
+  config.arch.tcn_levels = 4  # tcn residual blocks; block i has dilation 2**i
+  config.arch.tcn_kernel_size = 3  # tcn convolution width (receptive field is logged)
   config.arch.tcn_weight_norm = True  # weight normalisation of tcn kernels (Bai et al.)
-  config.arch.num_layers = 2          # pre-norm residual blocks: mingru / lru / transformer
-  config.arch.mlp_ratio = 2           # MLP width of those blocks = mlp_ratio * hidden
+  config.arch.num_layers = 2  # pre-norm residual blocks: mingru / lru / transformer
+  config.arch.mlp_ratio = 2  # MLP width of those blocks = mlp_ratio * hidden
   config.arch.scan_impl = "associative"  # associative | sequential (mingru, lru): tested equal
-  config.arch.num_heads = 4           # transformer attention heads (must divide hidden)
+  config.arch.num_heads = 4  # transformer attention heads (must divide hidden)
   config.arch.pos_encoding = "sinusoidal"  # sinusoidal | learned (transformer)
-  # --- Recurrence implementation (README "Performance") -------------------------------
+  # --- Recurrence implementation (docs/performance.md) --------------------------------
   # fused = recurrent.fused_scan (batch-level scan, hand-written backward); scan = vmap
   # of the didactic scan_sequence. Tested equal; fused is the faster one to train.
   config.arch.rnn_impl = "fused"
   # --- Position-specific baselines (Greydanus 2020): logreg, mlp over the flattened input -----
-  config.arch.mlp_layers = 2          # mlp: ReLU layers of width arch.hidden; logreg has none
+  config.arch.mlp_layers = 2  # mlp: ReLU layers of width arch.hidden; logreg has none
 
   config.opt = ml_collections.ConfigDict()
   config.opt.learning_rate = 3e-3
   config.opt.warmup_steps = 100
-  config.opt.schedule = "cosine"      # cosine | constant (after warmup)
+  config.opt.schedule = "cosine"  # cosine | constant (after warmup)
   config.opt.weight_decay = 1e-4
   config.opt.clip_norm = 1.0
 
@@ -72,26 +72,26 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.vocab_size = config_dict.placeholder(int)
   config.data.eval_size = config_dict.placeholder(int)  # synthetic: 1024; real data: whole split
 
-  # ---- Real data (issue 3): tasks/files.py, tfds_tasks.py, mnist1d.py, forecast.py, text.py.
-  # None = the task's default (each task's docstring). README "Real data" shows them in use.
+  # ---- Real data: tasks/files.py, tfds_tasks.py, mnist1d.py, forecast.py, text.py.
+  # None = the task's default (each task's docstring). docs/real_data.md shows them in use.
   config.data.train_path = config_dict.placeholder(str)  # your file/folder; *_mnist: IDX files
-  config.data.eval_path = config_dict.placeholder(str)   # held-out file/folder (else a fraction)
+  config.data.eval_path = config_dict.placeholder(str)  # held-out file/folder (else a fraction)
   config.data.eval_fraction = config_dict.placeholder(float)  # held out without eval_path: 0.1
   config.data.eval_split = config_dict.placeholder(str)  # tfds split / forecast validation|test
-  config.data.data_dir = config_dict.placeholder(str)    # tensorflow-datasets data_dir
-  config.data.encoding = config_dict.placeholder(str)    # None = UTF-8; e.g. latin-1
-  config.data.skip_bad_rows = False   # skip (and count) malformed rows instead of failing
-  config.data.header = config_dict.placeholder(bool)      # TSV/CSV header row; None = detect
+  config.data.data_dir = config_dict.placeholder(str)  # tensorflow-datasets data_dir
+  config.data.encoding = config_dict.placeholder(str)  # None = UTF-8; e.g. latin-1
+  config.data.skip_bad_rows = False  # skip (and count) malformed rows instead of failing
+  config.data.header = config_dict.placeholder(bool)  # TSV/CSV header row; None = detect
   config.data.text_column = config_dict.placeholder(str)  # name or 0-based index; None = detect
   config.data.label_column = config_dict.placeholder(str)
-  config.data.max_len = config_dict.placeholder(int)      # text classification truncation: 256
-  config.data.level = config_dict.placeholder(str)        # word | char tokens
+  config.data.max_len = config_dict.placeholder(int)  # text classification truncation: 256
+  config.data.level = config_dict.placeholder(str)  # word | char tokens
   config.data.lowercase = config_dict.placeholder(bool)
-  config.data.min_count = config_dict.placeholder(int)    # rarer tokens become OOV
-  config.data.vocab_path = config_dict.placeholder(str)   # reuse a run's WORKDIR/vocab.json
-  config.data.columns = config_dict.placeholder(str)      # csv_series 'target,other'; None = last
-  config.data.horizon = config_dict.placeholder(int)      # forecast this many steps ahead: 1
-  config.data.period = config_dict.placeholder(int)       # seasonal-naive baseline period
+  config.data.min_count = config_dict.placeholder(int)  # rarer tokens become OOV
+  config.data.vocab_path = config_dict.placeholder(str)  # reuse a run's WORKDIR/vocab.json
+  config.data.columns = config_dict.placeholder(str)  # csv_series 'target,other'; None = last
+  config.data.horizon = config_dict.placeholder(int)  # forecast this many steps ahead: 1
+  config.data.period = config_dict.placeholder(int)  # seasonal-naive baseline period
 
   if preset:
     parts = preset.split(",")

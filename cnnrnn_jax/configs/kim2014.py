@@ -10,10 +10,10 @@ The task is `text_files` (tasks/files.py): any TSV/CSV of sentence and label, or
 of one-file-per-class texts. On GLUE's SST-2 files (67,349 training phrases and sentences,
 as Kim trained; scored on the 872 dev sentences, GLUE hides the test labels):
 
-  D=/work/shared/data   # or wherever your copy of ../shared/data is
+  D=../shared/data   # or wherever your copy of the data is
   python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py \
       --config.data.train_path=$D/sst2_glue/train.tsv \
-      --config.data.eval_path=$D/sst2_glue/dev.tsv --seeds=0,1,2 --workdir=/tmp/kim
+      --config.data.eval_path=$D/sst2_glue/dev.tsv --seeds=0,1,2 --workdir=runs/kim
 
 Measured (2-core CPU shared with other jobs): dev accuracy 82.8 ± 0.5% (seeds 0, 1, 2:
 82.22, 83.26, 82.80%; mean ± sample std), 413-752 s of training per seed.
@@ -27,16 +27,16 @@ Where this differs from the paper (our trainer has one optimizer):
 - Accuracy is on GLUE's dev split (872 sentences); Kim's 82.7% is on the 1,821-sentence
   test split, whose labels GLUE does not publish.
 
-`get_config("ours")` is the best CNN setting we know within the same CPU budget: README
-"Real data"'s default `cnn` (64-d embeddings, 64 maps per width, dropout 0.1, batch 64,
+`get_config("ours")` is the best CNN setting we know within the same CPU budget: the
+default `cnn` of docs/real_data.md (64-d embeddings, 64 maps per width, dropout 0.1, batch 64,
 2000 steps; it trains exactly as `default.py:cnn,text_files --config.train_steps=2000`,
 which the tests check), with a 14x smaller embedding table:
 
   python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:ours \
       --config.data.train_path=$D/sst2_glue/train.tsv \
-      --config.data.eval_path=$D/sst2_glue/dev.tsv --seeds=0,1,2 --workdir=/tmp/kim_ours
+      --config.data.eval_path=$D/sst2_glue/dev.tsv --seeds=0,1,2 --workdir=runs/kim_ours
 
-Measured: 83.5 ± 1.0% (82.45, 84.29, 83.83%, the same numbers README "Real data" has for
+Measured: 83.5 ± 1.0% (82.45, 84.29, 83.83%, the same numbers docs/real_data.md has for
 that config), 27-47 s of training per seed on the same shared CPU at a quieter moment (the
 CNN-rand seconds above were taken under heavier load: compare accuracies, not seconds).
 """

@@ -1,10 +1,19 @@
 """Task registry. Importing this package registers every built-in task."""
 
-from cnnrnn_jax.tasks import synthetic  # noqa: F401  (registers the synthetic tasks)
-from cnnrnn_jax.tasks import files, forecast, mnist1d, tfds_tasks  # noqa: F401  (real data)
 from cnnrnn_jax.errors import ConfigError
+
+# Importing the task modules registers their tasks.
+from cnnrnn_jax.tasks import files, forecast, mnist1d, synthetic, tfds_tasks  # noqa: F401
 from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec, build, names, register
 from cnnrnn_jax.tasks.text import with_saved_assets
 
-__all__ = ["Batch", "ConfigError", "Task", "TaskSpec", "build", "names", "register",
-           "with_saved_assets"]
+__all__ = [
+  "Batch",
+  "ConfigError",
+  "Task",
+  "TaskSpec",
+  "build",
+  "names",
+  "register",
+  "with_saved_assets",
+]

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import ml_collections
 import numpy as np
 
 from cnnrnn_jax.errors import ConfigError  # noqa: F401  (re-exported for old imports)
@@ -61,6 +63,7 @@ class TaskSpec:
 
   @property
   def per_step(self) -> bool:
+    """True when the model answers at every step (per_step and lm tasks)."""
     return self.kind in ("per_step", "lm")
 
 
@@ -80,9 +83,6 @@ class Task(abc.ABC):
     The last batch is padded with weight-0 rows, so every batch has one shape.
     """
 
-  def describe(self) -> str:
-    return f"{type(self).__name__}({self.spec})"
-
   def save_assets(self, workdir: str) -> None:
     """Writes what evaluation and later runs need besides the parameters (a tokenizer's
     vocab.json, forecast baselines.json) into the run's workdir.
@@ -91,12 +91,13 @@ class Task(abc.ABC):
     once the workdir exists. A later run reuses a saved vocabulary with
     `--config.data.vocab_path=WORKDIR/vocab.json`. Default: nothing to save.
     """
+    del workdir
 
 
 _REGISTRY: dict[str, Callable[..., Task]] = {}
 
 
-def register(name: str):
+def register(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
   """Class/function decorator: `@register('order')` makes a task buildable by name.
 
   The registered callable is called as `factory(data_config, seed)` where
@@ -113,10 +114,12 @@ def register(name: str):
 
 
 def names() -> list[str]:
+  """The registered task names, sorted."""
   return sorted(_REGISTRY)
 
 
-def build(name: str, data_config, seed: int) -> Task:
+def build(name: str, data_config: ml_collections.ConfigDict, seed: int) -> Task:
+  """The registered task `name`, built from `config.data` and the run seed."""
   if name not in _REGISTRY:
     raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
   return _REGISTRY[name](data_config, seed)
@@ -140,7 +143,7 @@ def split_into_batches(examples: Batch, batch_size: int) -> Iterator[Batch]:
   """Cuts a dict of equal-length arrays into padded batches of `batch_size` rows."""
   n = len(examples["lengths"])
   for start in range(0, n, batch_size):
-    yield pad_rows({k: v[start:start + batch_size] for k, v in examples.items()}, batch_size)
+    yield pad_rows({k: v[start : start + batch_size] for k, v in examples.items()}, batch_size)
 
 
 def rng_for(seed: int, *key: int) -> np.random.Generator:
@@ -149,3 +152,64 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
 
 
 TRAIN_STREAM, EVAL_STREAM = 0, 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated tasks: every batch drawn by numpy from (seed, stream, step), configured by KNOBS
+
+
+KNOBS = ("seq_len", "distance", "vocab_size", "eval_size")  # what a generated task reads
+DEFAULT_EVAL_SIZE = 1024
+
+
+def register_generated(name: str) -> Callable[[type], type]:
+  """Registers a GeneratedTask class as `factory(data_config, seed)`, reading only KNOBS."""
+
+  def deco(cls):
+    def factory(data_config, seed: int) -> Task:
+      return cls(seed, **{knob: data_config.get(knob) for knob in KNOBS})
+
+    register(name)(factory)
+    cls.name = name
+    return cls
+
+  return deco
+
+
+def check_int(task: str, knob: str, value: Any, default: int | None, minimum: int) -> int | None:
+  """`value`, or `default` when it is None; a ConfigError unless it is an integer >= minimum."""
+  if value is None:
+    return default
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    raise ConfigError(
+      f"{task}: {knob}={value!r} must be an integer >= {minimum}; "
+      f"set --config.data.{knob} to one (or leave it None for the default)"
+    )
+  return int(value)
+
+
+class GeneratedTask(Task):
+  """A task drawn by `generate`: train batches from (seed, step), a cached eval set of
+  `eval_size` rows (synthetic.py, long_memory.py)."""
+
+  name: str
+
+  def __init__(self, spec: TaskSpec, seed: int, eval_size: int | None):
+    self.spec = spec
+    self.seed = seed
+    self.eval_size = check_int(self.name, "eval_size", eval_size, DEFAULT_EVAL_SIZE, 1)
+    self._eval: Batch | None = None
+
+  @abc.abstractmethod
+  def generate(self, rng: np.random.Generator, n: int) -> Batch:
+    """`n` fresh examples drawn from `rng`, as one batch with weight 1 everywhere it counts."""
+
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    return self.generate(rng_for(self.seed, TRAIN_STREAM, step), batch_size)
+
+  def eval_batches(self, batch_size: int) -> Iterator[Batch]:
+    if self._eval is None:
+      self._eval = self.generate(rng_for(self.seed, EVAL_STREAM), self.eval_size)
+      for array in self._eval.values():
+        array.flags.writeable = False  # batches are views of the cache: keep it intact
+    return split_into_batches(self._eval, batch_size)

@@ -25,12 +25,13 @@ import csv
 import gzip
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
+import ml_collections
 import numpy as np
 
-from cnnrnn_jax.tasks import arrays, forecast, text
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import arrays, forecast, text
 from cnnrnn_jax.tasks.base import register
 
 TEXT_NAMES = ("sentence", "text", "review", "content", "document", "comment", "body", "tweet")
@@ -43,8 +44,9 @@ def _need_path(data_config, name: str, what: str) -> str:
   if not path:
     raise ConfigError(f"{name} needs --config.data.train_path={what}")
   if not os.path.exists(path):
-    raise ConfigError(f"{name}: train_path {path} does not exist; point "
-                      "--config.data.train_path at your data")
+    raise ConfigError(
+      f"{name}: train_path {path} does not exist; point --config.data.train_path at your data"
+    )
   return path
 
 
@@ -90,12 +92,16 @@ def _column(spec, header: list[str] | None, what: str, path: str) -> int | None:
   if re.fullmatch(r"\d+", spec):
     return int(spec)
   if header is None:
-    raise ConfigError(f"{path} has no header row, so {what}={spec!r} cannot name a column; "
-                      f"give a 0-based index instead or set --config.data.header=True")
+    raise ConfigError(
+      f"{path} has no header row, so {what}={spec!r} cannot name a column; "
+      f"give a 0-based index instead or set --config.data.header=True"
+    )
   names = [h.strip().lower() for h in header]
   if spec.strip().lower() not in names:
-    raise ConfigError(f"{path}: no column named {spec!r} in the header {header}; set "
-                      f"--config.data.{what} to one of them")
+    raise ConfigError(
+      f"{path}: no column named {spec!r} in the header {header}; set "
+      f"--config.data.{what} to one of them"
+    )
   return names.index(spec.strip().lower())
 
 
@@ -117,8 +123,9 @@ def _detect_header(rows, data_config) -> bool:
       return True
   later = [fields for _, fields, _ in rows[1:] if fields is not None]
   return bool(later) and any(
-      not _is_int(cell) and all(len(f) > i and _is_int(f[i]) for f in later)
-      for i, cell in enumerate(rows[0][1]))
+    not _is_int(cell) and all(len(f) > i and _is_int(f[i]) for f in later)
+    for i, cell in enumerate(rows[0][1])
+  )
 
 
 def _pick_columns(rows, header, data_config, path: str) -> tuple[int, int]:
@@ -140,16 +147,24 @@ def _pick_columns(rows, header, data_config, path: str) -> tuple[int, int]:
       label_col = 0 if distinct[0] < distinct[1] else 1
       text_col = 1 - label_col
   if text_col is None or label_col is None:
-    raise ConfigError(f"{path} has {width} columns; say which hold the text and the label with "
-                      "--config.data.text_column and --config.data.label_column (name or index)")
+    raise ConfigError(
+      f"{path} has {width} columns; say which hold the text and the label with "
+      "--config.data.text_column and --config.data.label_column (name or index)"
+    )
   if text_col == label_col or max(text_col, label_col) >= width:
-    raise ConfigError(f"{path}: text_column={text_col} and label_column={label_col} must be "
-                      f"two different columns among 0..{width - 1}")
+    raise ConfigError(
+      f"{path}: text_column={text_col} and label_column={label_col} must be "
+      f"two different columns among 0..{width - 1}"
+    )
   return text_col, label_col
 
 
-def read_table(path: str, data_config, errors: text.RowErrors,
-               columns: tuple[int, int] | None = None) -> tuple[list, tuple[int, int]]:
+def read_table(
+  path: str,
+  data_config: ml_collections.ConfigDict,
+  errors: text.RowErrors,
+  columns: tuple[int, int] | None = None,
+) -> tuple[list, tuple[int, int]]:
   """[(text, label, line)] from a TSV/CSV file, and the (text, label) columns used."""
   body = text.read_text(path, data_config.get("encoding"))
   first_line = next((l for l in text.split_lines(body) if l.strip()), "")
@@ -183,11 +198,16 @@ def read_table(path: str, data_config, errors: text.RowErrors,
 def _class_files(folder: str) -> list[tuple[str, str]]:
   """[(label, path)] for the visible regular files of `folder`: label = file stem, or the
   suffix when stems collide (rt-polarity.pos / rt-polarity.neg -> pos, neg)."""
-  paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                 if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
+  paths = sorted(
+    os.path.join(folder, f)
+    for f in os.listdir(folder)
+    if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))
+  )
   if len(paths) < 2:
-    raise ConfigError(f"{folder} holds {len(paths)} files; a class folder needs one text file "
-                      "per class (>= 2), the file stem being the label")
+    raise ConfigError(
+      f"{folder} holds {len(paths)} files; a class folder needs one text file "
+      "per class (>= 2), the file stem being the label"
+    )
   stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
   suffixes = [os.path.splitext(p)[1].lstrip(".") for p in paths]
   if len(set(stems)) == len(stems):
@@ -195,18 +215,20 @@ def _class_files(folder: str) -> list[tuple[str, str]]:
   elif all(suffixes) and len(set(suffixes)) == len(suffixes):
     labels = suffixes
   else:
-    raise ConfigError(f"{folder}: files {[os.path.basename(p) for p in paths]} do not have "
-                      "distinct stems; name them <label>.txt")
+    raise ConfigError(
+      f"{folder}: files {[os.path.basename(p) for p in paths]} do not have "
+      "distinct stems; name them <label>.txt"
+    )
   return list(zip(labels, paths))
 
 
-def read_class_folder(folder: str, data_config) -> list:
+def read_class_folder(folder: str, data_config: ml_collections.ConfigDict) -> list:
   """[(text, label, line, path)] with one example per non-blank line of each class file."""
   examples = []
   for label, path in _class_files(folder):
-    for number, line in enumerate(text.split_lines(text.read_text(path,
-                                                                    data_config.get("encoding"))),
-                                  start=1):
+    for number, line in enumerate(
+      text.split_lines(text.read_text(path, data_config.get("encoding"))), start=1
+    ):
       if line.strip():
         examples.append((line.strip(), label, number, path))
   return examples
@@ -236,15 +258,23 @@ def _text_files(data_config, seed: int) -> text.TextClassifyTask:
   train, columns = _read_examples(path, data_config, errors)
   if data_config.get("eval_path"):
     if not os.path.exists(data_config.eval_path):
-      raise ConfigError(f"{name}: eval_path {data_config.eval_path} does not exist; fix "
-                        "--config.data.eval_path")
+      raise ConfigError(
+        f"{name}: eval_path {data_config.eval_path} does not exist; fix --config.data.eval_path"
+      )
     evaluation, _ = _read_examples(data_config.eval_path, data_config, errors, columns)
   else:
     fraction = data_config.get("eval_fraction") or DEFAULT_EVAL_FRACTION
     train_rows, eval_rows = arrays.holdout_split(len(train), fraction, name)
     train, evaluation = [train[i] for i in train_rows], [train[i] for i in eval_rows]
-  return text.TextClassifyTask(name, data_config, seed, train, evaluation,
-                               _label_names([label for _, label, _ in train]), errors)
+  return text.TextClassifyTask(
+    name,
+    data_config,
+    seed,
+    train,
+    evaluation,
+    _label_names([label for _, label, _ in train]),
+    errors,
+  )
 
 
 @register("text_corpus")
@@ -258,8 +288,9 @@ def _text_corpus(data_config, seed: int) -> text.CorpusTask:
   else:
     fraction = data_config.get("eval_fraction") or DEFAULT_EVAL_FRACTION
     if not 0.0 < fraction < 1.0:
-      raise ConfigError(f"text_corpus: eval_fraction={fraction} must be in (0, 1); set "
-                        "--config.data.eval_fraction")
+      raise ConfigError(
+        f"text_corpus: eval_fraction={fraction} must be in (0, 1); set --config.data.eval_fraction"
+      )
     cut = int(round(len(corpus) * (1.0 - fraction)))
     train_text, eval_text = corpus[:cut], corpus[cut:]
   return text.CorpusTask("text_corpus", data_config, seed, train_text, eval_text)
@@ -269,11 +300,14 @@ def _text_corpus(data_config, seed: int) -> text.CorpusTask:
 # csv_series
 
 
-def read_series(path: str, data_config, errors: text.RowErrors) -> tuple[np.ndarray, list[str]]:
+def read_series(
+  path: str, data_config: ml_collections.ConfigDict, errors: text.RowErrors
+) -> tuple[np.ndarray, list[str]]:
   """float64 T x C of the chosen `columns` (first = forecast target; default: last column)."""
   body = text.read_text(path, data_config.get("encoding"))
-  rows = _records(path, body, _delimiter(path, next((l for l in text.split_lines(body)
-                                                      if l.strip()), "")))
+  rows = _records(
+    path, body, _delimiter(path, next((l for l in text.split_lines(body) if l.strip()), ""))
+  )
   if not rows or rows[0][1] is None:
     raise ConfigError(f"{path} holds no CSV rows; check --config.data.train_path")
 
@@ -309,8 +343,12 @@ def read_series(path: str, data_config, errors: text.RowErrors) -> tuple[np.ndar
     bad = next((n for n, v in zip(names, cells) if not numeric(v)), None)
     if bad is not None:
       value = cells[names.index(bad)]
-      errors.bad(f"{path}:{line}", f"column {bad!r} holds {value!r}, not a number"
-                 if value else f"column {bad!r} is empty (a missing value)")
+      errors.bad(
+        f"{path}:{line}",
+        f"column {bad!r} holds {value!r}, not a number"
+        if value
+        else f"column {bad!r} is empty (a missing value)",
+      )
       continue
     values.append([float(v) for v in cells])
   if not values:
@@ -332,8 +370,7 @@ def _csv_series(data_config, seed: int):
 # ---------------------------------------------------------------------------------------------
 # IDX (MNIST's file format)
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
-               0x0E: ">f8"}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: str) -> np.ndarray:
@@ -349,14 +386,18 @@ def read_idx(path: str) -> np.ndarray:
     except (OSError, EOFError) as e:
       raise ConfigError(f"{path}: broken gzip file ({e})") from None
   if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
-    raise ConfigError(f"{path} is not an IDX file (starts with {data[:4].hex()}); expected "
-                      "e.g. train-images-idx3-ubyte.gz")
+    raise ConfigError(
+      f"{path} is not an IDX file (starts with {data[:4].hex()}); expected "
+      "e.g. train-images-idx3-ubyte.gz"
+    )
   dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
   shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
   offset = 4 + 4 * ndim
   if len(data) - offset != int(np.prod(shape)) * dtype.itemsize:
-    raise ConfigError(f"{path}: header says shape {shape} but the file holds "
-                      f"{len(data) - offset} bytes of data; the file is truncated or corrupt")
+    raise ConfigError(
+      f"{path}: header says shape {shape} but the file holds "
+      f"{len(data) - offset} bytes of data; the file is truncated or corrupt"
+    )
   return np.frombuffer(data, dtype, offset=offset).reshape(shape)
 
 
@@ -370,28 +411,38 @@ def _idx_files(path: str, prefix: str) -> tuple[str, str]:
         if name.startswith(f"{prefix}-{kind}") and pattern in name:
           found.setdefault(kind, os.path.join(path, name))
     if len(found) < 2:
-      raise ConfigError(f"{path} lacks {prefix}-images-idx3-ubyte[.gz] and "
-                        f"{prefix}-labels-idx1-ubyte[.gz]; point the path at the MNIST folder")
+      raise ConfigError(
+        f"{path} lacks {prefix}-images-idx3-ubyte[.gz] and "
+        f"{prefix}-labels-idx1-ubyte[.gz]; point the path at the MNIST folder"
+      )
     return found["images"], found["labels"]
-  labels = os.path.join(os.path.dirname(path), os.path.basename(path)
-                        .replace("images", "labels").replace("idx3", "idx1"))
+  labels = os.path.join(
+    os.path.dirname(path),
+    os.path.basename(path).replace("images", "labels").replace("idx3", "idx1"),
+  )
   if labels == path or not os.path.exists(labels):
     raise ConfigError(f"no labels file {labels} next to {path}; pass the MNIST folder instead")
   return path, labels
 
 
-def read_mnist_idx(train_path: str, eval_path: str | None):
+def read_mnist_idx(
+  train_path: str, eval_path: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """(x_train_NxHxW uint8, y_train_N, x_test, y_test) from the four MNIST IDX files."""
   if not os.path.exists(train_path):
-    raise ConfigError(f"train_path {train_path} does not exist; point it at the MNIST IDX "
-                      "folder or train-images-idx3-ubyte.gz")
+    raise ConfigError(
+      f"train_path {train_path} does not exist; point it at the MNIST IDX "
+      "folder or train-images-idx3-ubyte.gz"
+    )
   folder = train_path if os.path.isdir(train_path) else os.path.dirname(train_path)
   out = []
   for path, prefix in ((train_path, "train"), (eval_path or folder, "t10k")):
     images_path, labels_path = _idx_files(path, prefix)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-      raise ConfigError(f"{images_path} ({images.shape}) and {labels_path} ({labels.shape}) "
-                        "are not N x H x W images with N labels")
+      raise ConfigError(
+        f"{images_path} ({images.shape}) and {labels_path} ({labels.shape}) "
+        "are not N x H x W images with N labels"
+      )
     out += [images, labels.astype(np.int32)]
   return tuple(out)

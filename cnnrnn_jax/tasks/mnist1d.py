@@ -18,8 +18,8 @@ import functools
 
 import numpy as np
 
-from cnnrnn_jax.tasks import arrays
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import arrays
 from cnnrnn_jax.tasks.base import TaskSpec, register
 from cnnrnn_jax.tasks.tfds_tasks import fixed_permutation
 
@@ -30,7 +30,9 @@ def generate() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   try:
     from mnist1d.data import get_dataset_args, make_dataset  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ConfigError(f"mnist1d tasks need the mnist1d package ({e}); pip install mnist1d") from None
+    raise ConfigError(
+      f"mnist1d tasks need the mnist1d package ({e}); pip install mnist1d"
+    ) from None
   data = make_dataset(get_dataset_args())
   out = (data["x"], data["y"], data["x_test"], data["y_test"])
   for array in out:
@@ -46,8 +48,9 @@ def _task(name: str, shuffled: bool):
       x_train, x_test = x_train[:, order], x_test[:, order]
     n_eval = arrays.cap_eval(len(x_test), data_config.get("eval_size"), name)
     spec = TaskSpec(kind="classify", num_outputs=10, seq_len=x_train.shape[1], input_dim=1)
-    return arrays.DenseTask(spec, seed, x_train[..., None], y_train, x_test[:n_eval, :, None],
-                            y_test[:n_eval])
+    return arrays.DenseTask(
+      spec, seed, x_train[..., None], y_train, x_test[:n_eval, :, None], y_test[:n_eval]
+    )
 
   register(name)(factory)
 

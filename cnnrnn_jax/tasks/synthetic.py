@@ -6,6 +6,8 @@
   adding       sum of two marked reals, Hochreiter & Schmidhuber 1997 / Bai et al. 2018
   copy_memory  recall 10 digits after a long blank gap, Bai et al. 2018  (long memory)
 
+(adding and copy_memory live in long_memory.py; their names are importable from here too.)
+
 Shape key: B batch, L length (seq_len), W key-sized windows (L - 2), D fillers (max distance).
 
 Every task is built from four optional knobs of `config.data` (None = the task's default):
@@ -14,85 +16,47 @@ For token tasks `vocab_size` counts the non-PAD ids (key/marker tokens included)
 `spec.vocab_size = vocab_size + 1`. Each task's label is a pure function of its input
 (`motif_label`, `order_label`, `contrast_label`, ...), which the tests check batches against.
 Batches are generated vectorised with numpy from `rng_for(seed, TRAIN_STREAM, step)`; the eval
-set is drawn once from `rng_for(seed, EVAL_STREAM)` and cached.
+set is drawn once from `rng_for(seed, EVAL_STREAM)` and cached (tasks/base.py `GeneratedTask`).
 """
 
 from __future__ import annotations
 
-import abc
 import itertools
-import math
 import re
-from typing import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks.base import EVAL_STREAM, TRAIN_STREAM, Batch, Task, TaskSpec, register, rng_for, split_into_batches
-
-KNOBS = ("seq_len", "distance", "vocab_size", "eval_size")
-DEFAULT_EVAL_SIZE = 1024
-
-
-def _registered(name: str):
-  """Registers a task class as `factory(data_config, seed)`, reading only the four KNOBS."""
-
-  def deco(cls):
-    def factory(data_config, seed: int) -> Task:
-      return cls(seed, **{knob: data_config.get(knob) for knob in KNOBS})
-
-    register(name)(factory)
-    cls.name = name
-    return cls
-
-  return deco
-
-
-def _check_int(task: str, knob: str, value, default: int | None, minimum: int) -> int | None:
-  """`value`, or `default` when it is None; a ConfigError unless it is an integer >= minimum."""
-  if value is None:
-    return default
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-    raise ConfigError(f"{task}: {knob}={value!r} must be an integer >= {minimum}; "
-                      f"set --config.data.{knob} to one (or leave it None for the default)")
-  return int(value)
-
-
-def _valid_BxL(lengths_B: np.ndarray, seq_len: int) -> np.ndarray:
-  """True at the valid (non-padding) positions of each row."""
-  return np.arange(seq_len)[None, :] < lengths_B[:, None]
-
-
-class _SyntheticTask(Task):
-  """Shared plumbing: train batches from (seed, step), a cached eval set of `eval_size` rows."""
-
-  name: str
-
-  def __init__(self, spec: TaskSpec, seed: int, eval_size: int | None):
-    self.spec = spec
-    self.seed = seed
-    self.eval_size = _check_int(self.name, "eval_size", eval_size, DEFAULT_EVAL_SIZE, 1)
-    self._eval: Batch | None = None
-
-  @abc.abstractmethod
-  def generate(self, rng: np.random.Generator, n: int) -> Batch:
-    """`n` fresh examples drawn from `rng`, as one batch with weight 1 everywhere it counts."""
-
-  def train_batch(self, step: int, batch_size: int) -> Batch:
-    return self.generate(rng_for(self.seed, TRAIN_STREAM, step), batch_size)
-
-  def eval_batches(self, batch_size: int) -> Iterator[Batch]:
-    if self._eval is None:
-      self._eval = self.generate(rng_for(self.seed, EVAL_STREAM), self.eval_size)
-      for array in self._eval.values():
-        array.flags.writeable = False  # batches are views of the cache: keep it intact
-    return split_into_batches(self._eval, batch_size)
+from cnnrnn_jax.masks import mask_BxL
+from cnnrnn_jax.tasks.base import (  # noqa: F401  (KNOBS, DEFAULT_EVAL_SIZE re-exported)
+  DEFAULT_EVAL_SIZE,
+  KNOBS,
+  Batch,
+  GeneratedTask,
+  TaskSpec,
+  check_int,
+  register_generated,
+)
+from cnnrnn_jax.tasks.long_memory import (  # noqa: F401  (re-exported: they lived here)
+  COPY_BLANK,
+  COPY_DELIMITER,
+  COPY_DIGITS,
+  COPY_RECALL,
+  AddingTask,
+  CopyMemoryTask,
+  adding_target,
+  copy_memory_baseline,
+)
 
 
 def _classify_batch(ids_BxL: np.ndarray, lengths_B: np.ndarray, labels_B: np.ndarray) -> Batch:
-  return {"inputs": ids_BxL.astype(np.int32), "lengths": lengths_B.astype(np.int32),
-          "targets": labels_B.astype(np.int32),
-          "weights": np.ones(len(labels_B), np.float32)}
+  return {
+    "inputs": ids_BxL.astype(np.int32),
+    "lengths": lengths_B.astype(np.int32),
+    "targets": labels_B.astype(np.int32),
+    "weights": np.ones(len(labels_B), np.float32),
+  }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +80,8 @@ def motif_label(ids_L: np.ndarray, length: int) -> int:
   return int(_key_hits_BxW(valid_L[None]).any())
 
 
-@_registered("motif")
-class MotifTask(_SyntheticTask):
+@register_generated("motif")
+class MotifTask(GeneratedTask):
   """Keyword spotting: label 1 iff the key n-gram MOTIF_KEY = (1, 2, 3) occurs contiguously.
 
   Tokens are uniform over ids 1..vocab_size (default 32) at each valid position; lengths are
@@ -129,19 +93,28 @@ class MotifTask(_SyntheticTask):
   `distance` is not used.
   """
 
-  def __init__(self, seed: int, seq_len: int | None = None, distance: int | None = None,
-               vocab_size: int | None = None, eval_size: int | None = None):
+  def __init__(
+    self,
+    seed: int,
+    seq_len: int | None = None,
+    distance: int | None = None,
+    vocab_size: int | None = None,
+    eval_size: int | None = None,
+  ):
     del distance  # keyword spotting has no dependency distance
-    seq_len = _check_int("motif", "seq_len", seq_len, 64, 6)
-    self.vocab = _check_int("motif", "vocab_size", vocab_size, 32, 4)
-    super().__init__(TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len,
-                              vocab_size=self.vocab + 1), seed, eval_size)
+    seq_len = check_int("motif", "seq_len", seq_len, 64, 6)
+    self.vocab = check_int("motif", "vocab_size", vocab_size, 32, 4)
+    super().__init__(
+      TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len, vocab_size=self.vocab + 1),
+      seed,
+      eval_size,
+    )
 
   def generate(self, rng: np.random.Generator, n: int) -> Batch:
     seq_len = self.spec.seq_len
     rows_Bx1 = np.arange(n)[:, None]
     lengths_B = rng.integers(seq_len // 2, seq_len + 1, n)
-    valid_BxL = _valid_BxL(lengths_B, seq_len)
+    valid_BxL = mask_BxL(lengths_B, seq_len, np)
     labels_B = rng.integers(0, 2, n)
     ids_BxL = rng.integers(1, self.vocab + 1, (n, seq_len))
 
@@ -171,13 +144,14 @@ def order_label(ids_L: np.ndarray, length: int) -> int:
   valid_L = np.asarray(ids_L)[:length]
   pos_a, pos_b = np.flatnonzero(valid_L == ORDER_A), np.flatnonzero(valid_L == ORDER_B)
   if len(pos_a) != 1 or len(pos_b) != 1:
-    raise ValueError(f"order_label needs exactly one A and one B; got {len(pos_a)} and "
-                     f"{len(pos_b)}")
+    raise ValueError(
+      f"order_label needs exactly one A and one B; got {len(pos_a)} and {len(pos_b)}"
+    )
   return int(pos_a[0] < pos_b[0])
 
 
-@_registered("order")
-class OrderTask(_SyntheticTask):
+@register_generated("order")
+class OrderTask(GeneratedTask):
   """Order awareness: label 1 iff marker A = ORDER_A (id 1) comes before B = ORDER_B (id 2).
 
   A and B occur exactly once each among distractors uniform over ids 3..vocab_size (default
@@ -187,16 +161,27 @@ class OrderTask(_SyntheticTask):
   both orders are equally likely, so an order-blind (bag) model is at chance.
   """
 
-  def __init__(self, seed: int, seq_len: int | None = None, distance: int | None = None,
-               vocab_size: int | None = None, eval_size: int | None = None):
-    seq_len = _check_int("order", "seq_len", seq_len, 32, 2)
-    self.distance = _check_int("order", "distance", distance, None, 1)
-    self.vocab = _check_int("order", "vocab_size", vocab_size, 16, 3)
+  def __init__(
+    self,
+    seed: int,
+    seq_len: int | None = None,
+    distance: int | None = None,
+    vocab_size: int | None = None,
+    eval_size: int | None = None,
+  ):
+    seq_len = check_int("order", "seq_len", seq_len, 32, 2)
+    self.distance = check_int("order", "distance", distance, None, 1)
+    self.vocab = check_int("order", "vocab_size", vocab_size, 16, 3)
     if self.distance is not None and self.distance >= seq_len:
-      raise ConfigError(f"order: distance={self.distance} must be < seq_len={seq_len}; lower "
-                        "--config.data.distance or raise --config.data.seq_len")
-    super().__init__(TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len,
-                              vocab_size=self.vocab + 1), seed, eval_size)
+      raise ConfigError(
+        f"order: distance={self.distance} must be < seq_len={seq_len}; lower "
+        "--config.data.distance or raise --config.data.seq_len"
+      )
+    super().__init__(
+      TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len, vocab_size=self.vocab + 1),
+      seed,
+      eval_size,
+    )
 
   def generate(self, rng: np.random.Generator, n: int) -> Batch:
     seq_len = self.spec.seq_len
@@ -211,7 +196,7 @@ class OrderTask(_SyntheticTask):
     labels_B = rng.integers(0, 2, n)
 
     ids_BxL = rng.integers(ORDER_B + 1, self.vocab + 1, (n, seq_len))
-    ids_BxL[~_valid_BxL(lengths_B, seq_len)] = 0
+    ids_BxL[~mask_BxL(lengths_B, seq_len, np)] = 0
     ids_BxL[rows_B, np.where(labels_B == 1, first_B, first_B + gap_B)] = ORDER_A
     ids_BxL[rows_B, np.where(labels_B == 1, first_B + gap_B, first_B)] = ORDER_B
     return _classify_batch(ids_BxL, lengths_B, labels_B)
@@ -231,11 +216,23 @@ CONTRAST_WORDS = ("but", "however", "yet")
 CONTRAST_FILLERS = ("really", "truly", "quite", "honestly", "just")
 
 CONTRAST_VOCAB: list[str] = [
-    "<pad>", *_SUBJECTS, *_POSITIVE_VERBS, *_NEGATIVE_VERBS, *_POSITIVE_ADJECTIVES,
-    *_NEGATIVE_ADJECTIVES, *_DETERMINERS, *_NOUNS, "was", *CONTRAST_WORDS, *CONTRAST_FILLERS]
+  "<pad>",
+  *_SUBJECTS,
+  *_POSITIVE_VERBS,
+  *_NEGATIVE_VERBS,
+  *_POSITIVE_ADJECTIVES,
+  *_NEGATIVE_ADJECTIVES,
+  *_DETERMINERS,
+  *_NOUNS,
+  "was",
+  *CONTRAST_WORDS,
+  *CONTRAST_FILLERS,
+]
 _WORD_ID = {word: i for i, word in enumerate(CONTRAST_VOCAB)}
-SENTIMENT = {**{w: 1 for w in _POSITIVE_VERBS + _POSITIVE_ADJECTIVES},
-             **{w: 0 for w in _NEGATIVE_VERBS + _NEGATIVE_ADJECTIVES}}
+SENTIMENT = {
+  **{w: 1 for w in _POSITIVE_VERBS + _POSITIVE_ADJECTIVES},
+  **{w: 0 for w in _NEGATIVE_VERBS + _NEGATIVE_ADJECTIVES},
+}
 
 _CLAUSE1_LEN, _CLAUSE2_MAX_LEN, _DEFAULT_MAX_DISTANCE = 4, 3, 2
 
@@ -245,8 +242,9 @@ def encode_words(text: str) -> np.ndarray:
   words = re.findall(r"[a-z<>']+", text.lower())
   unknown = [w for w in words if w not in _WORD_ID]
   if unknown:
-    raise ValueError(f"words {unknown} are not in CONTRAST_VOCAB; use only: "
-                     f"{' '.join(CONTRAST_VOCAB[1:])}")
+    raise ValueError(
+      f"words {unknown} are not in CONTRAST_VOCAB; use only: {' '.join(CONTRAST_VOCAB[1:])}"
+    )
   return np.array([_WORD_ID[w] for w in words], np.int32)
 
 
@@ -269,8 +267,8 @@ def _word_ids(words: Sequence[str]) -> np.ndarray:
   return np.array([_WORD_ID[w] for w in words], np.int64)
 
 
-@_registered("contrast")
-class ContrastTask(_SyntheticTask):
+@register_generated("contrast")
+class ContrastTask(GeneratedTask):
   """Contrast sentiment: the clause after 'but'/'however'/'yet' decides the label.
 
   Sentences are `clause1 contrast filler* clause2`, all words from CONTRAST_VOCAB:
@@ -285,42 +283,76 @@ class ContrastTask(_SyntheticTask):
   (spec.vocab_size = len(CONTRAST_VOCAB)).
   """
 
-  def __init__(self, seed: int, seq_len: int | None = None, distance: int | None = None,
-               vocab_size: int | None = None, eval_size: int | None = None):
+  def __init__(
+    self,
+    seed: int,
+    seq_len: int | None = None,
+    distance: int | None = None,
+    vocab_size: int | None = None,
+    eval_size: int | None = None,
+  ):
     del vocab_size  # the grammar fixes the vocabulary
-    self.distance = _check_int("contrast", "distance", distance, None, 0)
+    self.distance = check_int("contrast", "distance", distance, None, 0)
     self.max_distance = _DEFAULT_MAX_DISTANCE if self.distance is None else self.distance
     longest = _CLAUSE1_LEN + 1 + self.max_distance + _CLAUSE2_MAX_LEN
-    seq_len = _check_int("contrast", "seq_len", seq_len, longest, 1)
+    seq_len = check_int("contrast", "seq_len", seq_len, longest, 1)
     if seq_len < longest:
-      raise ConfigError(f"contrast: seq_len={seq_len} is shorter than the longest sentence "
-                        f"({longest} words at distance {self.max_distance}); raise "
-                        f"--config.data.seq_len to >= {longest} or lower --config.data.distance")
-    super().__init__(TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len,
-                              vocab_size=len(CONTRAST_VOCAB)), seed, eval_size)
+      raise ConfigError(
+        f"contrast: seq_len={seq_len} is shorter than the longest sentence "
+        f"({longest} words at distance {self.max_distance}); raise "
+        f"--config.data.seq_len to >= {longest} or lower --config.data.distance"
+      )
+    super().__init__(
+      TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len, vocab_size=len(CONTRAST_VOCAB)),
+      seed,
+      eval_size,
+    )
 
   def generate(self, rng: np.random.Generator, n: int) -> Batch:
     def pick(words: Sequence[str]) -> np.ndarray:
       return _word_ids(words)[rng.integers(0, len(words), n)]
 
-    def sentiment_word(polarity_B: np.ndarray, positive: Sequence[str],
-                       negative: Sequence[str]) -> np.ndarray:
+    def sentiment_word(
+      polarity_B: np.ndarray, positive: Sequence[str], negative: Sequence[str]
+    ) -> np.ndarray:
       return np.where(polarity_B == 1, pick(positive), pick(negative))
 
     first_polarity_B = rng.integers(0, 2, n)
     labels_B = rng.integers(0, 2, n)
-    verb_clause1_Bx4 = np.stack([
-        pick(_SUBJECTS), sentiment_word(first_polarity_B, _POSITIVE_VERBS, _NEGATIVE_VERBS),
-        pick(_DETERMINERS), pick(_NOUNS)], axis=1)
-    adjective_clause1_Bx4 = np.stack([
-        pick(_DETERMINERS), pick(_NOUNS), np.full(n, _WORD_ID["was"]),
-        sentiment_word(first_polarity_B, _POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES)], axis=1)
-    verb_clause2_Bx3 = np.stack([
-        sentiment_word(labels_B, _POSITIVE_VERBS, _NEGATIVE_VERBS), pick(_DETERMINERS),
-        pick(_NOUNS)], axis=1)
-    adjective_clause2_Bx3 = np.stack([
-        sentiment_word(labels_B, _POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES), pick(_NOUNS),
-        np.zeros(n, np.int64)], axis=1)
+    verb_clause1_Bx4 = np.stack(
+      [
+        pick(_SUBJECTS),
+        sentiment_word(first_polarity_B, _POSITIVE_VERBS, _NEGATIVE_VERBS),
+        pick(_DETERMINERS),
+        pick(_NOUNS),
+      ],
+      axis=1,
+    )
+    adjective_clause1_Bx4 = np.stack(
+      [
+        pick(_DETERMINERS),
+        pick(_NOUNS),
+        np.full(n, _WORD_ID["was"]),
+        sentiment_word(first_polarity_B, _POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES),
+      ],
+      axis=1,
+    )
+    verb_clause2_Bx3 = np.stack(
+      [
+        sentiment_word(labels_B, _POSITIVE_VERBS, _NEGATIVE_VERBS),
+        pick(_DETERMINERS),
+        pick(_NOUNS),
+      ],
+      axis=1,
+    )
+    adjective_clause2_Bx3 = np.stack(
+      [
+        sentiment_word(labels_B, _POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES),
+        pick(_NOUNS),
+        np.zeros(n, np.int64),
+      ],
+      axis=1,
+    )
     verb_first_B = rng.integers(0, 2, n) == 1
     verb_second_B = rng.integers(0, 2, n) == 1
     if self.distance is None:
@@ -332,105 +364,11 @@ class ContrastTask(_SyntheticTask):
     ids_BxL[:, :4] = np.where(verb_first_B[:, None], verb_clause1_Bx4, adjective_clause1_Bx4)
     ids_BxL[:, 4] = pick(CONTRAST_WORDS)
     fillers_BxD = _word_ids(CONTRAST_FILLERS)[
-        rng.integers(0, len(CONTRAST_FILLERS), (n, self.max_distance))]
-    ids_BxL[:, 5:5 + self.max_distance] = fillers_BxD
+      rng.integers(0, len(CONTRAST_FILLERS), (n, self.max_distance))
+    ]
+    ids_BxL[:, 5 : 5 + self.max_distance] = fillers_BxD
     clause2_Bx3 = np.where(verb_second_B[:, None], verb_clause2_Bx3, adjective_clause2_Bx3)
     ids_BxL[np.arange(n)[:, None], 5 + distance_B[:, None] + np.arange(3)] = clause2_Bx3
     lengths_B = 5 + distance_B + np.where(verb_second_B, 3, 2)
-    ids_BxL[~_valid_BxL(lengths_B, self.spec.seq_len)] = 0
+    ids_BxL[~mask_BxL(lengths_B, self.spec.seq_len, np)] = 0
     return _classify_batch(ids_BxL, lengths_B, labels_B)
-
-
-# ---------------------------------------------------------------------------------------------
-# adding problem
-
-def adding_target(inputs_Tx2: np.ndarray) -> float:
-  """The sum of the values (channel 0) at the two marked steps (channel 1 == 1)."""
-  return float(np.sum(inputs_Tx2[:, 0] * inputs_Tx2[:, 1]))
-
-
-@_registered("adding")
-class AddingTask(_SyntheticTask):
-  """The adding problem (Hochreiter & Schmidhuber 1997; Bai et al. 2018 setup).
-
-  inputs float32 B x T x 2 (T = seq_len, default 100): channel 0 uniform in [0, 1], channel 1
-  exactly two 1s, one in the first half [0, T//2) and one in the second half [T//2, T).
-  target = the sum of the two marked values (= adding_target). lengths are all T. The metric is
-  MSE; baseline 1/6: always predicting 1 (the mean of a sum of two U(0, 1)) has MSE equal to the
-  sum's variance, 2 * 1/12. `distance` and `vocab_size` are not used.
-  """
-
-  def __init__(self, seed: int, seq_len: int | None = None, distance: int | None = None,
-               vocab_size: int | None = None, eval_size: int | None = None):
-    del distance, vocab_size  # the dependency spans the sequence; inputs are continuous
-    seq_len = _check_int("adding", "seq_len", seq_len, 100, 2)
-    super().__init__(TaskSpec(kind="regress", num_outputs=1, seq_len=seq_len, input_dim=2,
-                              metric="mse", baseline=1 / 6), seed, eval_size)
-
-  def generate(self, rng: np.random.Generator, n: int) -> Batch:
-    seq_len = self.spec.seq_len
-    rows_B = np.arange(n)
-    values_BxL = rng.random((n, seq_len), np.float32)
-    first_B = rng.integers(0, seq_len // 2, n)
-    second_B = rng.integers(seq_len // 2, seq_len, n)
-    markers_BxL = np.zeros((n, seq_len), np.float32)
-    markers_BxL[rows_B, first_B] = 1
-    markers_BxL[rows_B, second_B] = 1
-    return {"inputs": np.stack([values_BxL, markers_BxL], axis=-1),
-            "lengths": np.full(n, seq_len, np.int32),
-            "targets": values_BxL[rows_B, first_B] + values_BxL[rows_B, second_B],
-            "weights": np.ones(n, np.float32)}
-
-
-# ---------------------------------------------------------------------------------------------
-# copy memory
-
-COPY_DIGITS, COPY_RECALL = 8, 10  # symbols 1..8, 10 of them to remember
-COPY_BLANK, COPY_DELIMITER = 1, 10  # input ids: blank 1, digits 2..9, delimiter 10 (0 = PAD)
-
-
-def copy_memory_baseline(gap: int) -> float:
-  """Mean cross-entropy of the memoryless predictor: certain 'blank' for the first gap + 10
-  steps (loss 0), uniform over the 8 digits for the last 10 (ln 8 each), over gap + 20 steps."""
-  return COPY_RECALL * math.log(COPY_DIGITS) / (gap + 2 * COPY_RECALL)
-
-
-@_registered("copy_memory")
-class CopyMemoryTask(_SyntheticTask):
-  """Copy memory (Bai et al. 2018): recall 10 digits after a blank gap of T = distance steps.
-
-  Bai's sequence [10 digits in 1..8] + [0] * (T-1) + [9] + [0] * 10 of length L = T + 20, with
-  input ids shifted by +1 since our 0 is PAD: blank 1, digits 2..9, delimiter 10
-  (spec.vocab_size 11). targets int32 B x L are classes 0..8 (0 blank, 1..8 digits; the delimiter
-  is never a target, so num_outputs 9): 0 for the first T + 10 steps, then the 10 digits.
-  weights are 1 at every step (the loss is over all L steps, as in Bai). baseline =
-  copy_memory_baseline(T) = 10 ln 8 / (T + 20). distance defaults to 100; seq_len, if given,
-  must be distance + 20 (with distance unset, it sets T = seq_len - 20). `vocab_size` is not
-  used.
-  """
-
-  def __init__(self, seed: int, seq_len: int | None = None, distance: int | None = None,
-               vocab_size: int | None = None, eval_size: int | None = None):
-    del vocab_size  # Bai's task fixes 8 digit symbols
-    extra = 2 * COPY_RECALL
-    seq_len = _check_int("copy_memory", "seq_len", seq_len, None, extra + 1)
-    default_gap = 100 if seq_len is None else seq_len - extra
-    self.gap = _check_int("copy_memory", "distance", distance, default_gap, 1)
-    if seq_len is not None and seq_len != self.gap + extra:
-      raise ConfigError(f"copy_memory: seq_len={seq_len} must be distance + 20 = "
-                        f"{self.gap + extra}; leave --config.data.seq_len unset or set it to "
-                        f"{self.gap + extra}")
-    super().__init__(TaskSpec(kind="per_step", num_outputs=COPY_DIGITS + 1,
-                              seq_len=self.gap + extra, vocab_size=COPY_DELIMITER + 1,
-                              baseline=copy_memory_baseline(self.gap)), seed, eval_size)
-
-  def generate(self, rng: np.random.Generator, n: int) -> Batch:
-    seq_len = self.spec.seq_len
-    digits_Bx10 = rng.integers(1, COPY_DIGITS + 1, (n, COPY_RECALL))
-    inputs_BxL = np.full((n, seq_len), COPY_BLANK, np.int32)
-    inputs_BxL[:, :COPY_RECALL] = digits_Bx10 + COPY_BLANK
-    inputs_BxL[:, seq_len - COPY_RECALL - 1] = COPY_DELIMITER
-    targets_BxL = np.zeros((n, seq_len), np.int32)
-    targets_BxL[:, seq_len - COPY_RECALL:] = digits_Bx10
-    return {"inputs": inputs_BxL, "lengths": np.full(n, seq_len, np.int32),
-            "targets": targets_BxL, "weights": np.ones((n, seq_len), np.float32)}

@@ -27,12 +27,13 @@ import json
 import logging
 import os
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
+import ml_collections
 import numpy as np
 
-from cnnrnn_jax.tasks import arrays
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import arrays
 from cnnrnn_jax.tasks.base import TaskSpec
 
 PAD, OOV = "<pad>", "<unk>"
@@ -53,20 +54,27 @@ def read_text(path: str, encoding: str | None = None) -> str:
     with open(path, "rb") as f:
       data = f.read()
   except OSError as e:
-    raise ConfigError(f"cannot read {path} ({e.strerror}); check --config.data.train_path / "
-                      "eval_path") from None
+    raise ConfigError(
+      f"cannot read {path} ({e.strerror}); check --config.data.train_path / eval_path"
+    ) from None
   codec = encoding or "utf-8-sig"
   try:
     return data.decode(codec)
   except LookupError:
-    raise ConfigError(f"unknown encoding {encoding!r}; pass a Python codec name such as "
-                      "--config.data.encoding=latin-1") from None
+    raise ConfigError(
+      f"unknown encoding {encoding!r}; pass a Python codec name such as "
+      "--config.data.encoding=latin-1"
+    ) from None
   except UnicodeDecodeError as e:
     line = data.count(b"\n", 0, e.start) + 1
-    hint = ("pass --config.data.encoding=latin-1 (or the file's encoding)" if encoding is None
-            else "check --config.data.encoding")
-    raise ConfigError(f"{path}:{line}: byte 0x{data[e.start]:02x} is not valid "
-                      f"{encoding or 'UTF-8'}; {hint}") from None
+    hint = (
+      "pass --config.data.encoding=latin-1 (or the file's encoding)"
+      if encoding is None
+      else "check --config.data.encoding"
+    )
+    raise ConfigError(
+      f"{path}:{line}: byte 0x{data[e.start]:02x} is not valid {encoding or 'UTF-8'}; {hint}"
+    ) from None
 
 
 def split_lines(text: str) -> list[str]:
@@ -116,9 +124,16 @@ class Vocabulary:
     object.__setattr__(self, "_ids", {t: i for i, t in enumerate(self.tokens)})
 
   @classmethod
-  def build(cls, texts: Iterable[str], level: str = "word", lowercase: bool = True,
-            max_size: int | None = None, min_count: int = 1, keep_newlines: bool = False,
-            labels: Sequence[str] | None = None) -> "Vocabulary":
+  def build(
+    cls,
+    texts: Iterable[str],
+    level: str = "word",
+    lowercase: bool = True,
+    max_size: int | None = None,
+    min_count: int = 1,
+    keep_newlines: bool = False,
+    labels: Sequence[str] | None = None,
+  ) -> Vocabulary:
     """Counts tokens of `texts`; keeps those seen >= min_count times, most frequent first,
     at most `max_size` ids in all (PAD and OOV included)."""
     if level not in LEVELS:
@@ -132,9 +147,10 @@ class Vocabulary:
       counts.pop(special, None)
     kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
     if max_size is not None:
-      kept = kept[:max_size - 2]
-    return cls((PAD, OOV, *kept), level, lowercase, keep_newlines,
-               None if labels is None else tuple(labels))
+      kept = kept[: max_size - 2]
+    return cls(
+      (PAD, OOV, *kept), level, lowercase, keep_newlines, None if labels is None else tuple(labels)
+    )
 
   def __len__(self) -> int:
     return len(self.tokens)
@@ -153,6 +169,7 @@ class Vocabulary:
     return " ".join(pieces).replace(" \n ", "\n").replace(" \n", "\n").replace("\n ", "\n")
 
   def label_id(self, label: str) -> int | None:
+    """The class id of `label`, None when the vocabulary has no labels or not this one."""
     if self.labels is None:
       return None
     try:
@@ -161,69 +178,103 @@ class Vocabulary:
       return None
 
   def to_json(self) -> dict:
-    return {"format": _FORMAT, "level": self.level, "lowercase": self.lowercase,
-            "keep_newlines": self.keep_newlines, "labels": self.labels,
-            "tokens": list(self.tokens)}
+    """The vocabulary as JSON data (what `save` writes)."""
+    return {
+      "format": _FORMAT,
+      "level": self.level,
+      "lowercase": self.lowercase,
+      "keep_newlines": self.keep_newlines,
+      "labels": self.labels,
+      "tokens": list(self.tokens),
+    }
 
   def save(self, path: str) -> None:
+    """Writes the vocabulary to `path` as JSON (vocab.json)."""
     with open(path, "w", encoding="utf-8") as f:
       json.dump(self.to_json(), f, ensure_ascii=False, indent=0)
       f.write("\n")
 
   @classmethod
-  def load(cls, path: str) -> "Vocabulary":
+  def load(cls, path: str) -> Vocabulary:
+    """Reads a vocabulary `save` wrote; a ConfigError naming the file when it cannot."""
     try:
       with open(path, encoding="utf-8") as f:
         record = json.load(f)
     except OSError as e:
-      raise ConfigError(f"cannot read vocabulary {path} ({e.strerror}); point "
-                        "--config.data.vocab_path at a vocab.json a run wrote") from None
+      raise ConfigError(
+        f"cannot read vocabulary {path} ({e.strerror}); point "
+        "--config.data.vocab_path at a vocab.json a run wrote"
+      ) from None
     except ValueError as e:
       raise ConfigError(f"{path} is not a vocabulary JSON file ({e})") from None
     if not isinstance(record, dict) or record.get("format") != _FORMAT:
-      raise ConfigError(f"{path} is not a cnnrnn_jax vocabulary (no format {_FORMAT!r}); "
-                        "point --config.data.vocab_path at a vocab.json a run wrote")
+      raise ConfigError(
+        f"{path} is not a cnnrnn_jax vocabulary (no format {_FORMAT!r}); "
+        "point --config.data.vocab_path at a vocab.json a run wrote"
+      )
     labels = record.get("labels")
-    return cls(tuple(record["tokens"]), record["level"], record["lowercase"],
-               record.get("keep_newlines", False), None if labels is None else tuple(labels))
+    return cls(
+      tuple(record["tokens"]),
+      record["level"],
+      record["lowercase"],
+      record.get("keep_newlines", False),
+      None if labels is None else tuple(labels),
+    )
 
   def save_in(self, workdir: str) -> str:
     """Writes WORKDIR/vocab.json; refuses to overwrite a different vocabulary there."""
     path = os.path.join(workdir, VOCAB_FILE)
     if os.path.exists(path) and Vocabulary.load(path) != self:
-      raise ConfigError(f"{path} holds a different vocabulary than this run built; pass "
-                        f"--config.data.vocab_path={path} to reuse it, or use a new --workdir")
+      raise ConfigError(
+        f"{path} holds a different vocabulary than this run built; pass "
+        f"--config.data.vocab_path={path} to reuse it, or use a new --workdir"
+      )
     self.save(path)
     return path
 
 
-def vocabulary_for(data_config, texts: Iterable[str] | None, *, level: str, lowercase: bool,
-                   max_size: int | None, min_count: int, keep_newlines: bool = False,
-                   labels: Sequence[str] | None = None) -> Vocabulary:
+def vocabulary_for(
+  data_config: ml_collections.ConfigDict,
+  texts: Iterable[str] | None,
+  *,
+  level: str,
+  lowercase: bool,
+  max_size: int | None,
+  min_count: int,
+  keep_newlines: bool = False,
+  labels: Sequence[str] | None = None,
+) -> Vocabulary:
   """The vocabulary at `config.data.vocab_path` if set (checked against the task's
   tokenization), else one built from `texts` (the training split)."""
   path = data_config.get("vocab_path")
   if not path:
-    return Vocabulary.build(texts or (), level, lowercase, max_size, min_count, keep_newlines,
-                            labels)
+    return Vocabulary.build(
+      texts or (), level, lowercase, max_size, min_count, keep_newlines, labels
+    )
   vocab = Vocabulary.load(path)
   if labels is not None and vocab.labels is None:
-    raise ConfigError(f"{path} has no class labels (it comes from a language model); a "
-                      "classification task needs the vocab.json of a classification run")
+    raise ConfigError(
+      f"{path} has no class labels (it comes from a language model); a "
+      "classification task needs the vocab.json of a classification run"
+    )
   wanted = (level, lowercase, keep_newlines)
   if (vocab.level, vocab.lowercase, vocab.keep_newlines) != wanted:
-    raise ConfigError(f"{path} tokenizes with level={vocab.level} lowercase={vocab.lowercase}"
-                      f" but this task asks level={level} lowercase={lowercase}; set "
-                      "--config.data.level/lowercase to match or drop --config.data.vocab_path")
+    raise ConfigError(
+      f"{path} tokenizes with level={vocab.level} lowercase={vocab.lowercase}"
+      f" but this task asks level={level} lowercase={lowercase}; set "
+      "--config.data.level/lowercase to match or drop --config.data.vocab_path"
+    )
   if labels is not None and vocab.labels is not None and tuple(labels) != vocab.labels:
     missing = sorted(set(labels) - set(vocab.labels))
     if missing:
-      raise ConfigError(f"labels {missing} are not among the classes {list(vocab.labels)} of "
-                        f"{path}; train with a vocabulary built from these files instead")
+      raise ConfigError(
+        f"labels {missing} are not among the classes {list(vocab.labels)} of "
+        f"{path}; train with a vocabulary built from these files instead"
+      )
   return vocab
 
 
-def with_saved_assets(config, workdir: str):
+def with_saved_assets(config: ml_collections.ConfigDict, workdir: str) -> ml_collections.ConfigDict:
   """A copy of `config` whose data.vocab_path is WORKDIR/vocab.json when the run saved one
   there and the config names none: a restored run rebuilds its task with the same ids."""
   path = os.path.join(workdir, VOCAB_FILE)
@@ -235,8 +286,9 @@ def with_saved_assets(config, workdir: str):
   return config
 
 
-def length_buckets(longest: int, count: int = 4, multiple: int = 8, minimum: int = 8
-                   ) -> tuple[int, ...]:
+def length_buckets(
+  longest: int, count: int = 4, multiple: int = 8, minimum: int = 8
+) -> tuple[int, ...]:
   """A few padded lengths (e.g. 56 -> (16, 32, 56)) so each step compiles once per bucket:
   `longest`, and longest / 2, / 4, ... rounded up to `multiple`, none below `minimum`."""
   buckets = {longest}
@@ -258,15 +310,19 @@ class RowErrors:
   def bad(self, where: str, problem: str) -> None:
     """`where` is 'file:line'."""
     if not self.skip:
-      raise ConfigError(f"{where}: {problem}; fix the row or set "
-                        "--config.data.skip_bad_rows=True")
+      raise ConfigError(f"{where}: {problem}; fix the row or set --config.data.skip_bad_rows=True")
     self.count += 1
     self.first = self.first or f"{where}: {problem}"
 
   def report(self, what: str) -> None:
+    """Logs how many rows were skipped and the first of them, if any."""
     if self.count:
-      logging.warning("%s: skipped %d malformed row(s) (skip_bad_rows=True); first: %s", what,
-                      self.count, self.first)
+      logging.warning(
+        "%s: skipped %d malformed row(s) (skip_bad_rows=True); first: %s",
+        what,
+        self.count,
+        self.first,
+      )
 
 
 DEFAULT_MAX_LEN = 256
@@ -282,17 +338,28 @@ class TextClassifyTask(arrays.TokenTask):
   Unknown eval labels are bad rows. `skipped` counts the rows `errors` skipped.
   """
 
-  def __init__(self, name: str, data_config, seed: int, train, evaluation,
-               label_names: Sequence[str], errors: RowErrors | None = None):
+  def __init__(
+    self,
+    name: str,
+    data_config,
+    seed: int,
+    train,
+    evaluation,
+    label_names: Sequence[str],
+    errors: RowErrors | None = None,
+  ):
     errors = errors or RowErrors(data_config.get("skip_bad_rows"))
     level = data_config.get("level") or "word"
     lowercase = data_config.get("lowercase")
     self.vocab = vocabulary_for(
-        data_config, (t for t, _, _ in train), level=level,
-        lowercase=True if lowercase is None else bool(lowercase),
-        max_size=data_config.get("vocab_size") or DEFAULT_VOCAB,
-        min_count=data_config.get("min_count") or (2 if level == "word" else 1),
-        labels=label_names)
+      data_config,
+      (t for t, _, _ in train),
+      level=level,
+      lowercase=True if lowercase is None else bool(lowercase),
+      max_size=data_config.get("vocab_size") or DEFAULT_VOCAB,
+      min_count=data_config.get("min_count") or (2 if level == "word" else 1),
+      labels=label_names,
+    )
     max_len = data_config.get("max_len") or DEFAULT_MAX_LEN
     if max_len < 1:
       raise ConfigError(f"{name}: max_len={max_len} must be positive; set --config.data.max_len")
@@ -302,8 +369,9 @@ class TextClassifyTask(arrays.TokenTask):
       for t, label, where in examples:
         label_id = self.vocab.label_id(label)
         if label_id is None:
-          errors.bad(where, f"label {label!r} is not one of the training labels "
-                     f"{list(self.vocab.labels)}")
+          errors.bad(
+            where, f"label {label!r} is not one of the training labels {list(self.vocab.labels)}"
+          )
           continue
         ids.append(self.vocab.encode(t, max_len))
         labels.append(label_id)
@@ -316,12 +384,23 @@ class TextClassifyTask(arrays.TokenTask):
     eval_xy = eval_xy[0][:n_eval], eval_xy[1][:n_eval]
     longest = max(len(x) for x in train_xy[0] + eval_xy[0])
     buckets = length_buckets(-(-longest // 8) * 8)
-    spec = TaskSpec(kind="classify", num_outputs=len(self.vocab.labels), seq_len=buckets[-1],
-                    vocab_size=len(self.vocab))
+    spec = TaskSpec(
+      kind="classify",
+      num_outputs=len(self.vocab.labels),
+      seq_len=buckets[-1],
+      vocab_size=len(self.vocab),
+    )
     super().__init__(spec, seed, train_xy, eval_xy, buckets)
-    logging.info("%s: %d train / %d eval examples, %d classes %s, vocabulary %d, buckets %s",
-                 name, self.num_train, self.num_eval, len(self.vocab.labels),
-                 list(self.vocab.labels)[:10], len(self.vocab), buckets)
+    logging.info(
+      "%s: %d train / %d eval examples, %d classes %s, vocabulary %d, buckets %s",
+      name,
+      self.num_train,
+      self.num_eval,
+      len(self.vocab.labels),
+      list(self.vocab.labels)[:10],
+      len(self.vocab),
+      buckets,
+    )
 
   def save_assets(self, workdir: str) -> None:
     self.vocab.save_in(workdir)
@@ -336,18 +415,38 @@ class CorpusTask(arrays.StreamLMTask):
     level = data_config.get("level") or "char"
     lowercase = data_config.get("lowercase")
     self.vocab = vocabulary_for(
-        data_config, [train_text], level=level,
-        lowercase=False if lowercase is None else bool(lowercase),
-        max_size=data_config.get("vocab_size") or (None if level == "char" else DEFAULT_VOCAB),
-        min_count=data_config.get("min_count") or 1, keep_newlines=True)
+      data_config,
+      [train_text],
+      level=level,
+      lowercase=False if lowercase is None else bool(lowercase),
+      max_size=data_config.get("vocab_size") or (None if level == "char" else DEFAULT_VOCAB),
+      min_count=data_config.get("min_count") or 1,
+      keep_newlines=True,
+    )
     seq_len = data_config.get("seq_len") or 128
-    spec = TaskSpec(kind="lm", num_outputs=len(self.vocab), seq_len=seq_len,
-                    vocab_size=len(self.vocab),
-                    metric="bits_per_char" if level == "char" else "perplexity")
-    super().__init__(spec, seed, self.vocab.encode(train_text), self.vocab.encode(eval_text),
-                     data_config.get("eval_size"), name)
-    logging.info("%s: %d train / %d eval tokens (%s level), vocabulary %d", name,
-                 len(self.train_ids_T), len(self.eval_ids_T), level, len(self.vocab))
+    spec = TaskSpec(
+      kind="lm",
+      num_outputs=len(self.vocab),
+      seq_len=seq_len,
+      vocab_size=len(self.vocab),
+      metric="bits_per_char" if level == "char" else "perplexity",
+    )
+    super().__init__(
+      spec,
+      seed,
+      self.vocab.encode(train_text),
+      self.vocab.encode(eval_text),
+      data_config.get("eval_size"),
+      name,
+    )
+    logging.info(
+      "%s: %d train / %d eval tokens (%s level), vocabulary %d",
+      name,
+      len(self.train_ids_T),
+      len(self.eval_ids_T),
+      level,
+      len(self.vocab),
+    )
 
   def save_assets(self, workdir: str) -> None:
     self.vocab.save_in(workdir)

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import functools
 
+import ml_collections
 import numpy as np
 
-from cnnrnn_jax.tasks import arrays, files, text
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import arrays, files, text
 from cnnrnn_jax.tasks.base import TaskSpec, register, rng_for
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -51,8 +52,10 @@ def _tfds():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ConfigError(f"this task needs tensorflow-datasets and tensorflow-cpu ({e}); install "
-                      "them with pip install -e '.[data]'") from None
+    raise ConfigError(
+      f"this task needs tensorflow-datasets and tensorflow-cpu ({e}); install "
+      "them with pip install -e '.[data]'"
+    ) from None
   try:
     tf.config.set_visible_devices([], "GPU")
   except RuntimeError:  # TF already initialised its devices elsewhere; nothing to hide now
@@ -60,7 +63,9 @@ def _tfds():
   return tfds
 
 
-def load_split(dataset: str, split: str, data_config, task: str) -> dict[str, np.ndarray]:
+def load_split(
+  dataset: str, split: str, data_config: ml_collections.ConfigDict, task: str
+) -> dict[str, np.ndarray]:
   """All examples of one tfds split as numpy arrays (bytes for text), feature by feature."""
   tfds = _tfds()
   data_dir = data_config.get("data_dir")
@@ -71,40 +76,60 @@ def load_split(dataset: str, split: str, data_config, task: str) -> dict[str, np
     except Exception as e:  # any failure here means: not prepared and not downloadable
       where = data_dir or "tfds's default data_dir (~/tensorflow_datasets)"
       raise ConfigError(
-          f"{task}: {dataset} is not prepared in {where} and downloading it failed "
-          f"({type(e).__name__}); prepare it on a connected machine with python -c \"import "
-          f"tensorflow_datasets as tfds; tfds.builder('{dataset}').download_and_prepare()\" and "
-          "copy the data_dir here, or point --config.data.data_dir at prepared data") from None
+        f"{task}: {dataset} is not prepared in {where} and downloading it failed "
+        f'({type(e).__name__}); prepare it on a connected machine with python -c "import '
+        f"tensorflow_datasets as tfds; tfds.builder('{dataset}').download_and_prepare()\" and "
+        "copy the data_dir here, or point --config.data.data_dir at prepared data"
+      ) from None
   try:
     dataset_tf = builder.as_dataset(split=split, shuffle_files=False)
   except (ValueError, KeyError) as e:
-    raise ConfigError(f"{task}: cannot read split {split!r} of {dataset} ({e}); set "
-                      "--config.data.eval_split to one of its splits") from None
+    raise ConfigError(
+      f"{task}: cannot read split {split!r} of {dataset} ({e}); set "
+      "--config.data.eval_split to one of its splits"
+    ) from None
   chunks = list(tfds.as_numpy(dataset_tf.batch(4096)))
   return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
 
 
 def _label_names(dataset: str, data_config) -> list[str]:
-  return list(_tfds().builder(dataset, data_dir=data_config.get("data_dir"))
-              .info.features["label"].names)
+  return list(
+    _tfds().builder(dataset, data_dir=data_config.get("data_dir")).info.features["label"].names
+  )
 
 
-def _text_task(name: str, dataset: str, text_key: str, default_eval: str, data_config, seed: int,
-               clean=lambda s: s) -> text.TextClassifyTask:
+def _text_task(
+  name: str,
+  dataset: str,
+  text_key: str,
+  default_eval: str,
+  data_config,
+  seed: int,
+  clean=lambda s: s,
+) -> text.TextClassifyTask:
   names = _label_names(dataset, data_config)
   splits = {}
   for part, split in (("train", "train"), ("eval", data_config.get("eval_split") or default_eval)):
     raw = load_split(dataset, split, data_config, name)
-    splits[part] = [(clean(t.decode("utf-8")), names[int(y)], f"{dataset}:{split}[{i}]")
-                    for i, (t, y) in enumerate(zip(raw[text_key], raw["label"]))
-                    if 0 <= int(y) < len(names)]  # unlabelled rows (-1) are not examples
+    splits[part] = [
+      (clean(t.decode("utf-8")), names[int(y)], f"{dataset}:{split}[{i}]")
+      for i, (t, y) in enumerate(zip(raw[text_key], raw["label"]))
+      if 0 <= int(y) < len(names)
+    ]  # unlabelled rows (-1) are not examples
   return text.TextClassifyTask(name, data_config, seed, splits["train"], splits["eval"], names)
 
 
 @register("imdb")
 def _imdb(data_config, seed: int):
-  return _text_task("imdb", "imdb_reviews", "text", "test", data_config, seed,
-                    clean=lambda s: s.replace("<br />", " "))
+  return _text_task(
+    "imdb",
+    "imdb_reviews",
+    "text",
+    "test",
+    data_config,
+    seed,
+    clean=lambda s: s.replace("<br />", " "),
+  )
 
 
 @register("sst2")
@@ -114,14 +139,23 @@ def _sst2(data_config, seed: int):
 
 @register("shakespeare")
 def _shakespeare(data_config, seed: int):
-  parts = [load_split("tiny_shakespeare", split, data_config, "shakespeare")["text"]
-           for split in ("train", data_config.get("eval_split") or "test")]
+  parts = [
+    load_split("tiny_shakespeare", split, data_config, "shakespeare")["text"]
+    for split in ("train", data_config.get("eval_split") or "test")
+  ]
   train_text, eval_text = ("".join(t.decode("utf-8") for t in part) for part in parts)
-  return text.CorpusTask("shakespeare", data_config, seed, text.normalize_newlines(train_text),
-                         text.normalize_newlines(eval_text))
+  return text.CorpusTask(
+    "shakespeare",
+    data_config,
+    seed,
+    text.normalize_newlines(train_text),
+    text.normalize_newlines(eval_text),
+  )
 
 
-def mnist_arrays(data_config, task: str):
+def mnist_arrays(
+  data_config: ml_collections.ConfigDict, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """(x_train_NxHxW uint8, y_train, x_eval, y_eval): IDX files when train_path is set,
   else tfds mnist (eval split: test)."""
   if data_config.get("train_path"):
@@ -144,18 +178,22 @@ def _mnist_task(name: str, as_sequence):
       return as_sequence((images.astype(np.float32) / 255.0 - MNIST_MEAN) / MNIST_STD)
 
     x_train, x_eval = prepare(x_train), prepare(x_eval[:n_eval])
-    spec = TaskSpec(kind="classify", num_outputs=10, seq_len=x_train.shape[1],
-                    input_dim=x_train.shape[2])
+    spec = TaskSpec(
+      kind="classify", num_outputs=10, seq_len=x_train.shape[1], input_dim=x_train.shape[2]
+    )
     return arrays.DenseTask(spec, seed, x_train, y_train, x_eval, y_eval[:n_eval])
 
   register(name)(factory)
 
 
 def fixed_permutation(n: int) -> np.ndarray:
+  """The one permutation of n pixels every permuted-MNIST run uses (seed-independent)."""
   return rng_for(0, PERMUTATION_STREAM).permutation(n)
 
 
 _mnist_task("seq_mnist", lambda x: x.reshape(len(x), -1, 1))
 _mnist_task("row_mnist", lambda x: x)
-_mnist_task("perm_mnist",
-            lambda x: x.reshape(len(x), -1)[:, fixed_permutation(x.shape[1] * x.shape[2])][..., None])
+_mnist_task(
+  "perm_mnist",
+  lambda x: x.reshape(len(x), -1)[:, fixed_permutation(x.shape[1] * x.shape[2])][..., None],
+)

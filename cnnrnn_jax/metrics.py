@@ -1,0 +1,168 @@
+"""Loss and metrics: sums on the device, means on the host, one JSON line per log.
+
+A step returns metric *sums* and a `count` (the total weight), never means: sums add across
+steps, batches and devices exactly, and are divided on the host only when a line is logged
+(`summarize`), so no step waits for a host transfer and a padded last batch weighs nothing.
+`MetricWriter` appends the logged lines to `workdir/metrics.jsonl` and mirrors them to
+TensorBoard.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cnnrnn_jax.tasks.base import Batch, TaskSpec
+
+Metrics = dict[str, jax.Array]
+NO_BAD_STEP = np.iinfo(np.int32).max  # `first_nonfinite_step` while every loss was finite
+
+
+def loss_and_sums(spec: TaskSpec, outputs: jax.Array, batch: Batch) -> tuple[jax.Array, Metrics]:
+  """The weighted mean loss (what gradients follow) and the metric sums behind it."""
+  weights = batch["weights"]
+  if spec.kind == "regress":
+    err = outputs - batch["targets"]
+    per_item = err * err
+    sums = {"mse": jnp.sum(per_item * weights), "mae": jnp.sum(jnp.abs(err) * weights)}
+  else:
+    per_item = optax.softmax_cross_entropy_with_integer_labels(outputs, batch["targets"])
+    correct = (jnp.argmax(outputs, -1) == batch["targets"]).astype(jnp.float32)
+    sums = {"accuracy": jnp.sum(correct * weights)}
+  count = jnp.sum(weights)
+  loss_sum = jnp.sum(per_item * weights)
+  return loss_sum / jnp.maximum(count, 1.0), {"loss": loss_sum, "count": count, **sums}
+
+
+def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
+  """Adds metric sums on device; keeps the earliest non-finite step."""
+  if total is None:
+    return sums
+  return {
+    k: jnp.minimum(total[k], v) if k == "first_nonfinite_step" else total[k] + v
+    for k, v in sums.items()
+  }
+
+
+def sum_over_batches(
+  add_batch: Callable[[Metrics | None, Batch], Metrics],
+  batches: Iterable[Batch],
+  total: Metrics | None = None,
+) -> Metrics | None:
+  """The metric sums of a whole eval set: `total = add_batch(total, batch)` for each batch.
+
+  `add_batch` adds one batch's sums on the device (`accumulate`, or a jitted program that
+  does it inside), so nothing comes to the host until the caller reads the result.
+  """
+  for batch in batches:
+    total = add_batch(total, batch)
+  return total
+
+
+def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
+  """Host side: sums -> means, plus the task's derived headline metric."""
+  sums = jax.device_get(sums)
+  count = max(float(sums["count"]), 1.0)
+  out = {k: float(v) / count for k, v in sums.items() if k not in ("count", "first_nonfinite_step")}
+  if spec.kind == "lm":
+    out["bits_per_token"] = out["loss"] / math.log(2.0)
+    out["perplexity"] = math.exp(min(out["loss"], 50.0))
+  if spec.baseline is not None:
+    out["baseline_loss"] = spec.baseline
+  return out
+
+
+def headline(spec: TaskSpec) -> str:
+  """The metric a progress line shows next to the loss."""
+  return {"regress": "mse", "lm": "bits_per_token"}.get(spec.kind, "accuracy")
+
+
+def seed_summary(results: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]]:
+  """Per metric: mean, sample standard deviation (ddof=1; 0 for one seed) and the values."""
+  summary = {}
+  for name in next(iter(results.values())):
+    values = [float(m[name]) for m in results.values()]
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    summary[name] = {
+      "mean": float(np.mean(values)),
+      "std": std,
+      "values": values,
+      "seeds": list(results),
+    }
+  return summary
+
+
+def _truncate_metrics(path: str, last_step: int) -> None:
+  """Drops metrics.jsonl lines past `last_step` (and a torn last line) before a (re)start.
+
+  A resumed run replays the steps after its checkpoint and writes their lines again, so the
+  file ends up exactly as an uninterrupted run writes it.
+  """
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  keep = []
+  for line in lines:
+    try:
+      if json.loads(line)["step"] <= last_step:
+        keep.append(line)
+    except (ValueError, KeyError, TypeError):
+      pass  # a line torn by a kill mid-write
+  if len(keep) < len(lines):
+    logging.info(
+      "dropping %d lines past step %d from %s (those steps run again)",
+      len(lines) - len(keep),
+      last_step,
+      path,
+    )
+    with open(path + ".tmp", "w") as f:
+      f.writelines(keep)
+    os.replace(path + ".tmp", path)
+
+
+class MetricWriter:
+  """Appends one JSON object per line to metrics.jsonl and mirrors scalars to TensorBoard.
+
+  Opened at `start_step` (the restored step, 0 for a fresh run), it first drops what an
+  earlier attempt wrote past that step, in metrics.jsonl and in TensorBoard (purge_step).
+  Only the first process of a multi-host run writes (`active`).
+  """
+
+  def __init__(self, workdir: str, seed: int, start_step: int = 0, active: bool = True):
+    self._active, self._seed = active, seed
+    if not active:
+      return
+    from tensorboardX import SummaryWriter  # light, and keeps TensorFlow out of training
+
+    path = os.path.join(workdir, "metrics.jsonl")
+    _truncate_metrics(path, start_step)
+    self._jsonl = open(path, "a")
+    self._tb = SummaryWriter(
+      os.path.join(workdir, "tensorboard"), purge_step=start_step + 1 if start_step else None
+    )
+
+  def write(self, step: int, split: str, values: dict[str, float]) -> None:
+    """One line {step, split, seed, **values}, flushed at once."""
+    if not self._active:
+      return
+    record = {"step": step, "split": split, "seed": self._seed, **values}
+    self._jsonl.write(json.dumps(record) + "\n")
+    self._jsonl.flush()
+    for key, value in values.items():
+      self._tb.add_scalar(f"{split}/{key}", value, step)
+
+  def close(self) -> None:
+    """Closes both files."""
+    if self._active:
+      self._jsonl.close()
+      self._tb.close()

@@ -1,0 +1,224 @@
+"""One job of the comparison grid (suite.py): what defines it, the probe it runs, its record.
+
+A `Job` is a probe applied to one model, task, setting and seed, with the training config it
+starts from. `run_job` sizes that config to the parameter budget (`BudgetMatcher`), runs the
+probe (`PROBES`) and returns the JSON record suite.py appends to `workdir/records.jsonl`:
+
+  {"id", "probe", "model", "task", "setting", "seed", "params", "width", "config",
+   "result", "seconds", "device", "jax", "finished"}
+
+Probes (what each runs)
+  train     train.train_and_return_state, then probes on the trained parameters: accuracy
+            on the scored steps, convergence; on the `order` task also the shuffle
+            drop, accuracy per dependency distance and the gradient profile
+  gradient  gradient norm against distance at initialisation, at a few lengths
+  speed     train-step / inference time per example and compiled memory, per length
+  batch     inference throughput at one batch size
+  depth     critical path of the forward pass at each speed length
+  devices   data-parallel scaling over the devices present
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import ml_collections
+
+from cnnrnn_jax import measure, train
+from cnnrnn_jax.errors import ConfigError
+
+RECORDS = "records.jsonl"
+
+
+@dataclasses.dataclass
+class Job:
+  probe: str
+  model: str
+  task: str
+  setting: dict[str, Any]
+  seed: int
+  config: ml_collections.ConfigDict  # the training config, before budget matching
+  extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # probe knobs
+
+  @property
+  def id(self) -> str:
+    """probe/model/task/setting/seedS/hash of everything that defines the job."""
+    setting = ",".join(f"{k}={v}" for k, v in sorted(self.setting.items()))
+    identity = json.dumps(
+      {
+        "config": json.loads(self.config.to_json(sort_keys=True)),
+        "extra": self.extra,
+        "probe": self.probe,
+      },
+      sort_keys=True,
+    )
+    digest = hashlib.sha1(identity.encode()).hexdigest()[:8]
+    return f"{self.probe}/{self.model}/{self.task}/{setting or '-'}/seed{self.seed}/{digest}"
+
+
+# ---------------------------------------------------------------------------------------------
+# running jobs
+
+
+def _run_dir(workdir: str, job: Job) -> str:
+  return os.path.join(workdir, "runs", re.sub(r"[^A-Za-z0-9_.=-]+", "_", job.id))
+
+
+def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
+  try:
+    state, final = train.train_and_return_state(config, _run_dir(workdir, job))
+  except FloatingPointError as e:
+    # not an "error": a diverged run is a result (it did not converge) and counts as one
+    return {"diverged": True, "converged": False, "message": str(e)}
+  task, model = train.setup(config)
+  spec = task.spec
+  eval_fn = measure.make_eval_fn(model, spec)
+  fraction = job.extra.get("converge_fraction", 0.5)
+  result: dict[str, Any] = {
+    "eval": final,
+    "diverged": False,
+    "converged": measure.converged(final.get("loss"), spec, fraction),
+    "chance_loss": measure.chance_loss(spec),
+  }
+  if spec.kind != "regress":
+    result["accuracy"] = measure.task_accuracy(
+      eval_fn, state.params, task, config.task, config.batch_size
+    )
+  if "shuffle_window" in job.extra:
+    result["shuffle"] = measure.shuffle_drop(
+      eval_fn, state.params, task, config.batch_size, job.extra["shuffle_window"], seed=config.seed
+    )
+    result["by_distance"] = measure.accuracy_by_distance(
+      eval_fn, state.params, config, job.extra["eval_distances"]
+    )
+    result["gradient"] = measure.gradient_profile(
+      config, state.params, job.extra["gradient_batches"]
+    )
+  return result
+
+
+def _probe_gradient(job: Job, config, workdir: str) -> dict[str, Any]:
+  out, params = {}, None
+  for length in job.extra["lengths"]:
+    at_length = config.copy_and_resolve_references()
+    at_length.data.seq_len = length
+    shapes = measure.param_shapes(at_length)
+    if params is None or jax.tree.map(lambda p: p.shape, params) != jax.tree.map(
+      lambda p: p.shape, shapes
+    ):  # init values depend on the seed and shapes only
+      task, model = train.setup(at_length)
+      params = train.init_state(at_length, task, model).params
+    out[str(length)] = measure.gradient_profile(at_length, params, job.extra["batches"])
+  return out
+
+
+def _probe_speed(job: Job, config, workdir: str) -> dict[str, Any]:
+  return measure.speed(config, job.extra["repeats"])
+
+
+def _probe_batch(job: Job, config, workdir: str) -> dict[str, Any]:
+  return measure.inference_throughput(config, job.extra["repeats"])
+
+
+def _probe_depth(job: Job, config, workdir: str) -> dict[str, Any]:
+  depth = {}
+  for length in job.extra["lengths"]:
+    at_length = config.copy_and_resolve_references()
+    at_length.data.seq_len = length
+    depth[str(length)] = measure.sequential_depth(at_length)
+  return {"critical_path": depth}
+
+
+def _probe_devices(job: Job, config, workdir: str) -> dict[str, Any]:
+  return measure.data_parallel(config, repeats=job.extra["repeats"])
+
+
+PROBES: dict[str, Callable[[Job, Any, str], dict[str, Any]]] = {
+  "train": _probe_train,
+  "gradient": _probe_gradient,
+  "speed": _probe_speed,
+  "batch": _probe_batch,
+  "depth": _probe_depth,
+  "devices": _probe_devices,
+}
+
+
+class BudgetMatcher:
+  """Matches each job's config to the parameter budget, searching each model's width once
+  per task: a config that differs only in ways that leave the parameter count unchanged
+  at the width found before (sequence length, distance, implementation) reuses it."""
+
+  def __init__(self, budget: int, knobs):
+    self.budget, self.knobs = budget, tuple(knobs)
+    self._found: dict[tuple[str, str], tuple[str, int, int]] = {}  # -> (knob, width, params)
+
+  def __call__(
+    self, config: ml_collections.ConfigDict
+  ) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
+    """(config at the budget, {knob, width, params, budget})."""
+    family = (config.model, config.task)
+    if family in self._found:
+      knob, width, params = self._found[family]
+      candidate = config.copy_and_resolve_references()
+      candidate.arch[knob] = width
+      if measure.param_count(candidate) == params:
+        return candidate, {
+          "knob": knob,
+          "width": width,
+          "params": params,
+          "budget": int(self.budget),
+        }
+    matched, info = measure.match_param_budget(config, self.budget, self.knobs)
+    self._found[family] = (info["knob"], info["width"], info["params"])
+    return matched, info
+
+
+def load_records(workdir: str) -> dict[str, dict]:
+  """id -> record from workdir/records.jsonl (a torn last line from a crash is ignored)."""
+  path = os.path.join(workdir, RECORDS)
+  records = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:
+          continue
+        records[record["id"]] = record
+  return records
+
+
+def run_job(job: Job, matcher: BudgetMatcher, workdir: str) -> dict[str, Any]:
+  """Runs `job` at the parameter budget; its record (a ConfigError is recorded, not raised)."""
+  start = time.perf_counter()
+  try:
+    config, width = matcher(job.config)
+    result = PROBES[job.probe](job, config, workdir)
+  except ConfigError as e:  # e.g. a model that cannot do this task: recorded, not retried
+    config, width, result = job.config, {}, {"error": str(e)}
+  device = jax.devices()[0]
+  return {
+    "id": job.id,
+    "probe": job.probe,
+    "model": job.model,
+    "task": job.task,
+    "setting": job.setting,
+    "seed": job.seed,
+    "params": width.get("params"),
+    "width": width,
+    "config": json.loads(config.to_json()),
+    "result": result,
+    "seconds": time.perf_counter() - start,
+    "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
+    "jax": jax.__version__,
+    "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (3.10)
+  }
