@@ -9,7 +9,8 @@ implementation alike. Tests check correctness; timing lives in benchmark scripts
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
