@@ -212,7 +212,7 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
           jobs.append(Job("train", model, task, {"d": distance}, seed, config))
   for task in names_of(cfg.benchmarks):  # plain accuracy on other (e.g. real-data) tasks
     if task not in tasks.names():
-      continue  # not registered (yet): report.py lists it as skipped
+      continue  # not registered (yet): the report lists it as skipped
     for seed in cfg.seeds:
       for model in names:
         jobs.append(Job("train", model, task, {}, seed, train_config(cfg, model, task, seed)))
