@@ -10,4 +10,4 @@ Where to start reading:
   measure/       what a model costs and what it learned; suite.py: the comparison grid.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
