@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
 import time
@@ -200,6 +201,7 @@ def train_over_seeds(
   """Runs `config` once per seed into workdir/seed_S; returns {seed: final eval metrics}.
 
   A seed whose run finished already is restored from its final checkpoint, not retrained.
+  The mean and sample std of each final metric (`seed_summary`) go to workdir/seeds.json.
   """
   results = {}
   for seed in seeds:
@@ -207,6 +209,9 @@ def train_over_seeds(
     with seeded.unlocked():
       seeded.seed = int(seed)
     results[int(seed)] = train_and_evaluate(seeded, os.path.join(workdir, f"seed_{seed}"))
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "seeds.json"), "w") as f:
+      json.dump(seed_summary(results), f, indent=2)
   return results
 
 

@@ -12,9 +12,7 @@ Flags live here only; the library takes a ConfigDict and a workdir.
 
 from __future__ import annotations
 
-import json
 import logging as std_logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -81,10 +79,7 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(f"training stopped: {e}")
   for seed, metrics in results.items():
     print(f"final eval, seed {seed}: {_format(metrics)}")
-  summary = train.seed_summary(results)
-  with open(os.path.join(_WORKDIR.value, "seeds.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  for name, s in summary.items():
+  for name, s in train.seed_summary(results).items():
     values = ", ".join(_num(v) for v in s["values"])
     print(f"{name}: {_num(s['mean'])} ± {_num(s['std'])} over seeds {seeds} ({values})")
 

@@ -142,7 +142,7 @@ def test_entry_point_reports_a_bad_model_in_one_line(tmp_path):
 def test_seeds_run_separately_and_summarize_with_sample_std(tmp_path):
   config = tiny_config("cnn", "motif")
   results = train.train_over_seeds(config, str(tmp_path), [0, 1])
-  assert sorted(os.listdir(tmp_path)) == ["seed_0", "seed_1"]
+  assert sorted(os.listdir(tmp_path)) == ["seed_0", "seed_1", "seeds.json"]
   assert json.load(open(tmp_path / "seed_1" / "config.json"))["seed"] == 1
   assert config.seed == 0                                   # the caller's config is untouched
   alone = train.train_and_evaluate(tiny_config("cnn", "motif"), str(tmp_path / "alone"))
@@ -150,6 +150,7 @@ def test_seeds_run_separately_and_summarize_with_sample_std(tmp_path):
   summary = train.seed_summary(results)
   values = [results[0]["loss"], results[1]["loss"]]
   assert summary["loss"]["values"] == values and summary["loss"]["seeds"] == [0, 1]
+  assert json.load(open(tmp_path / "seeds.json")) == json.loads(json.dumps(summary))
   assert summary["loss"]["mean"] == pytest.approx(sum(values) / 2)
   assert summary["loss"]["std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
   assert train.seed_summary({3: {"loss": 0.5}})["loss"]["std"] == 0.0
