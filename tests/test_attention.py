@@ -51,7 +51,9 @@ def _transformer(causal, positions="sinusoidal", L=12):
   return model, jax.jit(model.init)(jax.random.PRNGKey(1), x, lengths), x, lengths
 
 
-@pytest.mark.parametrize("positions", attention.POSITIONS)
+@pytest.mark.parametrize("positions", [
+    p if p == "sinusoidal" else pytest.param(p, marks=pytest.mark.slow)
+    for p in attention.POSITIONS])  # the fast tier checks one kind of positions
 def test_causal_decoder_never_sees_the_future_and_the_encoder_does(positions):
   t = 5
   for causal in (True, False):

@@ -34,6 +34,7 @@ def test_presets_have_the_paper_budget_and_length(model, task, paper):
   assert config.train_steps == (bai2018.STEPS[task][1] if paper else 1000)
 
 
+@pytest.mark.slow  # trains each preset
 @pytest.mark.parametrize("model,task", list(PARAMS))
 def test_every_model_trains_two_steps(model, task):
   """At CPU scale: the paper-scale presets differ only in T and train_steps (tested above)."""

@@ -22,6 +22,9 @@ from cnnrnn_jax import checkpoint, tasks, train
 sys.path.insert(0, os.path.dirname(__file__))
 from train_driver import make_config  # noqa: E402
 
+# Every test here trains (and the kill test starts four training subprocesses).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_compiles")]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"model": "cnn", "task": "motif", "arch.embed_dim": 8, "arch.num_filters": 8,
         "arch.kernel_sizes": [3], "batch_size": 8, "train_steps": 12, "log_every": 2,
@@ -29,13 +32,11 @@ TINY = {"model": "cnn", "task": "motif", "arch.embed_dim": 8, "arch.num_filters"
         "data.eval_size": 16, "data.seq_len": 16}
 
 
-def run_driver(workdir, *flags, compile_cache=None):
-  """Runs TINY in a fresh process; a shared persistent compile cache spares recompiling."""
-  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-  if compile_cache:
-    env.update(JAX_COMPILATION_CACHE_DIR=str(compile_cache),
-               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+def run_driver(workdir, *flags):
+  """Runs TINY in a fresh process, compiled as in this one (so the runs agree bit for bit);
+  the compilation cache it inherits from conftest.py spares recompiling."""
+  env = {**os.environ, "JAX_PLATFORMS": "cpu",
+         "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations"))}
   proc = subprocess.run(
       [sys.executable, os.path.join(ROOT, "tests", "train_driver.py"), str(workdir),
        json.dumps(TINY), *flags],
@@ -98,24 +99,24 @@ def test_restore_reads_no_pickle_and_gives_the_final_state(reference, monkeypatc
 
 def test_sigkill_at_three_moments_then_resume_equals_uninterrupted_run(reference, tmp_path):
   ref_dir, ref_final = reference
-  workdir, cache = tmp_path / "crashy", tmp_path / "compile_cache"
+  workdir = tmp_path / "crashy"
 
-  rc, log = run_driver(workdir, "--kill-before-batch", "4", compile_cache=cache)  # step 5
+  rc, log = run_driver(workdir, "--kill-before-batch", "4")  # step 5
   assert rc == -9, log
   assert sorted(os.listdir(workdir / "checkpoints")) == ["3"]
 
-  rc, log = run_driver(workdir, "--kill-in-save", "6", compile_cache=cache)
+  rc, log = run_driver(workdir, "--kill-in-save", "6")
   assert rc == -9, log
   assert "resuming from the checkpoint at step 3 of 12" in log
   assert "6.orbax-checkpoint-tmp" in os.listdir(workdir / "checkpoints")
 
-  rc, log = run_driver(workdir, "--kill-before-batch", "10", compile_cache=cache)  # step 11
+  rc, log = run_driver(workdir, "--kill-before-batch", "10")  # step 11
   assert rc == -9, log
   assert "half-written checkpoint" in log and "6.orbax-checkpoint-tmp" in log
   assert "resuming from the checkpoint at step 3 of 12" in log
   assert sorted(os.listdir(workdir / "checkpoints")) == ["3", "6", "9"]
 
-  rc, log = run_driver(workdir, compile_cache=cache)
+  rc, log = run_driver(workdir)
   assert rc == 0, log
   assert "resuming from the checkpoint at step 9 of 12" in log
   assert json.loads(log.split("RESULT ", 1)[1].splitlines()[0]) == ref_final

@@ -2,6 +2,8 @@
 backward, for every cell, direction, ragged lengths and a non-zero initial carry;
 conv1d_vmap_shifted == lax.conv_general_dilated, forward and backward."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax import conv, recurrent
+
+pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 B, L, C, H = 4, 9, 3, 5
 LENGTHS = jnp.array([9, 4, 1, 0])     # full, ragged, a single step, empty
@@ -50,8 +54,11 @@ def _outputs_and_grads(run, cell, params, carry, x, reverse):
   return outs, grads
 
 
-@pytest.mark.parametrize("cell", sorted(recurrent.CELLS))
-@pytest.mark.parametrize("reverse", [False, True])
+# The fast tier (-m "not slow") checks each cell in one direction; the full suite checks both.
+@pytest.mark.parametrize("reverse,cell", [
+    pytest.param(reverse, cell, marks=() if (reverse, cell) in {
+        (False, "lstm"), (True, "gru"), (False, "rnn")} else pytest.mark.slow)
+    for reverse in (False, True) for cell in sorted(recurrent.CELLS)])
 def test_fused_equals_scan_forward_and_backward(cell, reverse):
   params, carry, x = _case(cell)
   want, want_g = _outputs_and_grads(_reference, cell, params, carry, x, reverse)
@@ -69,7 +76,7 @@ def test_fused_equals_scan_forward_and_backward(cell, reverse):
   assert np.all(np.asarray(got_g[2])[3] == 0.0)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", [pytest.param("lstm", marks=pytest.mark.slow), "gru"])
 def test_fused_unrolled_and_module_switch(cell):
   """unroll changes nothing; Bidirectional(impl='fused') == impl='scan', same weights."""
   params, carry, x = _case(cell, seed=1)
@@ -120,12 +127,16 @@ def test_fused_rejects_unknown_cell():
     recurrent.fused_scan("lru", {}, None, jnp.zeros((1, 2, 3)))
 
 
+def _conv_case(width):
+  k_w, k_b, k_x = jax.random.split(jax.random.PRNGKey(width), 3)
+  return (jax.random.normal(k_w, (width, 4, 6)), jax.random.normal(k_b, (6,)),
+          jax.random.normal(k_x, (21, 4)))
+
+
 @pytest.mark.parametrize("padding", conv.PADDINGS)
 @pytest.mark.parametrize("dilation,width", [(1, 3), (2, 2), (4, 5)])
 def test_vmap_shifted_conv_equals_xla_forward_and_backward(padding, dilation, width):
-  k_w, k_b, k_x = jax.random.split(jax.random.PRNGKey(width), 3)
-  kernel = jax.random.normal(k_w, (width, 4, 6))
-  bias, x = jax.random.normal(k_b, (6,)), jax.random.normal(k_x, (21, 4))
+  kernel, bias, x = _conv_case(width)
 
   @jax.jit
   def outputs_and_grads(kernel, bias, x):

@@ -1,5 +1,7 @@
 """The parallel recurrence: associative scan == sequential scan == a Python loop."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np

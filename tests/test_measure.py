@@ -15,6 +15,8 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.synthetic import COPY_RECALL, order_label
 
+pytestmark = pytest.mark.usefixtures("quick_compiles")
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -217,6 +219,7 @@ def test_data_parallel_on_the_devices_present():
     measure.data_parallel(config, [jax.device_count() + 1])
 
 
+@pytest.mark.slow  # a subprocess with two simulated devices
 def test_data_parallel_over_two_simulated_devices():
   code = ("from cnnrnn_jax import measure; from cnnrnn_jax.configs import default\n"
           "c = default.get_config('bag,order'); c.batch_size = 4; c.arch.hidden = 8\n"
@@ -225,8 +228,9 @@ def test_data_parallel_over_two_simulated_devices():
           "assert out['devices'] == [1, 2], out\n"
           "assert out['devices_present'] == 2 and out['efficiency'][0] == 1.0\n"
           "print('ok', out['efficiency'][1] > 0)")
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-         "JAX_PLATFORMS": "cpu"}
+  flags = [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=2"]
+  env = {**os.environ, "XLA_FLAGS": " ".join(flags).strip(), "JAX_PLATFORMS": "cpu",
+         "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations"))}
   proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                         text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]

@@ -34,6 +34,7 @@ def test_mnist1d_and_shuffled():
   assert batch["inputs"].shape == (32, 40, 1) and batch["targets"].dtype == np.int32
 
 
+@pytest.mark.slow  # trains each preset
 @pytest.mark.parametrize("preset", sorted(mnist1d_config.PRESETS))
 def test_every_mnist1d_preset_loads_and_trains(preset):
   shuffled = mnist1d_config.get_config(f"{preset},mnist1d_shuffled")

@@ -9,6 +9,8 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.base import TaskSpec
 
+pytestmark = pytest.mark.usefixtures("quick_compiles")
+
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 SPECS = {
     "classify": TaskSpec("classify", num_outputs=3, seq_len=12, vocab_size=20),
@@ -16,6 +18,16 @@ SPECS = {
     "per_step": TaskSpec("per_step", num_outputs=4, seq_len=12, vocab_size=20),
     "lm": TaskSpec("lm", num_outputs=20, seq_len=12, vocab_size=20),
 }
+# The fast tier (-m "not slow") checks each model on one task kind and each kind on at least
+# one model; the full suite checks every pair.
+FAST_CELLS = {("bag", "regress"), ("cnn", "classify"), ("cnn_lstm", "per_step"), ("gru", "lm"),
+              ("lstm", "classify"), ("rnn", "per_step")}
+
+
+def _cells(cells):
+  """pytest params for `cells`, those not in FAST_CELLS marked slow."""
+  return [pytest.param(*cell, marks=() if cell in FAST_CELLS else pytest.mark.slow)
+          for cell in cells]
 
 
 def _arch(**overrides):
@@ -43,8 +55,7 @@ def _build(name, spec, **arch):
   return model, params, x, lengths
 
 
-@pytest.mark.parametrize("kind", sorted(SPECS))
-@pytest.mark.parametrize("name", FOUNDATION)
+@pytest.mark.parametrize("name,kind", _cells([(n, k) for n in FOUNDATION for k in sorted(SPECS)]))
 def test_appending_padding_changes_no_output(name, kind):
   spec = SPECS[kind]
   model, params, x, lengths = _build(name, spec)
@@ -62,7 +73,8 @@ def test_appending_padding_changes_no_output(name, kind):
     np.testing.assert_allclose(out, out_padded, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", [pytest.param("rnn", marks=pytest.mark.slow),
+                                  pytest.param("lstm", marks=pytest.mark.slow), "gru"])
 def test_bidirectional_and_pooled_readouts_are_padding_invariant(name):
   spec = SPECS["classify"]
   for readout in models.READOUTS:

@@ -25,6 +25,7 @@ def kernel_of_this_python(tmp_path, monkeypatch):
   return KERNEL
 
 
+@pytest.mark.slow  # a kernel that trains three models and draws 16 figures
 def test_notebook_executes_in_small_mode(kernel_of_this_python, tmp_path, monkeypatch):
   monkeypatch.setenv("CNNRNN_NOTEBOOK_SMALL", "1")
   monkeypatch.setenv("CNNRNN_NOTEBOOK_WORKDIR", str(tmp_path / "work"))

@@ -13,6 +13,8 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.tasks import text
 from cnnrnn_jax.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("quick_compiles")
+
 
 def tiny_config(model, task, **data):
   config = default.get_config(f"{model},{task}")
@@ -33,6 +35,7 @@ def reviews(tmp_path):
   return path
 
 
+@pytest.mark.slow  # a training run
 def test_text_files_run_writes_vocab_and_a_later_run_reuses_it(tmp_path, reviews):
   first = tmp_path / "first"
   metrics = train.train_and_evaluate(tiny_config("bag", "text_files", train_path=str(reviews),
@@ -76,6 +79,7 @@ def test_text_steps_compile_once_per_bucket(tmp_path):
   assert len(traces) == len(widths)  # ... and each compiled exactly once
 
 
+@pytest.mark.slow  # a training run
 def test_char_lm_trains_and_generates(tmp_path):
   corpus = tmp_path / "play.txt"
   corpus.write_text("ROMEO: but soft, what light.\nJULIET: ay me.\n" * 30)
@@ -109,6 +113,7 @@ def test_char_lm_trains_and_generates(tmp_path):
   assert greedy == "ROMEO:" + task.vocab.tokens[best]
 
 
+@pytest.mark.slow  # a training run
 def test_generate_refuses_a_classifier_run(tmp_path, reviews):
   workdir = tmp_path / "clf"
   train.train_and_evaluate(tiny_config("bag", "text_files", train_path=str(reviews),

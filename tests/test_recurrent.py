@@ -1,5 +1,7 @@
 """The sequential core: scan == a Python loop, our cells == Flax's, masks and reverse."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -7,6 +9,8 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax import recurrent
+
+pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 C, H, L = 5, 7, 9
 
@@ -27,8 +31,11 @@ def _python_loop(step, params, carry, x_LxC, length):
   return carry, jnp.stack(hs)
 
 
-@pytest.mark.parametrize("cell", sorted(recurrent.CELLS))
-@pytest.mark.parametrize("length", [L, 4, 1])
+# The fast tier (-m "not slow") checks each cell at one length; the full suite checks all three.
+@pytest.mark.parametrize("length,cell", [
+    pytest.param(length, cell, marks=() if (length, cell) in {
+        (L, "gru"), (4, "lstm"), (1, "rnn")} else pytest.mark.slow)
+    for length in (L, 4, 1) for cell in sorted(recurrent.CELLS)])
 def test_scan_equals_python_loop_and_freezes_past_length(cell, length):
   params, x = _setup(cell)
   step = recurrent.CELLS[cell][0]

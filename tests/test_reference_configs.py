@@ -58,6 +58,7 @@ def two_steps(config, **data):
   return model
 
 
+@pytest.mark.slow  # trains the preset
 def test_kim2014_trains_on_polarity_files(polarity_tsv):
   config = kim2014.get_config()
   assert (config.task, config.batch_size, config.arch.dropout) == ("text_files", 50, 0.5)
@@ -74,6 +75,7 @@ def test_kim2014_ours_is_the_real_data_default_cnn():
   assert ours.to_dict() == readme.to_dict()
 
 
+@pytest.mark.slow  # trains the preset
 @pytest.mark.parametrize("preset,encoder,total", [
     ("cnn", 250 * 3 * 50 + 250, 5000 * 50 + 37_750 + 502),         # Keras Conv1D(250, 3)
     ("bilstm", 2 * 4 * 64 * (128 + 64 + 1), 20000 * 128 + 98_816 + 258),  # Bidirectional(LSTM(64))
@@ -92,7 +94,8 @@ def test_keras_imdb_presets(polarity_tsv, preset, encoder, total):
 
 
 @pytest.mark.parametrize("preset,total,steps", [
-    ("tcn,seq_mnist,paper", 66_910, True), ("gru,seq_mnist", 70_360, True),
+    pytest.param("tcn,seq_mnist,paper", 66_910, True, marks=pytest.mark.slow),
+    pytest.param("gru,seq_mnist", 70_360, True, marks=pytest.mark.slow),
     ("lstm,perm_mnist,paper", 69_950, False)])  # gru's code path trains; lstm's shapes suffice
 def test_seq_mnist_presets_are_about_70k(mnist_folder, preset, total, steps):
   config = seq_mnist.get_config(preset)

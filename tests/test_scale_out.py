@@ -18,6 +18,9 @@ from cnnrnn_jax import train
 sys.path.insert(0, os.path.dirname(__file__))
 from train_driver import make_config  # noqa: E402
 
+# The 8-device run is a subprocess, compiled as this process compiles.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_compiles")]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Embedding gathers, dropout and a lax.scan: what sharding could get wrong.
 SMALL = {"model": "lstm", "task": "order", "arch.embed_dim": 8, "arch.hidden": 8,
@@ -54,8 +57,9 @@ print("RESULT " + json.dumps(out))
 @pytest.fixture(scope="module")
 def eight_device_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("dp8") / "run"
-  env = {**os.environ, "JAX_PLATFORMS": "cpu",
-         "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+  flags = [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=8"]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(flags).strip(),
+         "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations"))}
   proc = subprocess.run([sys.executable, "-c", EIGHT_DEVICES, json.dumps(SMALL), str(workdir)],
                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
   assert proc.returncode == 0, proc.stderr[-3000:]

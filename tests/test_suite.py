@@ -81,6 +81,7 @@ def _tiny_cfg():
   return cfg
 
 
+@pytest.mark.slow  # every probe of the comparison on two models
 def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_path):
   cfg, workdir = _tiny_cfg(), str(tmp_path)
   lines = []
@@ -124,6 +125,7 @@ def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_p
     assert number.compute(from_file) == number.value
 
 
+@pytest.mark.slow  # two worker processes
 def test_worker_processes_return_the_records_the_parent_would_compute(tmp_path):
   cfg = _tiny_cfg()
   jobs = [job for job in suite.plan(cfg) if job.probe == "depth"]

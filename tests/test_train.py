@@ -14,11 +14,18 @@ from cnnrnn_jax import models, tasks, train
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("quick_compiles")
+
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 TASK_KNOBS = {  # small instances of every synthetic task
     "motif": {"seq_len": 12}, "order": {"seq_len": 10}, "contrast": {},
     "adding": {"seq_len": 10}, "copy_memory": {"distance": 5},
 }
+# The fast tier (-m "not slow") runs the trainer on a conv and a recurrent model, a pooled and a
+# per-step task (every model's train step is in it below); the full suite runs the whole grid.
+FAST_PAIRS = {("cnn", "contrast"), ("rnn", "copy_memory")}
+GRID = [pytest.param(name, task, marks=() if (name, task) in FAST_PAIRS else pytest.mark.slow)
+        for name in FOUNDATION for task in sorted(TASK_KNOBS)]
 
 
 def tiny_config(model="lstm", task="order", **overrides):
@@ -68,8 +75,7 @@ def test_train_step_compiles_once_and_overfits_a_tiny_batch():
   assert losses[-1] < 0.2 * losses[0], losses
 
 
-@pytest.mark.parametrize("task_name", sorted(TASK_KNOBS))
-@pytest.mark.parametrize("name", FOUNDATION)
+@pytest.mark.parametrize("name,task_name", GRID)
 def test_smoke_run_every_model_on_every_task(name, task_name, tmp_path):
   config = tiny_config(name, task_name)
   metrics = train.train_and_evaluate(config, str(tmp_path))
@@ -129,6 +135,7 @@ def test_registries_list_the_foundation():
   assert set(TASK_KNOBS) <= set(tasks.names())
 
 
+@pytest.mark.slow  # a fresh interpreter importing JAX
 def test_entry_point_reports_a_bad_model_in_one_line(tmp_path):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   result = subprocess.run(
@@ -139,6 +146,7 @@ def test_entry_point_reports_a_bad_model_in_one_line(tmp_path):
   assert last.startswith("config error: unknown model 'resnet'; known models: bag, cnn")
 
 
+@pytest.mark.slow  # three training runs
 def test_seeds_run_separately_and_summarize_with_sample_std(tmp_path):
   config = tiny_config("cnn", "motif")
   results = train.train_over_seeds(config, str(tmp_path), [0, 1])
