@@ -16,7 +16,8 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # emitters that are the default, with the same results to float tolerance. XLA reads the flag
 # when the CPU backend starts, so it is set before any test runs; subprocesses inherit it.
 os.environ["XLA_FLAGS"] = " ".join(
-    [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false"]).strip()
+  [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false"]
+).strip()
 
 _CACHE_KEY = pytest.StashKey[str]()
 
@@ -29,9 +30,13 @@ def pytest_configure(config):
   tests inherit the cache through the environment."""
   cache = tempfile.mkdtemp(prefix="cnnrnn-jax-test-cache-")
   config.stash[_CACHE_KEY] = cache
-  os.environ.update({"JAX_COMPILATION_CACHE_DIR": cache,
-                     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-                     "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"})
+  os.environ.update(
+    {
+      "JAX_COMPILATION_CACHE_DIR": cache,
+      "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+      "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+  )
   jax.config.update("jax_compilation_cache_dir", cache)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -10,12 +10,21 @@ from cnnrnn_jax.configs import bai2018
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 # All parameters (embedding and head included), the same at both scales.
-PARAMS = {("tcn", "adding"): 70_369, ("lstm", "adding"): 69_291, ("gru", "adding"): 69_451,
-          ("tcn", "copy_memory"): 13_329, ("lstm", "copy_memory"): 15_631,
-          ("gru", "copy_memory"): 15_287}
+PARAMS = {
+  ("tcn", "adding"): 70_369,
+  ("lstm", "adding"): 69_291,
+  ("gru", "adding"): 69_451,
+  ("tcn", "copy_memory"): 13_329,
+  ("lstm", "copy_memory"): 15_631,
+  ("gru", "copy_memory"): 15_287,
+}
 # Sequence length the model sees: adding T; copy memory T + 20 (T = the blank gap).
-SEQ_LEN = {("adding", False): 100, ("adding", True): 600,
-           ("copy_memory", False): 120, ("copy_memory", True): 1020}
+SEQ_LEN = {
+  ("adding", False): 100,
+  ("adding", True): 600,
+  ("copy_memory", False): 120,
+  ("copy_memory", True): 1020,
+}
 PRESETS = [(model, task, paper) for model, task in PARAMS for paper in (False, True)]
 
 
@@ -44,7 +53,7 @@ def test_every_model_trains_two_steps(model, task):
   state = first = train.init_state(config, task_obj, net)
   step = jax.jit(lambda s, b, r: train.train_step(s, b, r, spec=task_obj.spec))
   losses = []
-  for i in range(2):   # the learning rate warms up from 0: only the second step moves
+  for i in range(2):  # the learning rate warms up from 0: only the second step moves
     state, sums = step(state, task_obj.train_batch(i, 2), jax.random.PRNGKey(0))
     losses.append(float(sums["loss"]) / float(sums["count"]))
   assert int(state.step) == 2 and all(np.isfinite(losses))

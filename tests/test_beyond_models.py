@@ -14,17 +14,18 @@ pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 NEW = ("tcn", "mingru", "lru", "transformer")
 SPECS = {
-    "classify": TaskSpec(kind="classify", num_outputs=3, seq_len=10, vocab_size=7),
-    "regress": TaskSpec(kind="regress", num_outputs=1, seq_len=10, input_dim=2),
-    "per_step": TaskSpec(kind="per_step", num_outputs=4, seq_len=10, vocab_size=7),
-    "lm": TaskSpec(kind="lm", num_outputs=7, seq_len=10, vocab_size=7),
+  "classify": TaskSpec(kind="classify", num_outputs=3, seq_len=10, vocab_size=7),
+  "regress": TaskSpec(kind="regress", num_outputs=1, seq_len=10, input_dim=2),
+  "per_step": TaskSpec(kind="per_step", num_outputs=4, seq_len=10, vocab_size=7),
+  "lm": TaskSpec(kind="lm", num_outputs=7, seq_len=10, vocab_size=7),
 }
 
 
 def _tiny_arch(model):
   arch = default.get_config(model).arch
-  arch.update(embed_dim=8, hidden=8, num_layers=1, num_heads=2, tcn_levels=2,
-              tcn_kernel_size=3, dropout=0.0)
+  arch.update(
+    embed_dim=8, hidden=8, num_layers=1, num_heads=2, tcn_levels=2, tcn_kernel_size=3, dropout=0.0
+  )
   return arch
 
 
@@ -42,11 +43,18 @@ def _batch(spec, seed=0):
     targets = rng.integers(0, spec.num_outputs, (B, L)).astype(np.int32)
     weights = valid.astype(np.float32)
   else:
-    targets = (rng.normal(size=B).astype(np.float32) if spec.kind == "regress"
-               else rng.integers(0, spec.num_outputs, B).astype(np.int32))
+    targets = (
+      rng.normal(size=B).astype(np.float32)
+      if spec.kind == "regress"
+      else rng.integers(0, spec.num_outputs, B).astype(np.int32)
+    )
     weights = np.ones(B, np.float32)
-  return {"inputs": inputs.astype(np.float32) if spec.input_dim else inputs,
-          "lengths": lengths, "targets": targets, "weights": weights}
+  return {
+    "inputs": inputs.astype(np.float32) if spec.input_dim else inputs,
+    "lengths": lengths,
+    "targets": targets,
+    "weights": weights,
+  }
 
 
 def _init_and_step(name, kind):
@@ -54,12 +62,13 @@ def _init_and_step(name, kind):
   spec = SPECS[kind]
   model = models.build_model(name, _tiny_arch(name), spec)
   opt = default.get_config().opt
-  opt.update(warmup_steps=0, weight_decay=0.0)   # a parameter moves only if a gradient reaches it
+  opt.update(warmup_steps=0, weight_decay=0.0)  # a parameter moves only if a gradient reaches it
 
   def init_and_step(batch):
     params = model.init(jax.random.PRNGKey(0), batch["inputs"], batch["lengths"])["params"]
-    state = train.TrainState.create(apply_fn=model.apply, params=params,
-                                    tx=train.make_optimizer(opt, 10))
+    state = train.TrainState.create(
+      apply_fn=model.apply, params=params, tx=train.make_optimizer(opt, 10)
+    )
     state, sums = train.train_step(state, batch, jax.random.PRNGKey(1), spec=spec)
     return params, state.params, sums
 
@@ -75,27 +84,42 @@ def test_every_model_traces_a_train_step_on_every_task_kind(name, kind):
   assert all(v.shape == () for v in sums.values())
 
 
-@pytest.mark.parametrize("name,kind", [("tcn", "lm"), ("mingru", "classify"),
-                                       ("lru", "regress"), ("transformer", "per_step")])
+@pytest.mark.parametrize(
+  "name,kind",
+  [("tcn", "lm"), ("mingru", "classify"), ("lru", "regress"), ("transformer", "per_step")],
+)
 def test_one_train_step_reaches_every_parameter(name, kind):
   """Run for real on one kind per model (each kind once); every array must move."""
   params, new_params, sums = jax.jit(_init_and_step(name, kind))(_batch(SPECS[kind]))
   assert np.isfinite(float(sums["loss"]))
   assert int(sums["first_nonfinite_step"]) == train.NO_BAD_STEP
-  moved = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))),
-                       params, new_params)
-  frozen = [jax.tree_util.keystr(path) for path, delta in jax.tree_util.tree_leaves_with_path(moved)
-            if delta == 0.0]
+  moved = jax.tree.map(
+    lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), params, new_params
+  )
+  frozen = [
+    jax.tree_util.keystr(path)
+    for path, delta in jax.tree_util.tree_leaves_with_path(moved)
+    if delta == 0.0
+  ]
   assert not frozen, f"{name} on {kind}: no gradient reached {frozen}"
 
 
 # The fast tier (-m "not slow") checks each model once; the full suite checks every pair.
-@pytest.mark.parametrize("name,kind", [
-    pytest.param(name, kind, marks=() if (name, kind) in {
-        ("tcn", "classify"), ("mingru", "per_step"), ("lru", "classify"),
-        ("transformer", "lm")} else pytest.mark.slow)
+@pytest.mark.parametrize(
+  "name,kind",
+  [
+    pytest.param(
+      name,
+      kind,
+      marks=()
+      if (name, kind)
+      in {("tcn", "classify"), ("mingru", "per_step"), ("lru", "classify"), ("transformer", "lm")}
+      else pytest.mark.slow,
+    )
     for name, kind in [(name, kind) for name in NEW for kind in ("classify", "per_step")]
-    + [("transformer", "lm")]])
+    + [("transformer", "lm")]
+  ],
+)
 def test_padding_never_changes_an_output(name, kind):
   """The same sequences padded to 10 steps (junk past each length) or cut to 7 steps."""
   spec = SPECS[kind]
@@ -105,12 +129,14 @@ def test_padding_never_changes_an_output(name, kind):
   @jax.jit
   def padded_and_cut(inputs, lengths):
     params = model.init(jax.random.PRNGKey(0), inputs, lengths)
-    return (model.apply(params, inputs, lengths)[0][1:],
-            model.apply(params, inputs[1:, :7], lengths[1:])[0])
+    return (
+      model.apply(params, inputs, lengths)[0][1:],
+      model.apply(params, inputs[1:, :7], lengths[1:])[0],
+    )
 
   out_padded, out_cut = (np.asarray(y) for y in padded_and_cut(batch["inputs"], batch["lengths"]))
   if spec.per_step:
-    valid = (np.arange(7)[None, :] < batch["lengths"][1:, None])
+    valid = np.arange(7)[None, :] < batch["lengths"][1:, None]
     out_padded, out_cut = out_padded[:, :7][valid], out_cut[valid]
   np.testing.assert_allclose(out_padded, out_cut, rtol=1e-5, atol=1e-5)
 
@@ -119,10 +145,21 @@ def _encoder_params(config, spec):
   return models.parameter_counts(models.build_model(config.model, config.arch, spec))
 
 
-COPY_PARAMS = {"tcn": 13_329, "lstm": 15_631, "gru": 15_287, "mingru": 13_687, "lru": 13_895,
-               "transformer": 13_895}
-BEYOND_ENCODER_PARAMS = {"lstm": 98_816, "tcn": 99_328, "mingru": 100_408, "lru": 99_180,
-                         "transformer": 99_180}
+COPY_PARAMS = {
+  "tcn": 13_329,
+  "lstm": 15_631,
+  "gru": 15_287,
+  "mingru": 13_687,
+  "lru": 13_895,
+  "transformer": 13_895,
+}
+BEYOND_ENCODER_PARAMS = {
+  "lstm": 98_816,
+  "tcn": 99_328,
+  "mingru": 100_408,
+  "lru": 99_180,
+  "transformer": 99_180,
+}
 
 
 @pytest.mark.parametrize("name", list(COPY_PARAMS))
@@ -147,17 +184,32 @@ def test_transformer_is_a_causal_decoder_exactly_for_language_modelling():
   assert not models.MODELS["transformer"](arch, SPECS["classify"]).transformer.causal
 
 
-@pytest.mark.parametrize("name,key,value,message", [
-    ("mingru", "scan_impl", "cuda",
-     "config.arch.scan_impl='cuda' is not one of ('associative', 'sequential')"),
-    ("transformer", "pos_encoding", "rotary",
-     "config.arch.pos_encoding='rotary' is not one of ('sinusoidal', 'learned')"),
-    ("transformer", "num_heads", 3,
-     "config.arch.hidden=8 is not divisible by config.arch.num_heads=3; make hidden a "
-     "multiple of it"),
+@pytest.mark.parametrize(
+  "name,key,value,message",
+  [
+    (
+      "mingru",
+      "scan_impl",
+      "cuda",
+      "config.arch.scan_impl='cuda' is not one of ('associative', 'sequential')",
+    ),
+    (
+      "transformer",
+      "pos_encoding",
+      "rotary",
+      "config.arch.pos_encoding='rotary' is not one of ('sinusoidal', 'learned')",
+    ),
+    (
+      "transformer",
+      "num_heads",
+      3,
+      "config.arch.hidden=8 is not divisible by config.arch.num_heads=3; make hidden a "
+      "multiple of it",
+    ),
     ("tcn", "tcn_levels", 0, "config.arch.tcn_levels=0 must be positive"),
     ("lru", "num_layers", -1, "config.arch.num_layers=-1 must be positive"),
-])
+  ],
+)
 def test_bad_knobs_are_config_errors(name, key, value, message):
   arch = _tiny_arch(name)
   arch[key] = value

@@ -1,6 +1,5 @@
 """The parallel core: vmap convolution == XLA convolution, causality, max-pooling."""
 
-import functools
 import itertools
 
 import jax
@@ -15,16 +14,24 @@ pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 def _inputs(K=3, C=4, F=5, L=21, seed=0):
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
-  return (jax.random.normal(k1, (K, C, F)), jax.random.normal(k2, (F,)),
-          jax.random.normal(k3, (L, C)))
+  return (
+    jax.random.normal(k1, (K, C, F)),
+    jax.random.normal(k2, (F,)),
+    jax.random.normal(k3, (L, C)),
+  )
 
 
 # The fast tier (-m "not slow") checks four (dilation, width) pairs per padding; the full
 # suite checks all twelve.
-@pytest.mark.parametrize("padding,dilation,width", [
-    pytest.param(*case, marks=() if case[1:] in {(1, 1), (1, 3), (2, 2), (4, 5)}
-                 else pytest.mark.slow)
-    for case in itertools.product(conv.PADDINGS, (1, 2, 4), (1, 2, 3, 5))])
+@pytest.mark.parametrize(
+  "padding,dilation,width",
+  [
+    pytest.param(
+      *case, marks=() if case[1:] in {(1, 1), (1, 3), (2, 2), (4, 5)} else pytest.mark.slow
+    )
+    for case in itertools.product(conv.PADDINGS, (1, 2, 4), (1, 2, 3, 5))
+  ],
+)
 def test_vmap_equals_xla_forward_and_gradient(padding, dilation, width):
   kernel, bias, x = _inputs(K=width)
 
@@ -34,6 +41,7 @@ def test_vmap_equals_xla_forward_and_gradient(padding, dilation, width):
       forward = lambda k, b, x: conv.conv1d(k, b, x, padding, dilation, impl=impl)
       loss = lambda k, b, x: jnp.sum(jnp.sin(forward(k, b, x)))
       return forward(kernel, bias, x), jax.grad(loss, argnums=(0, 1, 2))(kernel, bias, x)
+
     return run("vmap"), run("xla")
 
   (y_vmap, grads_vmap), (y_xla, grads_xla) = outputs_and_grads(kernel, bias, x)
@@ -45,8 +53,8 @@ def test_vmap_equals_xla_forward_and_gradient(padding, dilation, width):
 
 def test_vmap_matches_a_hand_computed_bigram_filter():
   """The seed lesson's bigram filter: output t is x[t] . k[0] + x[t+1] . k[1]."""
-  x = jnp.array([[1.0], [2.0], [3.0], [4.0]])          # "i love this movie", one channel
-  kernel = jnp.array([[[0.5]], [[-1.0]]])             # K=2, C=1, F=1
+  x = jnp.array([[1.0], [2.0], [3.0], [4.0]])  # "i love this movie", one channel
+  kernel = jnp.array([[[0.5]], [[-1.0]]])  # K=2, C=1, F=1
   y = conv.conv1d_vmap(kernel, jnp.zeros(1), x)
   np.testing.assert_allclose(y[:, 0], [0.5 - 2.0, 1.0 - 3.0, 1.5 - 4.0])
 
@@ -55,9 +63,10 @@ def test_vmap_matches_a_hand_computed_bigram_filter():
 def test_causal_conv_never_sees_the_future(impl):
   kernel, bias, x = _inputs(K=3)
   t = 6
-  grad_x = np.asarray(jax.grad(
-      lambda x: conv.conv1d(kernel, bias, x, "causal", 2, impl)[t].sum())(x))
-  assert np.all(grad_x[t + 1:] == 0.0)
+  grad_x = np.asarray(
+    jax.grad(lambda x: conv.conv1d(kernel, bias, x, "causal", 2, impl)[t].sum())(x)
+  )
+  assert np.all(grad_x[t + 1 :] == 0.0)
   # ...and it does see its receptive field: inputs t, t-2, t-4.
   assert np.all(np.abs(grad_x[[t, t - 2, t - 4]]).sum(-1) > 0)
   assert np.all(grad_x[[t - 1, t - 3, t - 5]] == 0.0)
@@ -94,5 +103,6 @@ def test_module_applies_the_core_to_each_batch_row(impl):
   y = module.apply(params, x)
   assert y.shape == (2, 9, 6)
   p = params["params"]
-  np.testing.assert_allclose(y[1], conv.conv1d_xla(p["kernel"], p["bias"], x[1], "same"),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    y[1], conv.conv1d_xla(p["kernel"], p["bias"], x[1], "same"), rtol=1e-5, atol=1e-5
+  )

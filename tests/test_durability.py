@@ -26,21 +26,45 @@ from train_driver import make_config  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_compiles")]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = {"model": "cnn", "task": "motif", "arch.embed_dim": 8, "arch.num_filters": 8,
-        "arch.kernel_sizes": [3], "batch_size": 8, "train_steps": 12, "log_every": 2,
-        "eval_every": 6, "checkpoint_every": 3, "keep_checkpoints": 4,
-        "data.eval_size": 16, "data.seq_len": 16}
+TINY = {
+  "model": "cnn",
+  "task": "motif",
+  "arch.embed_dim": 8,
+  "arch.num_filters": 8,
+  "arch.kernel_sizes": [3],
+  "batch_size": 8,
+  "train_steps": 12,
+  "log_every": 2,
+  "eval_every": 6,
+  "checkpoint_every": 3,
+  "keep_checkpoints": 4,
+  "data.eval_size": 16,
+  "data.seq_len": 16,
+}
 
 
 def run_driver(workdir, *flags):
   """Runs TINY in a fresh process, compiled as in this one (so the runs agree bit for bit);
   the compilation cache it inherits from conftest.py spares recompiling."""
-  env = {**os.environ, "JAX_PLATFORMS": "cpu",
-         "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations"))}
+  env = {
+    **os.environ,
+    "JAX_PLATFORMS": "cpu",
+    "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations")),
+  }
   proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "tests", "train_driver.py"), str(workdir),
-       json.dumps(TINY), *flags],
-      capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    [
+      sys.executable,
+      os.path.join(ROOT, "tests", "train_driver.py"),
+      str(workdir),
+      json.dumps(TINY),
+      *flags,
+    ],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    timeout=300,
+    env=env,
+  )
   return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -126,8 +150,7 @@ def test_sigkill_at_three_moments_then_resume_equals_uninterrupted_run(reference
   assert metric_lines(workdir) == metric_lines(ref_dir)
 
 
-def test_corrupted_latest_checkpoints_fall_back_to_the_last_good_one(reference, tmp_path,
-                                                                    caplog):
+def test_corrupted_latest_checkpoints_fall_back_to_the_last_good_one(reference, tmp_path, caplog):
   ref_dir, ref_final = reference
   workdir = tmp_path / "run"
   shutil.copytree(ref_dir, workdir)
@@ -144,12 +167,18 @@ def test_corrupted_latest_checkpoints_fall_back_to_the_last_good_one(reference, 
 
   caplog.set_level(logging.INFO)
   final = train.train_and_evaluate(make_config(TINY), str(workdir))
-  for step, why in ((12, "ValueError"), (9, "JSONDecodeError"),
-                    (6, "ValueError: its arrays do not match the digest saved with them")):
+  for step, why in (
+    (12, "ValueError"),
+    (9, "JSONDecodeError"),
+    (6, "ValueError: its arrays do not match the digest saved with them"),
+  ):
     assert f"checkpoint {step} in {ckpt_dir} is unreadable ({why}" in caplog.text
   assert "resuming from the checkpoint at step 3 of 12" in caplog.text
   assert sorted(name.split("-")[0] for name in os.listdir(workdir / "corrupt_checkpoints")) == [
-      "12", "6", "9"]
+    "12",
+    "6",
+    "9",
+  ]
   assert final == ref_final  # steps 4..12 ran again, to the same place
   assert_states_equal(train.restore(str(workdir))[1], train.restore(str(ref_dir))[1])
   assert metric_lines(workdir) == metric_lines(ref_dir)
@@ -159,13 +188,15 @@ def test_resume_with_another_config_is_a_config_error(reference, tmp_path):
   ref_dir, _ = reference
   workdir = tmp_path / "run"
   shutil.copytree(ref_dir, workdir)
-  with pytest.raises(tasks.ConfigError, match=r"holds checkpoints of another config "
-                     r"\(arch.num_filters differ\); use a new --workdir"):
+  with pytest.raises(
+    tasks.ConfigError,
+    match=r"holds checkpoints of another config "
+    r"\(arch.num_filters differ\); use a new --workdir",
+  ):
     train.train_and_evaluate(make_config({**TINY, "arch.num_filters": 4}), str(workdir))
 
 
-def test_nonfinite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path,
-                                                                         monkeypatch):
+def test_nonfinite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
   build = tasks.build
 
   def build_with_nan_targets_from_batch_6(name, data_config, seed):
@@ -185,9 +216,11 @@ def test_nonfinite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_pa
   overrides = {**TINY, "task": "adding", "log_every": 4, "data.seq_len": 8}
   with pytest.raises(FloatingPointError) as e:
     train.train_and_evaluate(make_config(overrides), str(tmp_path))
-  assert str(e.value) == ("loss is not finite at step 7 of cnn on adding; checkpoint 6 is the "
-                          "last good state; lower config.opt.learning_rate or "
-                          "config.opt.clip_norm")
+  assert str(e.value) == (
+    "loss is not finite at step 7 of cnn on adding; checkpoint 6 is the "
+    "last good state; lower config.opt.learning_rate or "
+    "config.opt.clip_norm"
+  )
   config, state = train.restore(str(tmp_path))
   assert int(state.step) == 6 and config.task == "adding"
   assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(state))

@@ -11,8 +11,8 @@ import pytest
 
 from cnnrnn_jax import tasks
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks import arrays, files
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import arrays, files
 
 
 def data(**knobs):
@@ -42,12 +42,9 @@ def decode_rows(task, batch):
 
 def test_tsv_with_header_crlf_blank_lines_and_trailing_newline(tmp_path):
   train = tmp_path / "train.tsv"
-  train.write_bytes(b"sentence\tlabel\r\n"
-                    b"a good film \t1\r\n"
-                    b"\r\n"
-                    b"a bad film\t0\r\n"
-                    b"   \r\n"
-                    b"good good\t1\r\n")
+  train.write_bytes(
+    b"sentence\tlabel\r\na good film \t1\r\n\r\na bad film\t0\r\n   \r\ngood good\t1\r\n"
+  )
   dev = tmp_path / "dev.tsv"
   dev.write_bytes(b"sentence\tlabel\nbad\t0\ngood\t1\n\n")
   task = build("text_files", train_path=str(train), eval_path=str(dev))
@@ -58,14 +55,20 @@ def test_tsv_with_header_crlf_blank_lines_and_trailing_newline(tmp_path):
   batch = task.train_batch(0, 3)
   texts = decode_rows(task, batch)
   assert sorted(zip(texts, batch["targets"].tolist())) == [
-      ("a <unk> film", 0), ("a good film", 1), ("good good", 1)]  # 'bad' seen once: OOV
+    ("a <unk> film", 0),
+    ("a good film", 1),
+    ("good good", 1),
+  ]  # 'bad' seen once: OOV
   np.testing.assert_array_equal(np.sort(all_eval(task)["targets"]), [0, 1])
 
 
 def test_csv_quotes_label_names_and_detected_columns(tmp_path):
   path = tmp_path / "reviews.csv"
-  path.write_text('label,text\npos,"great, really great"\nneg,"awful ""so"" bad"\n'
-                  'pos,"line one\nline two"\nneg,meh\n', encoding="utf-8")
+  path.write_text(
+    'label,text\npos,"great, really great"\nneg,"awful ""so"" bad"\n'
+    'pos,"line one\nline two"\nneg,meh\n',
+    encoding="utf-8",
+  )
   task = build("text_files", train_path=str(path), eval_path=str(path), min_count=1)
   assert task.vocab.labels == ("neg", "pos")
   texts = sorted(decode_rows(task, task.train_batch(0, 4)))
@@ -90,23 +93,33 @@ def test_header_detected_from_an_integer_column(tmp_path):
 def test_explicit_columns_by_name_and_index(tmp_path):
   path = tmp_path / "multi.tsv"
   path.write_text("id\tbody\tstars\nx1\tnice one\t5\nx2\tpoor one\t1\n")
-  task = build("text_files", train_path=str(path), eval_path=str(path),
-               text_column="body", label_column="2")
+  task = build(
+    "text_files", train_path=str(path), eval_path=str(path), text_column="body", label_column="2"
+  )
   assert task.vocab.labels == ("1", "5") and task.num_train == 2
   with pytest.raises(ConfigError, match=r"has 3 columns; say which hold the text and the label"):
     build("text_files", train_path=str(path), eval_path=str(path), header=False)
   with pytest.raises(ConfigError, match=r"no column named 'nope' in the header"):
-    build("text_files", train_path=str(path), eval_path=str(path), text_column="nope",
-          label_column="stars")
+    build(
+      "text_files",
+      train_path=str(path),
+      eval_path=str(path),
+      text_column="nope",
+      label_column="stars",
+    )
 
 
 def test_malformed_rows_fail_with_file_line_or_are_counted(tmp_path):
   path = tmp_path / "train.tsv"
-  path.write_text("sentence\tlabel\nfine text\t1\nno label here\n\t0\nanother\t0\nextra\t1\tx\n"
-                  "good\t\n")
-  with pytest.raises(ConfigError, match=r"^.*train.tsv:3: expected 2 tab-separated fields, "
-                                        r"found 1; fix the row or set "
-                                        r"--config.data.skip_bad_rows=True$") as error:
+  path.write_text(
+    "sentence\tlabel\nfine text\t1\nno label here\n\t0\nanother\t0\nextra\t1\tx\ngood\t\n"
+  )
+  with pytest.raises(
+    ConfigError,
+    match=r"^.*train.tsv:3: expected 2 tab-separated fields, "
+    r"found 1; fix the row or set "
+    r"--config.data.skip_bad_rows=True$",
+  ) as error:
     build("text_files", train_path=str(path), eval_path=str(path))
   assert "\n" not in str(error.value)
   task = build("text_files", train_path=str(path), eval_path=str(path), skip_bad_rows=True)
@@ -117,10 +130,12 @@ def test_malformed_rows_fail_with_file_line_or_are_counted(tmp_path):
 def test_unknown_eval_label_is_a_bad_row(tmp_path):
   (tmp_path / "train.tsv").write_text("a\t0\nb\t1\n")
   (tmp_path / "dev.tsv").write_text("a\t0\nb\t2\n")
-  with pytest.raises(ConfigError, match=r"dev.tsv:2: label '2' is not one of the training "
-                                        r"labels \['0', '1'\]"):
-    build("text_files", train_path=str(tmp_path / "train.tsv"),
-          eval_path=str(tmp_path / "dev.tsv"))
+  with pytest.raises(
+    ConfigError,
+    match=r"dev.tsv:2: label '2' is not one of the training "
+    r"labels \['0', '1'\]",
+  ):
+    build("text_files", train_path=str(tmp_path / "train.tsv"), eval_path=str(tmp_path / "dev.tsv"))
 
 
 def test_csv_syntax_error_names_its_line(tmp_path):
@@ -162,8 +177,9 @@ def test_token_batches_are_deterministic_epochs_with_buckets(tmp_path):
     assert batch["inputs"].shape[1] == min(b for b in (8, 16, 32) if b >= batch["lengths"].max())
     np.testing.assert_array_equal(batch["inputs"], task.train_batch(step, 5)["inputs"])
   other_seed = build("text_files", seed=1, train_path=str(path), eval_path=str(path), min_count=1)
-  assert not np.array_equal(task.train_batch(0, 5)["lengths"],
-                            other_seed.train_batch(0, 5)["lengths"])
+  assert not np.array_equal(
+    task.train_batch(0, 5)["lengths"], other_seed.train_batch(0, 5)["lengths"]
+  )
   batches = list(task.eval_batches(4))
   assert [b["inputs"].shape for b in batches] == [(4, 16), (4, 32), (4, 32)]
   np.testing.assert_array_equal(batches[-1]["weights"], [1, 1, 0, 0])
@@ -185,11 +201,15 @@ def test_class_folder_latin1_and_stem_labels(tmp_path):
   folder.mkdir()
   (folder / "rt-polarity.pos").write_bytes(b"simply brilliant \x85 a joy\r\n\r\nbeau caf\xe9\r\n")
   (folder / "rt-polarity.neg").write_bytes(b"dull\r\nnot good\r\n")
-  with pytest.raises(ConfigError, match=r"rt-polarity.pos:1: byte 0x85 is not valid UTF-8; "
-                                        r"pass --config.data.encoding=latin-1"):
+  with pytest.raises(
+    ConfigError,
+    match=r"rt-polarity.pos:1: byte 0x85 is not valid UTF-8; "
+    r"pass --config.data.encoding=latin-1",
+  ):
     build("text_files", train_path=str(folder), eval_path=str(folder))
-  task = build("text_files", train_path=str(folder), eval_path=str(folder), encoding="latin-1",
-               min_count=1)
+  task = build(
+    "text_files", train_path=str(folder), eval_path=str(folder), encoding="latin-1", min_count=1
+  )
   assert task.vocab.labels == ("neg", "pos")  # stems collide -> the suffixes are the labels
   assert task.num_train == 4  # 0x85 (U+0085) did not split a line, blank CRLF lines skipped
   assert "café" in task.vocab.tokens
@@ -221,7 +241,7 @@ def test_text_corpus_char_lm_windows_and_tail(tmp_path):
   task = build("text_corpus", train_path=str(path), seq_len=16, eval_fraction=0.2)
   corpus = body.replace("\r\n", "\n")
   assert "\r" not in task.vocab.tokens and task.spec.kind == "lm"
-  assert task.vocab.decode(task.eval_ids_T) == corpus[int(round(len(corpus) * 0.8)):]
+  assert task.vocab.decode(task.eval_ids_T) == corpus[int(round(len(corpus) * 0.8)) :]
   batch = task.train_batch(3, 8)
   np.testing.assert_array_equal(batch["inputs"][:, 1:], batch["targets"][:, :-1])
   np.testing.assert_array_equal(batch["lengths"], 16)
@@ -237,8 +257,7 @@ def test_text_corpus_char_lm_windows_and_tail(tmp_path):
 def test_text_corpus_word_level_and_latin1(tmp_path):
   path = tmp_path / "latin.txt"
   path.write_bytes(b"caf\xe9 au lait \x85 encore\ncaf\xe9 noir\n" * 20)
-  task = build("text_corpus", train_path=str(path), encoding="latin-1", level="word",
-               seq_len=4)
+  task = build("text_corpus", train_path=str(path), encoding="latin-1", level="word", seq_len=4)
   assert {"café", "\n", "encore"} <= set(task.vocab.tokens)
   assert task.spec.metric == "perplexity"
   assert len(task.train_ids_T) + len(task.eval_ids_T) == 20 * 8  # 6 + 2 words, 2 newlines
@@ -262,8 +281,7 @@ def test_csv_series_columns_header_and_normalisation(tmp_path):
   write_series(path)
   task = build("csv_series", train_path=str(path), seq_len=10)
   assert task.columns == ["weekday"] and task.spec.input_dim == 1  # default: the last column
-  task = build("csv_series", train_path=str(path), columns="value,weekday", seq_len=10,
-               horizon=2)
+  task = build("csv_series", train_path=str(path), columns="value,weekday", seq_len=10, horizon=2)
   assert task.columns == ["value", "weekday"] and task.spec.input_dim == 2
   train_part = np.sin(np.arange(140) / 3)
   assert task.mean_C[0] == pytest.approx(train_part.mean(), abs=1e-4)
@@ -278,8 +296,11 @@ def test_csv_series_columns_header_and_normalisation(tmp_path):
 def test_csv_series_missing_value_fails_or_is_skipped(tmp_path):
   path = tmp_path / "gaps.csv"
   write_series(path, extra="2100,,3\r\n2101,abc,1\r\n\r\n")
-  with pytest.raises(ConfigError, match=r"gaps.csv:202: column 'value' is empty \(a missing "
-                                        r"value\); fix the row"):
+  with pytest.raises(
+    ConfigError,
+    match=r"gaps.csv:202: column 'value' is empty \(a missing "
+    r"value\); fix the row",
+  ):
     build("csv_series", train_path=str(path), columns="value")
   task = build("csv_series", train_path=str(path), columns="value", skip_bad_rows=True)
   assert task.skipped == 2
@@ -291,8 +312,9 @@ def test_csv_series_missing_value_fails_or_is_skipped(tmp_path):
 
 def write_idx(path, array, gz=True):
   codes = {np.dtype(np.uint8): 0x08}
-  header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I",
-                                                                       *array.shape)
+  header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(
+    f">{array.ndim}I", *array.shape
+  )
   payload = header + array.tobytes()
   path.write_bytes(gzip.compress(payload) if gz else payload)
 
@@ -301,8 +323,10 @@ def write_idx(path, array, gz=True):
 def mnist_folder(tmp_path):
   rng = np.random.default_rng(0)
   for prefix, n in (("train", 12), ("t10k", 5)):
-    write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz",
-              rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
+    write_idx(
+      tmp_path / f"{prefix}-images-idx3-ubyte.gz",
+      rng.integers(0, 256, (n, 28, 28)).astype(np.uint8),
+    )
     write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(n) % 10).astype(np.uint8))
   return tmp_path
 
@@ -321,8 +345,9 @@ def test_read_idx_round_trip_and_errors(tmp_path):
     files.read_idx(str(tmp_path / "text"))
 
 
-@pytest.mark.parametrize("name,shape", [("row_mnist", (28, 28)), ("seq_mnist", (784, 1)),
-                                        ("perm_mnist", (784, 1))])
+@pytest.mark.parametrize(
+  "name,shape", [("row_mnist", (28, 28)), ("seq_mnist", (784, 1)), ("perm_mnist", (784, 1))]
+)
 def test_mnist_tasks_from_idx_files(mnist_folder, name, shape):
   task = build(name, train_path=str(mnist_folder))
   assert task.spec.seq_len == shape[0] and task.spec.input_dim == shape[1]

@@ -7,8 +7,8 @@ import pytest
 
 from cnnrnn_jax import tasks
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks import forecast
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import forecast
 
 
 def data(**knobs):
@@ -77,12 +77,15 @@ def test_synthetic_series_are_seeded():
   assert 0.1 < raw.min() < 0.5 and 1.1 < raw.max() < 1.5 and raw.std() > 0.15
 
 
-@pytest.mark.parametrize("knobs,message", [
+@pytest.mark.parametrize(
+  "knobs,message",
+  [
     ({"horizon": 0}, r"^sines: horizon=0 must be a positive integer"),
     ({"period": 48, "seq_len": 24}, r"^sines: period=48 is longer than the window seq_len=24"),
     ({"eval_split": "train"}, r"^sines: eval_split='train' must be validation or test"),
     ({"seq_len": 3000}, r"^sines: a 4000-step series leaves 0 train"),
-])
+  ],
+)
 def test_config_errors(knobs, message):
   with pytest.raises(ConfigError, match=message):
     tasks.build("sines", data(**knobs), seed=0)

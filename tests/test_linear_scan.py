@@ -1,7 +1,5 @@
 """The parallel recurrence: associative scan == sequential scan == a Python loop."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +51,7 @@ def test_associative_equals_sequential_gradients(complex_):
     def f(a, b, h0):
       last, h = linear_scan.linear_recurrence(a, b, h0, 9, impl)
       return jnp.sum(jnp.abs(jnp.sin(h)) ** 2) + jnp.sum(jnp.real(last) * jnp.imag(last + 1j))
+
     return f
 
   g_assoc = jax.jit(jax.grad(loss("associative"), argnums=(0, 1, 2)))(a, b, h0)
@@ -79,10 +78,11 @@ def test_padding_freezes_the_carry_and_emits_zeros(impl):
 def test_forward_scan_is_causal_by_gradients(impl):
   a, b, h0 = _coefficients()
   t = 5
-  g_a, g_b = jax.jit(jax.grad(lambda a, b: recurrence(a, b, h0, None, impl=impl)[1][t].sum(),
-                              argnums=(0, 1)))(a, b)
-  assert np.all(np.asarray(g_a)[t + 1:] == 0.0) and np.all(np.asarray(g_b)[t + 1:] == 0.0)
-  assert np.all(np.abs(np.asarray(g_b)[:t + 1]) > 0)   # ...and every earlier step counts
+  g_a, g_b = jax.jit(
+    jax.grad(lambda a, b: recurrence(a, b, h0, None, impl=impl)[1][t].sum(), argnums=(0, 1))
+  )(a, b)
+  assert np.all(np.asarray(g_a)[t + 1 :] == 0.0) and np.all(np.asarray(g_b)[t + 1 :] == 0.0)
+  assert np.all(np.abs(np.asarray(g_b)[: t + 1]) > 0)  # ...and every earlier step counts
 
 
 def test_unknown_impl_is_named():
@@ -124,17 +124,19 @@ def test_modules_give_the_same_outputs_with_either_impl(cell):
   np.testing.assert_allclose(y_assoc, y_seq, rtol=1e-5, atol=1e-5)
   g_assoc = jax.jit(jax.grad(loss("associative")))(variables)
   g_seq = jax.jit(jax.grad(loss("sequential")))(variables)
-  jax.tree.map(lambda g1, g2: np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-5),
-               g_assoc, g_seq)
+  jax.tree.map(
+    lambda g1, g2: np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-5), g_assoc, g_seq
+  )
 
 
 def test_lru_initialisation_follows_orvieto():
   """|lambda| on the ring [r_min, r_max], gamma = sqrt(1 - |lambda|^2) (Orvieto et al. 2023)."""
-  params = linear_scan.lru_init(jax.random.PRNGKey(0), 5, 256, r_min=0.9, r_max=0.999,
-                                max_phase=0.5)
+  params = linear_scan.lru_init(
+    jax.random.PRNGKey(0), 5, 256, r_min=0.9, r_max=0.999, max_phase=0.5
+  )
   modulus = np.exp(-np.exp(np.asarray(params["nu_log"])))
   phase = np.exp(np.asarray(params["theta_log"]))
   assert 0.9 <= modulus.min() and modulus.max() <= 0.999 and modulus.std() > 0.01
   assert 0.0 <= phase.min() and phase.max() <= 0.5
-  np.testing.assert_allclose(np.exp(params["gamma_log"]), np.sqrt(1 - modulus ** 2), rtol=1e-4)
+  np.testing.assert_allclose(np.exp(params["gamma_log"]), np.sqrt(1 - modulus**2), rtol=1e-4)
   assert params["B"].shape == (2, 256, 5) and params["C"].shape == (2, 5, 256)

@@ -41,6 +41,7 @@ def built(config):
 
 # --- order awareness ---------------------------------------------------------------------------
 
+
 def test_block_shuffle_moves_whole_blocks_and_keeps_padding():
   inputs = np.array([[1, 2, 3, 4, 5, 6, 7, 0, 0], [9, 8, 7, 6, 5, 4, 3, 2, 1]])
   lengths = np.array([7, 9])
@@ -48,17 +49,18 @@ def test_block_shuffle_moves_whole_blocks_and_keeps_padding():
   np.testing.assert_array_equal(out[0, 7:], [0, 0])  # padding stays
   for row, length in enumerate(lengths):
     assert sorted(out[row, :length]) == sorted(inputs[row, :length])
-    blocks = {tuple(inputs[row, s:min(s + 3, length)]) for s in range(0, length, 3)}
+    blocks = {tuple(inputs[row, s : min(s + 3, length)]) for s in range(0, length, 3)}
     pieces, s = [], 0
     while s < length:  # the output is a concatenation of the input's blocks
-      piece = next(b for b in blocks if tuple(out[row, s:s + len(b)]) == b)
+      piece = next(b for b in blocks if tuple(out[row, s : s + len(b)]) == b)
       pieces.append(piece)
       s += len(piece)
     assert sorted(pieces) == sorted(blocks)
   assert not np.array_equal(out, inputs)
   # one block per row: nothing can move
   np.testing.assert_array_equal(
-      measure.block_shuffle(inputs, lengths, 9, np.random.default_rng(0)), inputs)
+    measure.block_shuffle(inputs, lengths, 9, np.random.default_rng(0)), inputs
+  )
   with pytest.raises(ConfigError, match="window=0"):
     measure.block_shuffle(inputs, lengths, 0, np.random.default_rng(0))
 
@@ -66,15 +68,18 @@ def test_block_shuffle_moves_whole_blocks_and_keeps_padding():
 def _oracle_eval_fn(max_distance=None):
   """An eval_fn that reads the order task's rule from the inputs (optionally only when
   the markers are at most `max_distance` apart, guessing 0 beyond)."""
+
   def eval_fn(params, batch):
     correct = 0.0
-    for ids, length, target, weight in zip(batch["inputs"], batch["lengths"], batch["targets"],
-                                           batch["weights"]):
+    for ids, length, target, weight in zip(
+      batch["inputs"], batch["lengths"], batch["targets"], batch["weights"]
+    ):
       ids = np.asarray(ids)[:length]
       gap = abs(int(np.flatnonzero(ids == 1)[0]) - int(np.flatnonzero(ids == 2)[0]))
       guess = order_label(ids, length) if max_distance is None or gap <= max_distance else 0
       correct += float(guess == target) * weight
     return {"accuracy": correct, "count": float(np.sum(batch["weights"])), "loss": 0.0}
+
   return eval_fn
 
 
@@ -92,8 +97,9 @@ def test_bag_shuffle_drop_is_exactly_zero_and_an_order_reader_drops():
 def test_accuracy_by_distance_and_longest_solved():
   config = tiny("bag", "order", seq_len=16)
   config.data.eval_size = 64
-  acc = measure.accuracy_by_distance(_oracle_eval_fn(max_distance=3), None, config,
-                                     [1, 2, 3, 4, 8, 15])
+  acc = measure.accuracy_by_distance(
+    _oracle_eval_fn(max_distance=3), None, config, [1, 2, 3, 4, 8, 15]
+  )
   assert acc["1"] == acc["2"] == acc["3"] == 1.0
   assert acc["4"] < 0.8 and acc["15"] < 0.8  # guessing beyond its reach
   assert measure.longest_solved(acc, 0.9) == 3
@@ -120,6 +126,7 @@ def test_copy_memory_accuracy_counts_the_recall_only():
 
 # --- gradients ---------------------------------------------------------------------------------
 
+
 def test_causal_models_gradient_to_future_inputs_is_exactly_zero():
   t = 9
   for name, causal in (("lstm", True), ("cnn", False)):
@@ -127,8 +134,11 @@ def test_causal_models_gradient_to_future_inputs_is_exactly_zero():
     config.arch.kernel_sizes = (5,)
     task, model, params = built(config)
     batch = next(task.eval_batches(8))
-    norms = np.asarray(measure.make_input_gradient_fn(model, task.spec)(
-        params, measure.at_output(batch, task.spec, np.full(8, t))))
+    norms = np.asarray(
+      measure.make_input_gradient_fn(model, task.spec)(
+        params, measure.at_output(batch, task.spec, np.full(8, t))
+      )
+    )
     assert norms.shape == (8, 24)
     seen = norms.sum(0) > 0
     if causal:  # the recurrence sees every step up to t, and nothing after it
@@ -159,6 +169,7 @@ def test_decay_orders_reads_the_slope():
 
 # --- budgets, speed, memory, depth -------------------------------------------------------------
 
+
 def test_match_param_budget_picks_the_width_knob_and_the_closest_width():
   for name, knob in (("cnn", "num_filters"), ("lstm", "hidden")):
     config = tiny(name, "order")
@@ -179,12 +190,19 @@ def test_match_param_budget_picks_the_width_knob_and_the_closest_width():
 
 def test_speed_reports_times_compile_and_memory():
   result = measure.speed(tiny("bag", "order", seq_len=16), repeats=2)
-  for key in ("train_s_per_example", "infer_s_per_example", "train_compile_s",
-              "infer_compile_s", "temp_bytes", "argument_bytes"):
+  for key in (
+    "train_s_per_example",
+    "infer_s_per_example",
+    "train_compile_s",
+    "infer_compile_s",
+    "temp_bytes",
+    "argument_bytes",
+  ):
     assert result[key] > 0
   assert result["train_s_per_example"] == pytest.approx(result["train_s_per_step"] / 8)
-  assert result["peak_bytes"] == (result["argument_bytes"] + result["output_bytes"]
-                                  + result["temp_bytes"] - result["alias_bytes"])
+  assert result["peak_bytes"] == (
+    result["argument_bytes"] + result["output_bytes"] + result["temp_bytes"] - result["alias_bytes"]
+  )
   assert result["peak_bytes_per_example"] == result["peak_bytes"] / 8
 
 
@@ -221,23 +239,31 @@ def test_data_parallel_on_the_devices_present():
 
 @pytest.mark.slow  # a subprocess with two simulated devices
 def test_data_parallel_over_two_simulated_devices():
-  code = ("from cnnrnn_jax import measure; from cnnrnn_jax.configs import default\n"
-          "c = default.get_config('bag,order'); c.batch_size = 4; c.arch.hidden = 8\n"
-          "c.arch.embed_dim = 8\n"
-          "out = measure.data_parallel(c, repeats=1)\n"
-          "assert out['devices'] == [1, 2], out\n"
-          "assert out['devices_present'] == 2 and out['efficiency'][0] == 1.0\n"
-          "print('ok', out['efficiency'][1] > 0)")
+  code = (
+    "from cnnrnn_jax import measure; from cnnrnn_jax.configs import default\n"
+    "c = default.get_config('bag,order'); c.batch_size = 4; c.arch.hidden = 8\n"
+    "c.arch.embed_dim = 8\n"
+    "out = measure.data_parallel(c, repeats=1)\n"
+    "assert out['devices'] == [1, 2], out\n"
+    "assert out['devices_present'] == 2 and out['efficiency'][0] == 1.0\n"
+    "print('ok', out['efficiency'][1] > 0)"
+  )
   flags = [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=2"]
-  env = {**os.environ, "XLA_FLAGS": " ".join(flags).strip(), "JAX_PLATFORMS": "cpu",
-         "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations"))}
-  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                        text=True, timeout=300)
+  env = {
+    **os.environ,
+    "XLA_FLAGS": " ".join(flags).strip(),
+    "JAX_PLATFORMS": "cpu",
+    "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations")),
+  }
+  proc = subprocess.run(
+    [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "ok True" in proc.stdout
 
 
 # --- stability ---------------------------------------------------------------------------------
+
 
 def test_converged_against_the_chance_loss():
   order = tasks.build("order", default.get_config().data, 0).spec

@@ -9,7 +9,7 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.configs import mnist1d as mnist1d_config
 from cnnrnn_jax.tasks import mnist1d, tfds_tasks
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")   # one train step compile per preset
+pytestmark = pytest.mark.usefixtures("quick_compiles")  # one train step compile per preset
 
 
 def test_mnist1d_and_shuffled():
@@ -41,7 +41,7 @@ def test_every_mnist1d_preset_loads_and_trains(preset):
   config = mnist1d_config.get_config(preset)
   assert (config.task, shuffled.task) == ("mnist1d", "mnist1d_shuffled")
   assert config.batch_size == 100 and config.model == shuffled.model == preset.split("_")[0]
-  config.batch_size = 8   # two real optimizer steps on a small batch
+  config.batch_size = 8  # two real optimizer steps on a small batch
   task, model = train.setup(config)
   state = train.init_state(config, task, model)
   step = jax.jit(lambda s, b, r: train.train_step(s, b, r, spec=task.spec))
@@ -56,10 +56,13 @@ def test_mnist1d_paper_presets_match_the_paper():
   for preset in ("logreg", "mlp", "gru"):
     config = mnist1d_config.get_config(preset)
     assert (config.opt.learning_rate, config.opt.schedule, config.train_steps) == (
-        1e-2, "constant", 6000)
+      1e-2,
+      "constant",
+      6000,
+    )
     counts[preset] = models.parameter_counts(train.setup(config)[1])
   assert counts["logreg"] == (40 * 10 + 10, 0)
   assert counts["mlp"][0] == (40 * 100 + 100) + (100 * 100 + 100) + (100 * 10 + 10)
-  assert counts["gru"][1] == 2 * 3 * (1 * 6 + 6 * 6 + 2 * 6)   # the paper's bi-GRU, hidden 6
+  assert counts["gru"][1] == 2 * 3 * (1 * 6 + 6 * 6 + 2 * 6)  # the paper's bi-GRU, hidden 6
   with pytest.raises(ValueError, match="unknown mnist1d preset 'lstm'"):
     mnist1d_config.get_config("lstm")

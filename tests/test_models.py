@@ -13,21 +13,28 @@ pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 SPECS = {
-    "classify": TaskSpec("classify", num_outputs=3, seq_len=12, vocab_size=20),
-    "regress": TaskSpec("regress", num_outputs=1, seq_len=12, input_dim=2, metric="mse"),
-    "per_step": TaskSpec("per_step", num_outputs=4, seq_len=12, vocab_size=20),
-    "lm": TaskSpec("lm", num_outputs=20, seq_len=12, vocab_size=20),
+  "classify": TaskSpec("classify", num_outputs=3, seq_len=12, vocab_size=20),
+  "regress": TaskSpec("regress", num_outputs=1, seq_len=12, input_dim=2, metric="mse"),
+  "per_step": TaskSpec("per_step", num_outputs=4, seq_len=12, vocab_size=20),
+  "lm": TaskSpec("lm", num_outputs=20, seq_len=12, vocab_size=20),
 }
 # The fast tier (-m "not slow") checks each model on one task kind and each kind on at least
 # one model; the full suite checks every pair.
-FAST_CELLS = {("bag", "regress"), ("cnn", "classify"), ("cnn_lstm", "per_step"), ("gru", "lm"),
-              ("lstm", "classify"), ("rnn", "per_step")}
+FAST_CELLS = {
+  ("bag", "regress"),
+  ("cnn", "classify"),
+  ("cnn_lstm", "per_step"),
+  ("gru", "lm"),
+  ("lstm", "classify"),
+  ("rnn", "per_step"),
+}
 
 
 def _cells(cells):
   """pytest params for `cells`, those not in FAST_CELLS marked slow."""
-  return [pytest.param(*cell, marks=() if cell in FAST_CELLS else pytest.mark.slow)
-          for cell in cells]
+  return [
+    pytest.param(*cell, marks=() if cell in FAST_CELLS else pytest.mark.slow) for cell in cells
+  ]
 
 
 def _arch(**overrides):
@@ -62,19 +69,27 @@ def test_appending_padding_changes_no_output(name, kind):
   out, _ = model.apply(params, x, lengths)
   pad = [(0, 0), (0, 5)] + [(0, 0)] * (x.ndim - 2)
   out_padded, _ = model.apply(params, np.pad(x, pad), lengths)
-  expected_shape = {"classify": (3, 3), "regress": (3,), "per_step": (3, 12, 4),
-                    "lm": (3, 12, 20)}[kind]
+  expected_shape = {"classify": (3, 3), "regress": (3,), "per_step": (3, 12, 4), "lm": (3, 12, 20)}[
+    kind
+  ]
   assert out.shape == expected_shape
   if spec.per_step:
     valid = np.arange(12)[None, :] < lengths[:, None]
-    np.testing.assert_allclose(np.asarray(out)[valid], np.asarray(out_padded)[:, :12][valid],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+      np.asarray(out)[valid], np.asarray(out_padded)[:, :12][valid], rtol=1e-5, atol=1e-5
+    )
   else:
     np.testing.assert_allclose(out, out_padded, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [pytest.param("rnn", marks=pytest.mark.slow),
-                                  pytest.param("lstm", marks=pytest.mark.slow), "gru"])
+@pytest.mark.parametrize(
+  "name",
+  [
+    pytest.param("rnn", marks=pytest.mark.slow),
+    pytest.param("lstm", marks=pytest.mark.slow),
+    "gru",
+  ],
+)
 def test_bidirectional_and_pooled_readouts_are_padding_invariant(name):
   spec = SPECS["classify"]
   for readout in models.READOUTS:
@@ -96,7 +111,7 @@ def test_language_models_are_causal(name):
     return model.apply(p, x, lengths)[0][0, t].sum()
 
   grad = jax.grad(logits_at_t)(params["params"]["embed"]["embedding"])
-  future_tokens = set(x[0, t + 1:].tolist()) - set(x[0, :t + 1].tolist())
+  future_tokens = set(x[0, t + 1 :].tolist()) - set(x[0, : t + 1].tolist())
   assert future_tokens, "the test sequence needs tokens that occur only after t"
   for token in future_tokens:
     assert np.all(np.asarray(grad[token]) == 0.0), f"token {token} after t leaks into t"
@@ -124,7 +139,7 @@ def test_aux_holds_what_pictures_need():
   model = models.build_model("cnn", _arch(), SPECS["classify"])
   _, aux = model.apply(params, x, lengths)
   assert set(aux["feature_maps"]) == {"k3", "k4", "k5"}
-  assert aux["feature_maps"]["k3"].shape == (3, 10, 5)     # valid conv: L - K + 1
+  assert aux["feature_maps"]["k3"].shape == (3, 10, 5)  # valid conv: L - K + 1
   picks = np.asarray(aux["pool_argmax"]["k4"])
   assert picks.shape == (3, 5) and np.all(picks < np.maximum(lengths - 3, 1)[:, None])
 
@@ -138,20 +153,28 @@ def test_vmap_and_xla_convolutions_give_the_same_model():
   spec = SPECS["classify"]
   model_x, params, x, lengths = _build("cnn", spec, conv_impl="xla")
   model_v = models.build_model("cnn", _arch(conv_impl="vmap"), spec)
-  np.testing.assert_allclose(model_x.apply(params, x, lengths)[0],
-                             model_v.apply(params, x, lengths)[0], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+    model_x.apply(params, x, lengths)[0], model_v.apply(params, x, lengths)[0], rtol=1e-5, atol=1e-5
+  )
 
 
-@pytest.mark.parametrize("name,arch,spec,message", [
+@pytest.mark.parametrize(
+  "name,arch,spec,message",
+  [
     ("transformerz", {}, "classify", r"unknown model 'transformerz'; known models: bag, cnn"),
-    ("cnn", {"kernel_sizes": (3, 13)}, "classify",
-     r"filter width 13 is wider than the sequence length 12"),
+    (
+      "cnn",
+      {"kernel_sizes": (3, 13)},
+      "classify",
+      r"filter width 13 is wider than the sequence length 12",
+    ),
     ("lstm", {"hidden": 0}, "classify", r"config.arch.hidden=0 must be positive"),
     ("lstm", {"readout": "first"}, "classify", r"config.arch.readout='first' is not one of"),
     ("cnn", {"conv_impl": "fft"}, "classify", r"config.arch.conv_impl='fft' is not one of"),
     ("lstm", {"dropout": 1.0}, "classify", r"config.arch.dropout=1.0 must be in \[0, 1\)"),
     ("gru", {"bidirectional": True}, "lm", r"bidirectional model sees the future"),
-])
+  ],
+)
 def test_bad_model_configs_fail_with_one_line(name, arch, spec, message):
   with pytest.raises(ConfigError, match=message) as info:
     models.build_model(name, _arch(**arch), SPECS[spec])
@@ -159,6 +182,7 @@ def test_bad_model_configs_fail_with_one_line(name, arch, spec, message):
 
 
 # Greydanus 2020's position-specific baselines: logreg and mlp over the flattened input.
+
 
 @pytest.mark.parametrize("kind", ["classify", "regress"])
 @pytest.mark.parametrize("name", models.FLAT)
@@ -169,14 +193,15 @@ def test_flat_models_ignore_padding_content_and_length(name, kind):
   assert out.shape == {"classify": (3, 3), "regress": (3,)}[kind]
   garbage = np.array(_inputs(spec, seed=1)[0])
   valid = np.arange(12)[None, :] < lengths[:, None]
-  garbage[valid] = x[valid]                       # same valid steps, random padding
+  garbage[valid] = x[valid]  # same valid steps, random padding
   pad = [(0, 0), (0, 5)] + [(0, 0)] * (x.ndim - 2)
-  for other in (garbage, np.pad(x, pad)):         # longer than seq_len: cut back to it
+  for other in (garbage, np.pad(x, pad)):  # longer than seq_len: cut back to it
     np.testing.assert_allclose(out, model.apply(params, other, lengths)[0], atol=1e-6)
   short = lengths.copy()
-  short[0] = 6                                    # a shorter bucket: zero-padded to seq_len
-  np.testing.assert_allclose(model.apply(params, x[:, :7], short)[0],
-                             model.apply(params, x, short)[0], atol=1e-6)
+  short[0] = 6  # a shorter bucket: zero-padded to seq_len
+  np.testing.assert_allclose(
+    model.apply(params, x[:, :7], short)[0], model.apply(params, x, short)[0], atol=1e-6
+  )
   assert not np.allclose(out[0], model.apply(params, x, short)[0][0])  # position 11 counts
 
 
@@ -188,15 +213,23 @@ def test_flat_models_pinned_parameter_counts():
   _, params, _, _ = _build("mlp", SPECS["classify"])
   assert train.count_params(params) == embed + (flat * 6 + 6) + (6 * 6 + 6) + (6 * 3 + 3) == 805
   _, params, _, _ = _build("mlp", SPECS["classify"], mlp_layers=0)
-  assert train.count_params(params) == 451     # no hidden layer: logistic regression
+  assert train.count_params(params) == 451  # no hidden layer: logistic regression
 
 
-@pytest.mark.parametrize("name,arch,spec,message", [
-    ("mlp", {}, "per_step", r"model 'mlp' maps the whole sequence to one output and has no "
-     r"per-step output for a 'per_step' task; use it on a classify or regress task"),
+@pytest.mark.parametrize(
+  "name,arch,spec,message",
+  [
+    (
+      "mlp",
+      {},
+      "per_step",
+      r"model 'mlp' maps the whole sequence to one output and has no "
+      r"per-step output for a 'per_step' task; use it on a classify or regress task",
+    ),
     ("logreg", {}, "lm", r"model 'logreg' maps the whole sequence .* 'lm' task"),
     ("mlp", {"mlp_layers": -1}, "classify", r"config.arch.mlp_layers=-1 must be >= 0"),
-])
+  ],
+)
 def test_flat_models_reject_per_step_tasks(name, arch, spec, message):
   with pytest.raises(ConfigError, match=message) as info:
     models.build_model(name, _arch(**arch), SPECS[spec])

@@ -10,8 +10,8 @@ import pytest
 
 from cnnrnn_jax import sampling, train
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks import text
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import text
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
@@ -29,8 +29,14 @@ def tiny_config(model, task, **data):
 @pytest.fixture
 def reviews(tmp_path):
   path = tmp_path / "reviews.tsv"
-  rows = [("a great and moving film", 1), ("dull , slow and bad", 0), ("great cast", 1),
-          ("bad bad bad", 0), ("moving", 1), ("slow plot and a dull ending", 0)] * 3
+  rows = [
+    ("a great and moving film", 1),
+    ("dull , slow and bad", 0),
+    ("great cast", 1),
+    ("bad bad bad", 0),
+    ("moving", 1),
+    ("slow plot and a dull ending", 0),
+  ] * 3
   path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
   return path
 
@@ -38,16 +44,22 @@ def reviews(tmp_path):
 @pytest.mark.slow  # a training run
 def test_text_files_run_writes_vocab_and_a_later_run_reuses_it(tmp_path, reviews):
   first = tmp_path / "first"
-  metrics = train.train_and_evaluate(tiny_config("bag", "text_files", train_path=str(reviews),
-                                                 eval_fraction=0.3), str(first))
+  metrics = train.train_and_evaluate(
+    tiny_config("bag", "text_files", train_path=str(reviews), eval_fraction=0.3), str(first)
+  )
   assert 0.0 <= metrics["accuracy"] <= 1.0
   saved = text.Vocabulary.load(str(first / "vocab.json"))
   assert saved.labels == ("0", "1") and "great" in saved.tokens
 
   other = tmp_path / "other.tsv"  # different words: a fresh vocabulary would differ
   other.write_text("zebra crossing\t1\nyak\t0\nzebra\t1\nyak yak\t0\n")
-  reused = tiny_config("cnn", "text_files", train_path=str(other), eval_path=str(other),
-                       vocab_path=str(first / "vocab.json"))
+  reused = tiny_config(
+    "cnn",
+    "text_files",
+    train_path=str(other),
+    eval_path=str(other),
+    vocab_path=str(first / "vocab.json"),
+  )
   task, _ = train.setup(reused)
   assert task.vocab == saved
   assert (task.train_batch(0, 4)["inputs"][:, 0] == text.OOV_ID).all()  # unknown words -> OOV
@@ -95,18 +107,21 @@ def test_char_lm_trains_and_generates(tmp_path):
   _, task, run_model, params = sampling.load_lm_run(str(workdir))
   assert task.vocab == text.Vocabulary.load(str(workdir / "vocab.json"))  # ... the saved one
   assert "Z" not in task.vocab.tokens
-  out = sampling.sample(run_model.apply, params, task.vocab, "ROMEO:", 20, task.spec.seq_len,
-                        temperature=0.8, seed=3)
+  out = sampling.sample(
+    run_model.apply, params, task.vocab, "ROMEO:", 20, task.spec.seq_len, temperature=0.8, seed=3
+  )
   assert out.startswith("ROMEO:") and len(out) == len("ROMEO:") + 20
   assert set(out) <= set(task.vocab.tokens)
-  assert out == sampling.sample(run_model.apply, params, task.vocab, "ROMEO:", 20,
-                                task.spec.seq_len, temperature=0.8, seed=3)
+  assert out == sampling.sample(
+    run_model.apply, params, task.vocab, "ROMEO:", 20, task.spec.seq_len, temperature=0.8, seed=3
+  )
   # temperature 0 is greedy: the first new character is the argmax at the prompt's end
-  greedy = sampling.sample(run_model.apply, params, task.vocab, "ROMEO:", 1, task.spec.seq_len,
-                           temperature=0.0)
+  greedy = sampling.sample(
+    run_model.apply, params, task.vocab, "ROMEO:", 1, task.spec.seq_len, temperature=0.0
+  )
   ids = np.zeros((1, task.spec.seq_len), np.int32)
   prompt = task.vocab.encode("ROMEO:")
-  ids[0, :len(prompt)] = prompt
+  ids[0, : len(prompt)] = prompt
   logits, _ = run_model.apply({"params": params}, ids, np.array([len(prompt)], np.int32))
   best = np.argsort(np.asarray(logits[0, len(prompt) - 1]))[::-1]
   best = [i for i in best if i not in (text.PAD_ID, text.OOV_ID)][0]
@@ -116,8 +131,9 @@ def test_char_lm_trains_and_generates(tmp_path):
 @pytest.mark.slow  # a training run
 def test_generate_refuses_a_classifier_run(tmp_path, reviews):
   workdir = tmp_path / "clf"
-  train.train_and_evaluate(tiny_config("bag", "text_files", train_path=str(reviews),
-                                       eval_path=str(reviews)), str(workdir))
+  train.train_and_evaluate(
+    tiny_config("bag", "text_files", train_path=str(reviews), eval_path=str(reviews)), str(workdir)
+  )
   with pytest.raises(ConfigError, match="is classify, not a language model"):
     sampling.load_lm_run(str(workdir))
   with pytest.raises(ConfigError, match="no readable checkpoint in"):

@@ -1,7 +1,5 @@
 """The sequential core: scan == a Python loop, our cells == Flax's, masks and reverse."""
 
-import functools
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -18,7 +16,9 @@ C, H, L = 5, 7, 9
 def _setup(cell, seed=0):
   k_p, k_x = jax.random.split(jax.random.PRNGKey(seed))
   params = recurrent.init_cell_params(k_p, cell, C, H)
-  params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(k_p, p.shape), params)  # non-zero biases
+  params = jax.tree.map(
+    lambda p: p + 0.1 * jax.random.normal(k_p, p.shape), params
+  )  # non-zero biases
   return params, jax.random.normal(k_x, (L, C))
 
 
@@ -32,10 +32,18 @@ def _python_loop(step, params, carry, x_LxC, length):
 
 
 # The fast tier (-m "not slow") checks each cell at one length; the full suite checks all three.
-@pytest.mark.parametrize("length,cell", [
-    pytest.param(length, cell, marks=() if (length, cell) in {
-        (L, "gru"), (4, "lstm"), (1, "rnn")} else pytest.mark.slow)
-    for length in (L, 4, 1) for cell in sorted(recurrent.CELLS)])
+@pytest.mark.parametrize(
+  "length,cell",
+  [
+    pytest.param(
+      length,
+      cell,
+      marks=() if (length, cell) in {(L, "gru"), (4, "lstm"), (1, "rnn")} else pytest.mark.slow,
+    )
+    for length in (L, 4, 1)
+    for cell in sorted(recurrent.CELLS)
+  ],
+)
 def test_scan_equals_python_loop_and_freezes_past_length(cell, length):
   params, x = _setup(cell)
   step = recurrent.CELLS[cell][0]
@@ -43,8 +51,9 @@ def test_scan_equals_python_loop_and_freezes_past_length(cell, length):
   carry, (h_LxH, gates) = recurrent.scan_sequence(step, params, carry0, x, length)
   ref_carry, ref_h = _python_loop(step, params, carry0, x, length)
   np.testing.assert_allclose(h_LxH, ref_h, rtol=1e-5, atol=1e-6)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-               carry, ref_carry)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), carry, ref_carry
+  )
   assert np.all(np.asarray(gates[length:]) == 0.0)
 
 
@@ -55,8 +64,7 @@ def test_reverse_reads_backwards_within_length(cell):
   carry0 = recurrent.initial_carry(cell, H)
   _, (h_rev, _) = recurrent.scan_sequence(step, params, carry0, x, length, reverse=True)
   # Reading x[:length] flipped with a forward scan gives the same states, flipped back.
-  _, (h_fwd_of_flipped, _) = recurrent.scan_sequence(step, params, carry0,
-                                                      x[:length][::-1], length)
+  _, (h_fwd_of_flipped, _) = recurrent.scan_sequence(step, params, carry0, x[:length][::-1], length)
   np.testing.assert_allclose(h_rev[:length], h_fwd_of_flipped[::-1], rtol=1e-5, atol=1e-6)
   assert np.all(np.asarray(h_rev[length:]) == 0.0)
 
@@ -66,9 +74,11 @@ def test_lstm_equals_flax_optimized_lstm_cell_on_the_same_weights():
   cell = nn.OptimizedLSTMCell(H)
   w = {}
   for gate, i in zip("ifgo", range(4)):
-    w[f"i{gate}"] = {"kernel": params["w_x"][:, i * H:(i + 1) * H]}
-    w[f"h{gate}"] = {"kernel": params["w_h"][:, i * H:(i + 1) * H],
-                     "bias": params["b"][i * H:(i + 1) * H]}
+    w[f"i{gate}"] = {"kernel": params["w_x"][:, i * H : (i + 1) * H]}
+    w[f"h{gate}"] = {
+      "kernel": params["w_h"][:, i * H : (i + 1) * H],
+      "bias": params["b"][i * H : (i + 1) * H],
+    }
   carry = recurrent.initial_carry("lstm", H)
   ours, theirs = carry, carry
   for t in range(L):
@@ -80,13 +90,18 @@ def test_lstm_equals_flax_optimized_lstm_cell_on_the_same_weights():
 
 def test_gru_equals_flax_gru_cell_on_the_same_weights():
   params, x = _setup("gru")
-  split = lambda a: [a[..., i * H:(i + 1) * H] for i in range(3)]
+  split = lambda a: [a[..., i * H : (i + 1) * H] for i in range(3)]
   (wxr, wxz, wxn), (whr, whz, whn) = split(params["w_x"]), split(params["w_h"])
   (bxr, bxz, bxn), (bhr, bhz, bhn) = split(params["b_x"]), split(params["b_h"])
   # Flax has no biases on h->r and h->z; fold ours into the input-side biases.
-  w = {"ir": {"kernel": wxr, "bias": bxr + bhr}, "iz": {"kernel": wxz, "bias": bxz + bhz},
-       "in": {"kernel": wxn, "bias": bxn}, "hr": {"kernel": whr}, "hz": {"kernel": whz},
-       "hn": {"kernel": whn, "bias": bhn}}
+  w = {
+    "ir": {"kernel": wxr, "bias": bxr + bhr},
+    "iz": {"kernel": wxz, "bias": bxz + bhz},
+    "in": {"kernel": wxn, "bias": bxn},
+    "hr": {"kernel": whr},
+    "hz": {"kernel": whz},
+    "hn": {"kernel": whn, "bias": bhn},
+  }
   ours = theirs = jnp.zeros(H)
   for t in range(L):
     ours, _ = recurrent.gru_step(params, ours, x[t])
@@ -101,13 +116,13 @@ def test_forward_scan_is_causal(cell):
   carry0 = recurrent.initial_carry(cell, H)
   out_t = lambda x: recurrent.scan_sequence(step, params, carry0, x)[1][0][t].sum()
   grad = np.asarray(jax.grad(out_t)(x))
-  assert np.all(grad[t + 1:] == 0.0)
-  assert np.all(np.abs(grad[:t + 1]).sum(-1) > 0)
+  assert np.all(grad[t + 1 :] == 0.0)
+  assert np.all(np.abs(grad[: t + 1]).sum(-1) > 0)
 
 
 def test_lstm_forget_bias_starts_at_one():
   params = recurrent.init_cell_params(jax.random.PRNGKey(0), "lstm", C, H)
-  np.testing.assert_array_equal(params["b"][H:2 * H], np.ones(H))
+  np.testing.assert_array_equal(params["b"][H : 2 * H], np.ones(H))
   np.testing.assert_array_equal(params["b"][:H], np.zeros(H))
 
 

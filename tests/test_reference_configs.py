@@ -17,10 +17,12 @@ pytestmark = pytest.mark.usefixtures("quick_compiles")
 @pytest.fixture(scope="module")
 def polarity_tsv(tmp_path_factory):
   path = tmp_path_factory.mktemp("polarity") / "train.tsv"
-  rows = [("a truly great and moving film , go see it", 1),  # 10 tokens each: one bucket
-          ("dull , slow and bad in every single way .", 0),
-          ("the cast is great and the plot is moving .", 1),
-          ("bad bad bad , a slow and dull mess .", 0)]
+  rows = [
+    ("a truly great and moving film , go see it", 1),  # 10 tokens each: one bucket
+    ("dull , slow and bad in every single way .", 0),
+    ("the cast is great and the plot is moving .", 1),
+    ("bad bad bad , a slow and dull mess .", 0),
+  ]
   path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows * 10))
   return str(path)
 
@@ -30,8 +32,10 @@ def mnist_folder(tmp_path_factory):
   folder = tmp_path_factory.mktemp("mnist")
   rng = np.random.default_rng(0)
   for prefix, n in (("train", 70), ("t10k", 6)):
-    for kind, array in (("images-idx3", rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)),
-                        ("labels-idx1", (np.arange(n) % 10).astype(np.uint8))):
+    for kind, array in (
+      ("images-idx3", rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)),
+      ("labels-idx1", (np.arange(n) % 10).astype(np.uint8)),
+    ):
       header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
       (folder / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
   return str(folder)
@@ -76,27 +80,39 @@ def test_kim2014_ours_is_the_real_data_default_cnn():
 
 
 @pytest.mark.slow  # trains the preset
-@pytest.mark.parametrize("preset,encoder,total", [
-    ("cnn", 250 * 3 * 50 + 250, 5000 * 50 + 37_750 + 502),         # Keras Conv1D(250, 3)
+@pytest.mark.parametrize(
+  "preset,encoder,total",
+  [
+    ("cnn", 250 * 3 * 50 + 250, 5000 * 50 + 37_750 + 502),  # Keras Conv1D(250, 3)
     ("bilstm", 2 * 4 * 64 * (128 + 64 + 1), 20000 * 128 + 98_816 + 258),  # Bidirectional(LSTM(64))
-])
+  ],
+)
 def test_keras_imdb_presets(polarity_tsv, preset, encoder, total):
   timing = keras_imdb.timing_config(preset)  # IMDB's shapes, without IMDB
   task, model = train.setup(timing)
   assert (task.spec.seq_len, task.spec.vocab_size) == (
-      keras_imdb.PRESETS[preset]["max_len"], keras_imdb.PRESETS[preset]["vocab_size"])
+    keras_imdb.PRESETS[preset]["max_len"],
+    keras_imdb.PRESETS[preset]["vocab_size"],
+  )
   assert models.parameter_counts(model) == (total, encoder)
   config = keras_imdb.get_config(preset)
   assert (config.task, config.batch_size, config.train_steps) == (
-      "imdb", 32, {"cnn": 1563, "bilstm": 3125}[preset])
+    "imdb",
+    32,
+    {"cnn": 1563, "bilstm": 3125}[preset],
+  )
   config.task = "text_files"
   two_steps(config, train_path=polarity_tsv, eval_path=polarity_tsv)
 
 
-@pytest.mark.parametrize("preset,total,steps", [
+@pytest.mark.parametrize(
+  "preset,total,steps",
+  [
     pytest.param("tcn,seq_mnist,paper", 66_910, True, marks=pytest.mark.slow),
     pytest.param("gru,seq_mnist", 70_360, True, marks=pytest.mark.slow),
-    ("lstm,perm_mnist,paper", 69_950, False)])  # gru's code path trains; lstm's shapes suffice
+    ("lstm,perm_mnist,paper", 69_950, False),
+  ],
+)  # gru's code path trains; lstm's shapes suffice
 def test_seq_mnist_presets_are_about_70k(mnist_folder, preset, total, steps):
   config = seq_mnist.get_config(preset)
   if steps:

@@ -23,9 +23,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_compiles")]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Embedding gathers, dropout and a lax.scan: what sharding could get wrong.
-SMALL = {"model": "lstm", "task": "order", "arch.embed_dim": 8, "arch.hidden": 8,
-         "batch_size": 16, "train_steps": 6, "log_every": 1, "eval_every": 3,
-         "checkpoint_every": 6, "data.eval_size": 40, "data.seq_len": 12}
+SMALL = {
+  "model": "lstm",
+  "task": "order",
+  "arch.embed_dim": 8,
+  "arch.hidden": 8,
+  "batch_size": 16,
+  "train_steps": 6,
+  "log_every": 1,
+  "eval_every": 3,
+  "checkpoint_every": 6,
+  "data.eval_size": 40,
+  "data.seq_len": 12,
+}
 
 EIGHT_DEVICES = r"""
 import json, sys
@@ -58,10 +68,20 @@ print("RESULT " + json.dumps(out))
 def eight_device_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("dp8") / "run"
   flags = [os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=8"]
-  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": " ".join(flags).strip(),
-         "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations"))}
-  proc = subprocess.run([sys.executable, "-c", EIGHT_DEVICES, json.dumps(SMALL), str(workdir)],
-                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+  env = {
+    **os.environ,
+    "JAX_PLATFORMS": "cpu",
+    "XLA_FLAGS": " ".join(flags).strip(),
+    "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations")),
+  }
+  proc = subprocess.run(
+    [sys.executable, "-c", EIGHT_DEVICES, json.dumps(SMALL), str(workdir)],
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+    env=env,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, json.loads(proc.stdout.split("RESULT ", 1)[1])
 
@@ -78,8 +98,9 @@ def test_eight_devices_follow_the_single_device_loss_trajectory(eight_device_run
   final = train.train_and_evaluate(make_config(SMALL), str(tmp_path))
   for split in ("train", "eval"):
     one, eight = losses(tmp_path, split), losses(dp_dir, split)
-    assert [s for s, _ in one] == [s for s, _ in eight] and len(one) == {"train": 6,
-                                                                         "eval": 2}[split]
+    assert [s for s, _ in one] == [s for s, _ in eight] and len(one) == {"train": 6, "eval": 2}[
+      split
+    ]
     np.testing.assert_allclose([l for _, l in eight], [l for _, l in one], rtol=1e-5)
   assert final.keys() == dp["final"].keys()
   np.testing.assert_allclose(dp["final"]["loss"], final["loss"], rtol=1e-5)
@@ -92,4 +113,5 @@ def test_eight_devices_follow_the_single_device_loss_trajectory(eight_device_run
 
 def test_a_batch_that_does_not_split_over_the_devices_is_one_clear_error(eight_device_run):
   assert eight_device_run[1]["error"] == (
-      "config.batch_size=12 does not split over 8 devices; use a multiple of 8")
+    "config.batch_size=12 does not split over 8 devices; use a multiple of 8"
+  )

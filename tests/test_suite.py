@@ -21,13 +21,16 @@ def test_default_plan_covers_every_model_and_probe_with_unique_stable_ids():
     assert {"depth", "speed", "batch", "gradient", "train"} <= probes
   speed = [job for job in jobs if job.probe == "speed" and job.model == "cnn"]
   assert {(job.setting["L"], job.setting["conv_impl"]) for job in speed} == {
-      (L, impl) for L in cfg.speed.lengths for impl in ("xla", "vmap", "vmap_shifted")}
+    (L, impl) for L in cfg.speed.lengths for impl in ("xla", "vmap", "vmap_shifted")
+  }
   assert {job.config.arch.conv_impl for job in speed} == {"xla", "vmap", "vmap_shifted"}
   # the stability grid shares the base-lr order runs: seeds x learning rates runs per model
-  order = [job for job in jobs if job.probe == "train" and job.task == "order"
-           and job.model == "lstm"]
-  assert len(order) == len(cfg.seeds) * len(set(cfg.stability.learning_rates)
-                                            | {cfg.train.opt.learning_rate})
+  order = [
+    job for job in jobs if job.probe == "train" and job.task == "order" and job.model == "lstm"
+  ]
+  assert len(order) == len(cfg.seeds) * len(
+    set(cfg.stability.learning_rates) | {cfg.train.opt.learning_rate}
+  )
 
 
 def test_job_ids_change_with_what_defines_the_job():
@@ -97,13 +100,21 @@ def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_p
     assert record["config"]["arch"][record["width"]["knob"]] == record["width"]["width"]
   for record in on_disk:
     if record["probe"] == "train" and record["task"] == "order":
-      assert set(record["result"]) >= {"accuracy", "shuffle", "by_distance", "gradient",
-                                       "converged", "eval"}
+      assert set(record["result"]) >= {
+        "accuracy",
+        "shuffle",
+        "by_distance",
+        "gradient",
+        "converged",
+        "eval",
+      }
 
   again = []
   assert suite.run(cfg, workdir, log=again.append) == records
-  assert again == [f"{len(jobs)} jobs planned, {len(jobs)} already recorded in "
-                   f"{os.path.join(workdir, 'records.jsonl')}, 0 to run"]
+  assert again == [
+    f"{len(jobs)} jobs planned, {len(jobs)} already recorded in "
+    f"{os.path.join(workdir, 'records.jsonl')}, 0 to run"
+  ]
 
   rep = report.build(cfg, records)
   paths = report.write(rep, workdir)

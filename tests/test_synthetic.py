@@ -7,11 +7,19 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax import tasks
-from cnnrnn_jax.tasks import synthetic
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks.synthetic import (CONTRAST_VOCAB, MOTIF_KEY, ORDER_A, ORDER_B,
-                                        contrast_label, decode_ids, encode_words, motif_label,
-                                        order_label)
+from cnnrnn_jax.tasks import synthetic
+from cnnrnn_jax.tasks.synthetic import (
+  CONTRAST_VOCAB,
+  MOTIF_KEY,
+  ORDER_A,
+  ORDER_B,
+  contrast_label,
+  decode_ids,
+  encode_words,
+  motif_label,
+  order_label,
+)
 
 NAMES = ("motif", "order", "contrast", "adding", "copy_memory")
 
@@ -33,14 +41,19 @@ def test_all_registered():
   assert set(NAMES) <= set(tasks.names())
 
 
-@pytest.mark.parametrize("name,spec", [
+@pytest.mark.parametrize(
+  "name,spec",
+  [
     ("motif", tasks.TaskSpec("classify", 2, 64, vocab_size=33)),
     ("order", tasks.TaskSpec("classify", 2, 32, vocab_size=17)),
     ("contrast", tasks.TaskSpec("classify", 2, 10, vocab_size=len(CONTRAST_VOCAB))),
     ("adding", tasks.TaskSpec("regress", 1, 100, input_dim=2, metric="mse", baseline=1 / 6)),
-    ("copy_memory", tasks.TaskSpec("per_step", 9, 120, vocab_size=11,
-                                   baseline=10 * math.log(8) / 120)),
-])
+    (
+      "copy_memory",
+      tasks.TaskSpec("per_step", 9, 120, vocab_size=11, baseline=10 * math.log(8) / 120),
+    ),
+  ],
+)
 def test_default_specs(name, spec):
   assert build(name).spec == spec
 
@@ -193,8 +206,9 @@ def test_contrast_vocab_encodes_the_lesson_sentences():
     ids = encode_words(text)
     assert ids.dtype == np.int32 and (ids > 0).all()
     assert decode_ids(ids) == text.split()
-  np.testing.assert_array_equal(encode_words("I love this movie!"),
-                                encode_words("i love this movie"))
+  np.testing.assert_array_equal(
+    encode_words("I love this movie!"), encode_words("i love this movie")
+  )
   with pytest.raises(ValueError, match=r"words \['popcorn'\] are not in CONTRAST_VOCAB"):
     encode_words("i love popcorn")
 
@@ -228,7 +242,7 @@ def test_contrast_distance_is_exact(distance):
   for ids, length in zip(batch["inputs"], batch["lengths"]):
     words = decode_ids(ids[:length])
     assert words[4] in synthetic.CONTRAST_WORDS
-    assert all(w in synthetic.CONTRAST_FILLERS for w in words[5:5 + distance])
+    assert all(w in synthetic.CONTRAST_FILLERS for w in words[5 : 5 + distance])
     assert words[5 + distance] in synthetic.SENTIMENT
 
 
@@ -250,8 +264,9 @@ def test_adding_targets_and_constant_baseline():
   assert ((markers == 0) | (markers == 1)).all()
   assert (markers[:, :50].sum(1) == 1).all() and (markers[:, 50:].sum(1) == 1).all()
   assert inputs[..., 0].min() >= 0 and inputs[..., 0].max() <= 1
-  np.testing.assert_allclose(targets[:4], [synthetic.adding_target(x) for x in inputs[:4]],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    targets[:4], [synthetic.adding_target(x) for x in inputs[:4]], rtol=1e-6
+  )
   np.testing.assert_array_equal(batch["lengths"], 100)
   assert abs(np.mean((targets - 1.0) ** 2) - 1 / 6) < 0.01
   assert task.spec.baseline == pytest.approx(0.1667, abs=1e-4)
@@ -284,8 +299,8 @@ def test_copy_memory_memoryless_predictor_reaches_the_baseline(gap):
   length = gap + 20
   # Blank with certainty for the first T + 10 steps, then uniform over the 8 digits.
   probs_LxK = np.zeros((length, 9))
-  probs_LxK[:length - 10, 0] = 1
-  probs_LxK[length - 10:, 1:] = 1 / 8
+  probs_LxK[: length - 10, 0] = 1
+  probs_LxK[length - 10 :, 1:] = 1 / 8
   picked_BxL = probs_LxK[np.arange(length)[None, :], batch["targets"]]
   loss = -np.sum(batch["weights"] * np.log(picked_BxL)) / batch["weights"].sum()
   assert loss == pytest.approx(task.spec.baseline, rel=1e-9)
@@ -301,29 +316,45 @@ def test_copy_memory_seq_len_derives_the_gap():
 # config errors
 
 
-@pytest.mark.parametrize("name,knobs,message", [
-    ("motif", {"seq_len": 5}, r"^motif: seq_len=5 must be an integer >= 6; set "
-                              r"--config.data.seq_len"),
+@pytest.mark.parametrize(
+  "name,knobs,message",
+  [
+    (
+      "motif",
+      {"seq_len": 5},
+      r"^motif: seq_len=5 must be an integer >= 6; set "
+      r"--config.data.seq_len",
+    ),
     ("motif", {"vocab_size": 3}, r"^motif: vocab_size=3 must be an integer >= 4"),
     ("motif", {"eval_size": 0}, r"^motif: eval_size=0 must be an integer >= 1"),
-    ("order", {"seq_len": 64, "distance": 70},
-     r"^order: distance=70 must be < seq_len=64; lower --config.data.distance or raise "
-     r"--config.data.seq_len$"),
+    (
+      "order",
+      {"seq_len": 64, "distance": 70},
+      r"^order: distance=70 must be < seq_len=64; lower --config.data.distance or raise "
+      r"--config.data.seq_len$",
+    ),
     ("order", {"distance": 0}, r"^order: distance=0 must be an integer >= 1"),
     ("order", {"vocab_size": 2}, r"^order: vocab_size=2 must be an integer >= 3"),
     ("order", {"seq_len": 1.5}, r"^order: seq_len=1.5 must be an integer >= 2"),
     ("contrast", {"distance": -1}, r"^contrast: distance=-1 must be an integer >= 0"),
-    ("contrast", {"seq_len": 9},
-     r"^contrast: seq_len=9 is shorter than the longest sentence \(10 words at distance 2\); "
-     r"raise --config.data.seq_len to >= 10 or lower --config.data.distance$"),
+    (
+      "contrast",
+      {"seq_len": 9},
+      r"^contrast: seq_len=9 is shorter than the longest sentence \(10 words at distance 2\); "
+      r"raise --config.data.seq_len to >= 10 or lower --config.data.distance$",
+    ),
     ("contrast", {"seq_len": 12, "distance": 5}, r"seq_len=12 is shorter .* >= 13"),
     ("adding", {"seq_len": 1}, r"^adding: seq_len=1 must be an integer >= 2"),
-    ("copy_memory", {"seq_len": 50, "distance": 10},
-     r"^copy_memory: seq_len=50 must be distance \+ 20 = 30; leave --config.data.seq_len "
-     r"unset or set it to 30$"),
+    (
+      "copy_memory",
+      {"seq_len": 50, "distance": 10},
+      r"^copy_memory: seq_len=50 must be distance \+ 20 = 30; leave --config.data.seq_len "
+      r"unset or set it to 30$",
+    ),
     ("copy_memory", {"seq_len": 20}, r"^copy_memory: seq_len=20 must be an integer >= 21"),
     ("copy_memory", {"distance": 0}, r"^copy_memory: distance=0 must be an integer >= 1"),
-])
+  ],
+)
 def test_config_errors(name, knobs, message):
   with pytest.raises(ConfigError, match=message) as error:
     build(name, **knobs)

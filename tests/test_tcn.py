@@ -14,8 +14,9 @@ from cnnrnn_jax.tasks.base import TaskSpec
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 
-def _tcn_and_inputs(levels=3, kernel_size=3, hidden=6, L=40, C=4, B=3, impl="xla",
-                    weight_norm=True):
+def _tcn_and_inputs(
+  levels=3, kernel_size=3, hidden=6, L=40, C=4, B=3, impl="xla", weight_norm=True
+):
   tcn = models.TCN(hidden, levels, kernel_size, weight_norm=weight_norm, impl=impl)
   x = jax.random.normal(jax.random.PRNGKey(0), (B, L, C))
   lengths = jnp.full((B,), L)
@@ -25,7 +26,7 @@ def _tcn_and_inputs(levels=3, kernel_size=3, hidden=6, L=40, C=4, B=3, impl="xla
 def test_receptive_field_formula():
   assert models.tcn_dilations(3) == [1, 1, 2, 2, 4, 4]
   assert models.tcn_receptive_field(3, 3) == 1 + 2 * 2 * (1 + 2 + 4) == 29
-  assert models.tcn_receptive_field(8, 8) == 1 + 2 * 7 * 255 == 3571   # Bai's copy-memory TCN
+  assert models.tcn_receptive_field(8, 8) == 1 + 2 * 7 * 255 == 3571  # Bai's copy-memory TCN
 
 
 @pytest.mark.parametrize("levels,kernel_size", [(3, 3), (2, 5)])
@@ -53,7 +54,7 @@ def test_factory_logs_the_receptive_field(caplog):
   with caplog.at_level(logging.INFO):
     models.build_model("tcn", config.arch, spec)
   assert "receptive field 61 steps (task sequence length 100)" in caplog.text
-  assert "receptive field 61 < sequence length 100" in caplog.text   # ...and warns
+  assert "receptive field 61 < sequence length 100" in caplog.text  # ...and warns
 
 
 @pytest.mark.parametrize("impl", conv.IMPLS)
@@ -61,7 +62,7 @@ def test_tcn_is_causal_by_gradients(impl):
   tcn, params, x, lengths = _tcn_and_inputs(impl=impl)
   t = 20
   grad = np.asarray(jax.jit(jax.grad(lambda x: tcn.apply(params, x, lengths)[0][:, t].sum()))(x))
-  assert np.all(grad[:, t + 1:] == 0.0)
+  assert np.all(grad[:, t + 1 :] == 0.0)
   assert np.abs(grad[:, t]).sum() > 0
 
 
@@ -84,17 +85,25 @@ def test_weight_norm_makes_the_output_blind_to_the_kernel_scale():
   """Weight normalisation: kernel = g v / ||v||, so scaling v changes nothing."""
   tcn, params, x, lengths = _tcn_and_inputs()
   scaled = jax.tree_util.tree_map_with_path(
-      lambda path, p: 3.0 * p if "kernel" in jax.tree_util.keystr(path) and
-      "conv" in jax.tree_util.keystr(path) and "scale" not in jax.tree_util.keystr(path)
-      else p, params)
+    lambda path, p: (
+      3.0 * p
+      if "kernel" in jax.tree_util.keystr(path)
+      and "conv" in jax.tree_util.keystr(path)
+      and "scale" not in jax.tree_util.keystr(path)
+      else p
+    ),
+    params,
+  )
   apply = jax.jit(tcn.apply)
-  np.testing.assert_allclose(apply(scaled, x, lengths)[0], apply(params, x, lengths)[0],
-                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(
+    apply(scaled, x, lengths)[0], apply(params, x, lengths)[0], rtol=1e-4, atol=1e-5
+  )
   plain, plain_params, _, _ = _tcn_and_inputs(weight_norm=False)
   plain_scaled = jax.tree.map(lambda p: 3.0 * p, plain_params)
   apply_plain = jax.jit(plain.apply)
-  assert not np.allclose(apply_plain(plain_scaled, x, lengths)[0],
-                         apply_plain(plain_params, x, lengths)[0])
+  assert not np.allclose(
+    apply_plain(plain_scaled, x, lengths)[0], apply_plain(plain_params, x, lengths)[0]
+  )
 
 
 def test_last_valid_step_readout_ignores_padding():

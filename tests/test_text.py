@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks import text
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import text
 
 
 def data(**knobs):
@@ -22,8 +22,11 @@ def test_read_text_utf8_bom_and_latin1(tmp_path):
   path.write_bytes("\ufeffcafé\n".encode("utf-8"))
   assert text.read_text(str(path)) == "café\n"  # BOM dropped
   path.write_bytes(b"good line\nsecond\ncaf\xe9 \x85 done\n")  # Latin-1 e-acute and 0x85
-  with pytest.raises(ConfigError, match=r"a.txt:3: byte 0xe9 is not valid UTF-8; pass "
-                                        r"--config.data.encoding=latin-1") as error:
+  with pytest.raises(
+    ConfigError,
+    match=r"a.txt:3: byte 0xe9 is not valid UTF-8; pass "
+    r"--config.data.encoding=latin-1",
+  ) as error:
     text.read_text(str(path))
   assert "\n" not in str(error.value)
   decoded = text.read_text(str(path), "latin-1")
@@ -44,7 +47,13 @@ def test_split_lines_only_on_newline():
 
 def test_tokenize_words_and_chars():
   assert text.tokenize("It's GREAT, isn't it?", "word", True) == [
-      "it's", "great", ",", "isn't", "it", "?"]
+    "it's",
+    "great",
+    ",",
+    "isn't",
+    "it",
+    "?",
+  ]
   assert text.tokenize("a b\nc", "word", False, keep_newlines=True) == ["a", "b", "\n", "c"]
   assert text.tokenize("Ab c", "char", False) == ["A", "b", " ", "c"]
 
@@ -81,8 +90,11 @@ def test_vocabulary_json_round_trip(tmp_path):
   assert loaded.label_id("pos") == 1 and loaded.label_id("meh") is None
   vocab.save_in(str(tmp_path))  # the same vocabulary again: fine
   other = text.Vocabulary.build(["something else"])
-  with pytest.raises(ConfigError, match=r"vocab.json holds a different vocabulary than this run "
-                                        r"built; pass --config.data.vocab_path="):
+  with pytest.raises(
+    ConfigError,
+    match=r"vocab.json holds a different vocabulary than this run "
+    r"built; pass --config.data.vocab_path=",
+  ):
     other.save_in(str(tmp_path))
 
 
@@ -102,17 +114,27 @@ def test_vocabulary_for_reuses_a_saved_file(tmp_path):
   saved = text.Vocabulary.build(["x y z"], labels=["a", "b"])
   saved.save_in(str(tmp_path))
   config = data(vocab_path=str(tmp_path / "vocab.json"))
-  reused = text.vocabulary_for(config, ["totally different words"], level="word",
-                               lowercase=True, max_size=None, min_count=1, labels=["a"])
+  reused = text.vocabulary_for(
+    config,
+    ["totally different words"],
+    level="word",
+    lowercase=True,
+    max_size=None,
+    min_count=1,
+    labels=["a"],
+  )
   assert reused == saved
   with pytest.raises(ConfigError, match=r"labels \['c'\] are not among the classes"):
-    text.vocabulary_for(config, [], level="word", lowercase=True, max_size=None, min_count=1,
-                        labels=["a", "c"])
+    text.vocabulary_for(
+      config, [], level="word", lowercase=True, max_size=None, min_count=1, labels=["a", "c"]
+    )
   with pytest.raises(ConfigError, match="tokenizes with level=word .* asks level=char"):
     text.vocabulary_for(config, [], level="char", lowercase=True, max_size=None, min_count=1)
 
 
-@pytest.mark.parametrize("longest,buckets", [(56, (8, 16, 32, 56)), (256, (32, 64, 128, 256)),
-                                             (8, (8,)), (24, (8, 16, 24))])
+@pytest.mark.parametrize(
+  "longest,buckets",
+  [(56, (8, 16, 32, 56)), (256, (32, 64, 128, 256)), (8, (8,)), (24, (8, 16, 24))],
+)
 def test_length_buckets(longest, buckets):
   assert text.length_buckets(longest) == buckets

@@ -5,8 +5,8 @@ import pytest
 
 from cnnrnn_jax import tasks
 from cnnrnn_jax.configs import default
-from cnnrnn_jax.tasks import tfds_tasks
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import tfds_tasks
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
@@ -21,19 +21,23 @@ def data(**knobs):
 @pytest.fixture
 def mock(tmp_path):
   def context(num_examples):
-    return tfds.testing.mock_data(num_examples=num_examples,
-                                  policy=tfds.testing.MockPolicy.USE_CODE)
+    return tfds.testing.mock_data(
+      num_examples=num_examples, policy=tfds.testing.MockPolicy.USE_CODE
+    )
+
   return context
 
 
 def test_tensorflow_sees_no_gpu():
   tfds_tasks._tfds()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   assert tf.config.get_visible_devices("GPU") == []
 
 
-@pytest.mark.parametrize("name,labels", [("imdb", ("neg", "pos")),
-                                         ("sst2", ("negative", "positive"))])
+@pytest.mark.parametrize(
+  "name,labels", [("imdb", ("neg", "pos")), ("sst2", ("negative", "positive"))]
+)
 def test_text_tasks(mock, tmp_path, name, labels):
   with mock(24):
     task = tasks.build(name, data(min_count=1), seed=0)
@@ -48,8 +52,9 @@ def test_text_tasks(mock, tmp_path, name, labels):
   assert (tmp_path / "vocab.json").exists()
 
 
-@pytest.mark.parametrize("name,shape", [("seq_mnist", (784, 1)), ("row_mnist", (28, 28)),
-                                        ("perm_mnist", (784, 1))])
+@pytest.mark.parametrize(
+  "name,shape", [("seq_mnist", (784, 1)), ("row_mnist", (28, 28)), ("perm_mnist", (784, 1))]
+)
 def test_mnist_tasks(mock, name, shape):
   with mock(10):
     task = tasks.build(name, data(), seed=0)
@@ -76,9 +81,12 @@ def test_not_prepared_and_offline_says_how_to_prepare(tmp_path, monkeypatch):
     raise ConnectionError("network is unreachable")
 
   monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
-  with pytest.raises(ConfigError, match=r"^sst2: glue/sst2 is not prepared in .*empty and "
-                                        r"downloading it failed \(ConnectionError\); prepare it "
-                                        r"on a connected machine .* or point "
-                                        r"--config.data.data_dir at prepared data$") as error:
+  with pytest.raises(
+    ConfigError,
+    match=r"^sst2: glue/sst2 is not prepared in .*empty and "
+    r"downloading it failed \(ConnectionError\); prepare it "
+    r"on a connected machine .* or point "
+    r"--config.data.data_dir at prepared data$",
+  ) as error:
     tasks.build("sst2", data(data_dir=str(tmp_path / "empty")), seed=0)
   assert "\n" not in str(error.value)

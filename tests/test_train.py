@@ -18,14 +18,20 @@ pytestmark = pytest.mark.usefixtures("quick_compiles")
 
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 TASK_KNOBS = {  # small instances of every synthetic task
-    "motif": {"seq_len": 12}, "order": {"seq_len": 10}, "contrast": {},
-    "adding": {"seq_len": 10}, "copy_memory": {"distance": 5},
+  "motif": {"seq_len": 12},
+  "order": {"seq_len": 10},
+  "contrast": {},
+  "adding": {"seq_len": 10},
+  "copy_memory": {"distance": 5},
 }
 # The fast tier (-m "not slow") runs the trainer on a conv and a recurrent model, a pooled and a
 # per-step task (every model's train step is in it below); the full suite runs the whole grid.
 FAST_PAIRS = {("cnn", "contrast"), ("rnn", "copy_memory")}
-GRID = [pytest.param(name, task, marks=() if (name, task) in FAST_PAIRS else pytest.mark.slow)
-        for name in FOUNDATION for task in sorted(TASK_KNOBS)]
+GRID = [
+  pytest.param(name, task, marks=() if (name, task) in FAST_PAIRS else pytest.mark.slow)
+  for name in FOUNDATION
+  for task in sorted(TASK_KNOBS)
+]
 
 
 def tiny_config(model="lstm", task="order", **overrides):
@@ -34,7 +40,7 @@ def tiny_config(model="lstm", task="order", **overrides):
   config.log_every = config.eval_every = 2
   config.arch.update({"embed_dim": 8, "hidden": 8, "num_filters": 4})
   config.data.eval_size = 8
-  config.checkpoint_every = 0   # checkpoints have their own tests (test_durability.py)
+  config.checkpoint_every = 0  # checkpoints have their own tests (test_durability.py)
   config.data.update(TASK_KNOBS[task])
   config.update(overrides)
   return config
@@ -43,15 +49,19 @@ def tiny_config(model="lstm", task="order", **overrides):
 @pytest.mark.parametrize("name", FOUNDATION)
 def test_one_train_step_changes_every_parameter(name):
   config = tiny_config(name, "order")
-  config.opt.warmup_steps = 0   # warmup starts at learning rate 0
+  config.opt.warmup_steps = 0  # warmup starts at learning rate 0
   task, model = train.setup(config)
   state = train.init_state(config, task, model)
   before = jax.tree.map(np.array, state.params)
   step = jax.jit(lambda s, b, r: train.train_step(s, b, r, spec=task.spec))
   state, sums = step(state, task.train_batch(0, config.batch_size), jax.random.PRNGKey(0))
-  unchanged = [jax.tree_util.keystr(path) for path, a, b in zip(
-      *zip(*jax.tree_util.tree_flatten_with_path(before)[0]),
-      jax.tree.leaves(state.params)) if np.array_equal(a, b)]
+  unchanged = [
+    jax.tree_util.keystr(path)
+    for path, a, b in zip(
+      *zip(*jax.tree_util.tree_flatten_with_path(before)[0]), jax.tree.leaves(state.params)
+    )
+    if np.array_equal(a, b)
+  ]
   assert not unchanged, f"{name}: parameters not updated: {unchanged}"
   assert int(state.step) == 1 and int(sums["first_nonfinite_step"]) == train.NO_BAD_STEP
 
@@ -94,7 +104,7 @@ def test_non_finite_loss_stops_with_the_step(tmp_path, monkeypatch):
   task, model = train.setup(config)
   clean = task.train_batch
 
-  def poisoned(step, batch_size):   # step index 4 is the 5th train step
+  def poisoned(step, batch_size):  # step index 4 is the 5th train step
     batch = dict(clean(step, batch_size))
     if step == 4:
       batch["inputs"] = np.full_like(batch["inputs"], np.nan)
@@ -106,13 +116,16 @@ def test_non_finite_loss_stops_with_the_step(tmp_path, monkeypatch):
     train.train_and_evaluate(config, str(tmp_path))
 
 
-@pytest.mark.parametrize("overrides,message", [
+@pytest.mark.parametrize(
+  "overrides,message",
+  [
     ({"model": "resnet"}, r"unknown model 'resnet'; known models: "),
     ({"task": "imagenet"}, r"unknown task 'imagenet'; known tasks: "),
     ({"batch_size": 0}, r"config.batch_size=0 must be positive"),
     ({"train_steps": -1}, r"config.train_steps=-1 must be positive"),
     ({"model": "cnn", "data": {"seq_len": 4}}, r"filter width 5 is wider than the sequence"),
-])
+  ],
+)
 def test_bad_configs_fail_before_anything_compiles(overrides, message, tmp_path, monkeypatch):
   config = tiny_config()
   config.update(overrides)
@@ -139,8 +152,12 @@ def test_registries_list_the_foundation():
 def test_entry_point_reports_a_bad_model_in_one_line(tmp_path):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   result = subprocess.run(
-      [sys.executable, "-m", "experiments.train", "--config.model=resnet",
-       f"--workdir={tmp_path}"], cwd=root, capture_output=True, text=True, timeout=120)
+    [sys.executable, "-m", "experiments.train", "--config.model=resnet", f"--workdir={tmp_path}"],
+    cwd=root,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode != 0
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith("config error: unknown model 'resnet'; known models: bag, cnn")
@@ -152,13 +169,13 @@ def test_seeds_run_separately_and_summarize_with_sample_std(tmp_path):
   results = train.train_over_seeds(config, str(tmp_path), [0, 1])
   assert sorted(os.listdir(tmp_path)) == ["seed_0", "seed_1", "seeds.json"]
   assert json.load(open(tmp_path / "seed_1" / "config.json"))["seed"] == 1
-  assert config.seed == 0                                   # the caller's config is untouched
+  assert config.seed == 0  # the caller's config is untouched
   alone = train.train_and_evaluate(tiny_config("cnn", "motif"), str(tmp_path / "alone"))
-  assert results[0] == alone                                # same as a single seed-0 run
+  assert results[0] == alone  # same as a single seed-0 run
   summary = train.seed_summary(results)
   values = [results[0]["loss"], results[1]["loss"]]
   assert summary["loss"]["values"] == values and summary["loss"]["seeds"] == [0, 1]
   assert json.load(open(tmp_path / "seeds.json")) == json.loads(json.dumps(summary))
   assert summary["loss"]["mean"] == pytest.approx(sum(values) / 2)
-  assert summary["loss"]["std"] == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+  assert summary["loss"]["std"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
   assert train.seed_summary({3: {"loss": 0.5}})["loss"]["std"] == 0.0

@@ -67,6 +67,7 @@ def kill_before_batch(k: int) -> None:
 
 def kill_in_save(k: int) -> None:
   from orbax.checkpoint._src.path import atomicity
+
   finalize = atomicity.AtomicRenameTemporaryPath.finalize
 
   async def finalize_or_die(self, *args, **kwargs):
