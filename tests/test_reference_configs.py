@@ -42,12 +42,12 @@ def mnist_folder(tmp_path_factory):
 
 
 def two_steps(config, **data):
-  """Builds `config` on `data` (batch 4) and runs init plus two train steps in one compile;
+  """Builds `config` on `data` (batch 2) and runs init plus two train steps in one compile;
   returns the model after checking that both losses are finite."""
-  config.batch_size = 4
+  config.batch_size = 2
   config.data.update(data)
   task, model = train.setup(config)
-  batches = jax.tree.map(lambda *b: np.stack(b), *[task.train_batch(i, 4) for i in range(2)])
+  batches = jax.tree.map(lambda *b: np.stack(b), *[task.train_batch(i, 2) for i in range(2)])
 
   @jax.jit
   def run(batches):
