@@ -18,6 +18,9 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 os.environ["XLA_FLAGS"] = " ".join(
   [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false"]
 ).strip()
+# Lowering writes a Python traceback into every op's location; nothing here reads them.
+jax.config.update("jax_include_full_tracebacks_in_locations", False)
+jax.config.update("jax_traceback_in_locations_limit", 0)
 
 _CACHE_KEY = pytest.StashKey[str]()
 

@@ -137,6 +137,7 @@ def test_unknown_suites_and_families_are_config_errors():
     suites.check(config)
 
 
+@pytest.mark.slow  # a subprocess end to end
 def test_benchmark_smoke_writes_csv_tables_and_png(tmp_path):
   from experiments import benchmark
 

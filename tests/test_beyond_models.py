@@ -75,8 +75,23 @@ def _init_and_step(name, kind):
   return init_and_step
 
 
-@pytest.mark.parametrize("kind", list(SPECS))
-@pytest.mark.parametrize("name", NEW)
+# The fast tier (-m "not slow") traces each model on one kind besides the one it runs for real
+# below; the full suite traces every pair.
+@pytest.mark.parametrize(
+  "name,kind",
+  [
+    pytest.param(
+      name,
+      kind,
+      marks=()
+      if (name, kind)
+      in {("tcn", "classify"), ("mingru", "lm"), ("lru", "per_step"), ("transformer", "regress")}
+      else pytest.mark.slow,
+    )
+    for name in NEW
+    for kind in SPECS
+  ],
+)
 def test_every_model_traces_a_train_step_on_every_task_kind(name, kind):
   """Shapes only (jax.eval_shape traces forward and backward, compiles nothing)."""
   _, _, sums = jax.eval_shape(_init_and_step(name, kind), _batch(SPECS[kind]))

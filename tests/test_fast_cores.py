@@ -150,19 +150,12 @@ def test_fused_rejects_unknown_cell():
     recurrent.fused_scan("lru", {}, None, jnp.zeros((1, 2, 3)))
 
 
-def _conv_case(width):
-  k_w, k_b, k_x = jax.random.split(jax.random.PRNGKey(width), 3)
-  return (
-    jax.random.normal(k_w, (width, 4, 6)),
-    jax.random.normal(k_b, (6,)),
-    jax.random.normal(k_x, (21, 4)),
-  )
-
-
 @pytest.mark.parametrize("padding", conv.PADDINGS)
 @pytest.mark.parametrize("dilation,width", [(1, 3), (2, 2), (4, 5)])
 def test_vmap_shifted_conv_equals_xla_forward_and_backward(padding, dilation, width):
-  kernel, bias, x = _conv_case(width)
+  k_w, k_b, k_x = jax.random.split(jax.random.PRNGKey(width), 3)
+  kernel = jax.random.normal(k_w, (width, 4, 6))
+  bias, x = jax.random.normal(k_b, (6,)), jax.random.normal(k_x, (21, 4))
 
   @jax.jit
   def outputs_and_grads(kernel, bias, x):

@@ -9,6 +9,7 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import tfds_tasks
 
 tfds = pytest.importorskip("tensorflow_datasets")
+pytestmark = pytest.mark.slow  # every test here starts TensorFlow (seconds of imports)
 
 
 def data(**knobs):

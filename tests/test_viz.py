@@ -346,6 +346,7 @@ def _visualize(*args):
   )
 
 
+@pytest.mark.slow  # a subprocess end to end
 def test_visualize_writes_pngs_and_index_from_a_checkpoint(models_dir, tmp_path):
   directory, returned = models_dir
   out = tmp_path / "out"
@@ -385,6 +386,7 @@ def test_visualize_writes_pngs_and_index_from_a_checkpoint(models_dir, tmp_path)
   assert not (out / "models").exists()  # read back, nothing trained
 
 
+@pytest.mark.slow  # a subprocess end to end
 def test_visualize_rejects_unknown_words_before_training(tmp_path):
   run = _visualize(f"--workdir={tmp_path}", "--sentences=i love pizza")
   assert run.returncode != 0
