@@ -4,6 +4,7 @@ parameter budgets, config errors."""
 import jax
 import numpy as np
 import pytest
+from tiers import fast_tier
 
 from cnnrnn_jax import models, train
 from cnnrnn_jax.configs import beyond, copy_memory, default
@@ -79,18 +80,10 @@ def _init_and_step(name, kind):
 # below; the full suite traces every pair.
 @pytest.mark.parametrize(
   "name,kind",
-  [
-    pytest.param(
-      name,
-      kind,
-      marks=()
-      if (name, kind)
-      in {("tcn", "classify"), ("mingru", "lm"), ("lru", "per_step"), ("transformer", "regress")}
-      else pytest.mark.slow,
-    )
-    for name in NEW
-    for kind in SPECS
-  ],
+  fast_tier(
+    [(name, kind) for name in NEW for kind in SPECS],
+    fast={("tcn", "classify"), ("mingru", "lm"), ("lru", "per_step"), ("transformer", "regress")},
+  ),
 )
 def test_every_model_traces_a_train_step_on_every_task_kind(name, kind):
   """Shapes only (jax.eval_shape traces forward and backward, compiles nothing)."""
@@ -122,18 +115,10 @@ def test_one_train_step_reaches_every_parameter(name, kind):
 # The fast tier (-m "not slow") checks each model once; the full suite checks every pair.
 @pytest.mark.parametrize(
   "name,kind",
-  [
-    pytest.param(
-      name,
-      kind,
-      marks=()
-      if (name, kind)
-      in {("tcn", "classify"), ("mingru", "per_step"), ("lru", "classify"), ("transformer", "lm")}
-      else pytest.mark.slow,
-    )
-    for name, kind in [(name, kind) for name in NEW for kind in ("classify", "per_step")]
-    + [("transformer", "lm")]
-  ],
+  fast_tier(
+    [(name, kind) for name in NEW for kind in ("classify", "per_step")] + [("transformer", "lm")],
+    fast={("tcn", "classify"), ("mingru", "per_step"), ("lru", "classify"), ("transformer", "lm")},
+  ),
 )
 def test_padding_never_changes_an_output(name, kind):
   """The same sequences padded to 10 steps (junk past each length) or cut to 7 steps."""

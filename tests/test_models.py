@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from tiers import fast_tier
 
 from cnnrnn_jax import models, train
 from cnnrnn_jax.configs import default
@@ -30,13 +31,6 @@ FAST_CELLS = {
 }
 
 
-def _cells(cells):
-  """pytest params for `cells`, those not in FAST_CELLS marked slow."""
-  return [
-    pytest.param(*cell, marks=() if cell in FAST_CELLS else pytest.mark.slow) for cell in cells
-  ]
-
-
 def _arch(**overrides):
   arch = default.get_config().arch
   arch.update({"embed_dim": 8, "hidden": 6, "num_filters": 5, **overrides})
@@ -62,7 +56,9 @@ def _build(name, spec, **arch):
   return model, params, x, lengths
 
 
-@pytest.mark.parametrize("name,kind", _cells([(n, k) for n in FOUNDATION for k in sorted(SPECS)]))
+@pytest.mark.parametrize(
+  "name,kind", fast_tier([(n, k) for n in FOUNDATION for k in sorted(SPECS)], FAST_CELLS)
+)
 def test_appending_padding_changes_no_output(name, kind):
   spec = SPECS[kind]
   model, params, x, lengths = _build(name, spec)
