@@ -60,3 +60,41 @@ def quick_compiles():
   jax.config.update("jax_disable_most_optimizations", True)
   yield
   jax.config.update("jax_disable_most_optimizations", previous)
+
+
+# The fast tier (-m "not slow") also leaves out these tests, each of which compiles whole models
+# for a second or more on 2 cores (measured with --durations=0), and every test that needs
+# viz's trained models; a fast test of the same property stays in the tier (e.g. the trainer:
+# test_train_step_compiles_once_and_overfits_a_tiny_batch; causality: tcn's and the scan's;
+# the fused scan: test_fused_lstm_equals_flax_optimized_lstm_cell).
+# The full suite runs them all.
+SLOW_IN_FAST_TIER = {
+  "test_backward_scans_and_flax_scans_are_counted_too",
+  "test_bidirectional_and_pooled_readouts_are_padding_invariant",
+  "test_bidirectional_module_concatenates_both_directions",
+  "test_causal_decoder_never_sees_the_future_and_the_encoder_does",
+  "test_causal_models_gradient_to_future_inputs_is_exactly_zero",
+  "test_empirical_receptive_field_equals_the_computed_one",
+  "test_fused_equals_scan_forward_and_backward",
+  "test_fused_unrolled_and_module_switch",
+  "test_language_models_are_causal",
+  "test_last_valid_step_readout_ignores_padding",
+  "test_match_param_budget_picks_the_width_knob_and_the_closest_width",
+  "test_memory_of_backprop_through_time_grows_with_length",
+  "test_mnist1d_and_shuffled",
+  "test_non_finite_loss_stops_with_the_step",
+  "test_modules_give_the_same_outputs_with_either_impl",
+  "test_one_train_step_reaches_every_parameter",
+  "test_reverse_reads_backwards_within_length",
+  "test_smoke_run_every_model_on_every_task",
+  "test_step_times_gives_seconds_per_training_step_of_each_config",
+  "test_text_steps_compile_once_per_bucket",
+  "test_vmap_and_xla_convolutions_give_the_same_model",
+  "test_weight_norm_makes_the_output_blind_to_the_kernel_scale",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+  for item in items:
+    if item.originalname in SLOW_IN_FAST_TIER or "trained" in item.fixturenames:
+      item.add_marker(pytest.mark.slow)

@@ -110,7 +110,9 @@ def test_mingru_is_the_gru_with_input_only_gates():
   np.testing.assert_array_equal(h[1, 5:], 0.0)
 
 
-@pytest.mark.parametrize("cell", [linear_scan.MinGRU, linear_scan.LRU])
+@pytest.mark.parametrize(  # the fast tier runs the LRU, the full suite both
+  "cell", [pytest.param(linear_scan.MinGRU, marks=pytest.mark.slow), linear_scan.LRU]
+)
 def test_modules_give_the_same_outputs_with_either_impl(cell):
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 11, 6))
   lengths = jnp.array([11, 4, 8])

@@ -57,7 +57,9 @@ def test_factory_logs_the_receptive_field(caplog):
   assert "receptive field 61 < sequence length 100" in caplog.text  # ...and warns
 
 
-@pytest.mark.parametrize("impl", conv.IMPLS)
+@pytest.mark.parametrize(  # the fast tier checks the XLA convolution, the full suite all
+  "impl", [i if i == "xla" else pytest.param(i, marks=pytest.mark.slow) for i in conv.IMPLS]
+)
 def test_tcn_is_causal_by_gradients(impl):
   tcn, params, x, lengths = _tcn_and_inputs(impl=impl)
   t = 20

@@ -9,6 +9,7 @@ import chex
 import jax
 import numpy as np
 import pytest
+from tiers import fast_tier
 
 from cnnrnn_jax import models, tasks, train
 from cnnrnn_jax.configs import default
@@ -46,7 +47,7 @@ def tiny_config(model="lstm", task="order", **overrides):
   return config
 
 
-@pytest.mark.parametrize("name", FOUNDATION)
+@pytest.mark.parametrize("name", fast_tier([(n,) for n in FOUNDATION], {("cnn_lstm",)}))
 def test_one_train_step_changes_every_parameter(name):
   config = tiny_config(name, "order")
   config.opt.warmup_steps = 0  # warmup starts at learning rate 0
