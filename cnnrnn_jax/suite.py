@@ -14,8 +14,10 @@ jobs, and changing a knob makes new ones instead of reusing stale records.
 
 Jobs (probe: what it runs; suite_jobs.py runs one job)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
-            on the scored steps, convergence; on the `order` task also the shuffle
+            on the scored steps, convergence; on the order task also the shuffle
             drop, accuracy per dependency distance and the gradient profile
+  stability one run of the stability grid (optimizer x learning rate x clipping x
+            length): converged or not, diverged or not
   gradient  gradient norm against distance at initialisation, at a few lengths
   speed     train-step / inference time per example and compiled memory, per length
             and per implementation (cfg.impls: e.g. the CNN's vmap and XLA convolutions)
@@ -101,7 +103,6 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
   """Every job of the comparison, cheapest probes first."""
   names = resolve_models(cfg)
   jobs: list[Job] = []
-  base_lr = cfg.train.opt.learning_rate
   order = cfg.order
 
   for model in names:  # sequential depth: traced, never compiled
@@ -181,35 +182,24 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
       )
     )
 
-  learning_rates = [base_lr] + [lr for lr in cfg.stability.learning_rates if lr != base_lr]
-  for lr in learning_rates:  # order awareness (base lr) + the stability grid (every lr)
-    for seed in cfg.seeds:
-      for model in names:
-        config = train_config(cfg, model, order.task, seed, seq_len=order.seq_len)
-        config.opt.learning_rate = lr
-        jobs.append(
-          Job(
-            "train",
-            model,
-            order.task,
-            {"lr": lr},
-            seed,
-            config,
-            _order_extra(cfg)
-            if lr == base_lr
-            else {"converge_fraction": cfg.stability.loss_fraction},
-          )
-        )
-  for task, sweep in sorted(cfg.sweeps.items()):  # long-term context: one run per distance
-    for distance in sweep.distances:
+  probed = names + [m for m in control_models(cfg) if m not in names]
+  for seed in cfg.seeds:  # order awareness, with the controls
+    for model in probed:
+      config = train_config(cfg, model, order.task, seed, seq_len=order.seq_len)
+      config.train_steps = order.get("train_steps") or config.train_steps
+      jobs.append(Job("train", model, order.task, {}, seed, config, _order_extra(cfg)))
+  jobs += stability_jobs(cfg, names)
+  for task, sweep in sorted(cfg.sweeps.items()):  # long-term context
+    # mixed: one run on random distances, scored at each; else one run per distance
+    runs = [("mixed", None)] if sweep.get("mixed") else [(d, d) for d in sweep.distances]
+    for label, distance in runs if sweep.distances else []:
       for seed in cfg.sweep_seeds:
-        for model in names_of(sweep.models) or names:
-          if model not in names:
-            continue
+        for model in [m for m in names_of(sweep.models) or probed if m in probed]:
           config = train_config(cfg, model, task, seed, seq_len=sweep.seq_len, distance=distance)
           if sweep.get("train_steps"):
             config.train_steps = sweep.train_steps
-          jobs.append(Job("train", model, task, {"d": distance}, seed, config))
+          extra = {"eval_distances": list(sweep.distances)} if distance is None else {}
+          jobs.append(Job("train", model, task, {"d": label}, seed, config, extra))
   for task in names_of(cfg.benchmarks):  # plain accuracy on other (e.g. real-data) tasks
     if task not in tasks.names():
       continue  # not registered (yet): the report lists it as skipped
@@ -221,12 +211,45 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
   return jobs
 
 
+def control_models(cfg: ml_collections.ConfigDict) -> list[str]:
+  """The leakage controls trained on every order and context probe (cfg.controls)."""
+  return names_of(cfg.controls.models) if "controls" in cfg else []
+
+
+def stability_settings(cfg: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+  """The stability grid: one {opt, lr, clip, L} per optimizer x learning rate x clipping x
+  length (cfg.stability)."""
+  st = cfg.stability
+  return [
+    {"opt": opt, "lr": lr, "clip": clip, "L": length}
+    for length in st.lengths
+    for opt, lrs in sorted(st.learning_rates.items())
+    for lr in lrs
+    for clip in st.clip_norms
+  ]
+
+
+def stability_jobs(cfg: ml_collections.ConfigDict, names: list[str]) -> list[Job]:
+  """One `stability` run per model, grid setting and seed."""
+  st, jobs = cfg.stability, []
+  for setting in stability_settings(cfg):
+    for seed in st.seeds:
+      for model in names:
+        config = train_config(cfg, model, st.task, seed, seq_len=setting["L"])
+        config.train_steps = st.train_steps
+        config.opt.update(
+          optimizer=setting["opt"], learning_rate=setting["lr"], clip_norm=setting["clip"]
+        )
+        extra = {"converge_fraction": st.loss_fraction}
+        jobs.append(Job("stability", model, st.task, setting, seed, config, extra))
+  return jobs
+
+
 def _order_extra(cfg) -> dict[str, Any]:
   return {
     "shuffle_window": cfg.order.shuffle_window,
     "eval_distances": list(cfg.order.eval_distances),
     "gradient_batches": cfg.gradient.batches,
-    "converge_fraction": cfg.stability.loss_fraction,
   }
 
 
@@ -244,6 +267,7 @@ PRIOR_SECONDS = {
   "devices": 4.0,
   "gradient": 6.0,
   "train": 5.0,
+  "stability": 5.0,
 }
 
 

@@ -9,8 +9,10 @@ probe (`PROBES`) and returns the JSON record suite.py appends to `workdir/record
 
 Probes (what each runs)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
-            on the scored steps, convergence; on the `order` task also the shuffle
-            drop, accuracy per dependency distance and the gradient profile
+            on the scored steps, convergence; with eval_distances, accuracy at each
+            fixed dependency distance; on the order task also the shuffle drop and the
+            gradient profile
+  stability the same training run, scored for convergence only
   gradient  gradient norm against distance at initialisation, at a few lengths
   speed     train-step / inference time per example and compiled memory, per length
   batch     inference throughput at one batch size
@@ -89,16 +91,21 @@ def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
     "converged": measure.converged(final.get("loss"), spec, fraction),
     "chance_loss": measure.chance_loss(spec),
   }
+  if job.probe == "stability":
+    return result
+  if spec.kind == "classify":
+    result["chance_accuracy"] = 1.0 / spec.num_outputs
   if spec.kind != "regress":
     result["accuracy"] = measure.task_accuracy(
       eval_fn, state.params, task, config.task, config.batch_size
     )
+  if "eval_distances" in job.extra:
+    result["by_distance"] = measure.accuracy_by_distance(
+      eval_fn, state.params, config, job.extra["eval_distances"]
+    )
   if "shuffle_window" in job.extra:
     result["shuffle"] = measure.shuffle_drop(
       eval_fn, state.params, task, config.batch_size, job.extra["shuffle_window"], seed=config.seed
-    )
-    result["by_distance"] = measure.accuracy_by_distance(
-      eval_fn, state.params, config, job.extra["eval_distances"]
     )
     result["gradient"] = measure.gradient_profile(
       config, state.params, job.extra["gradient_batches"]
@@ -144,6 +151,7 @@ def _probe_devices(job: Job, config, workdir: str) -> dict[str, Any]:
 
 PROBES: dict[str, Callable[[Job, Any, str], dict[str, Any]]] = {
   "train": _probe_train,
+  "stability": _probe_train,  # the same run, scored for convergence only
   "gradient": _probe_gradient,
   "speed": _probe_speed,
   "batch": _probe_batch,

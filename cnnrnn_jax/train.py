@@ -36,7 +36,7 @@ import numpy as np
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import checkpoint, models, tasks
+from cnnrnn_jax import checkpoint, models, optim, tasks
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.metrics import (
   NO_BAD_STEP,
@@ -92,8 +92,7 @@ def _check_positive(config, *keys):
 def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   """Builds task and model from the config, validating everything before any compile."""
   _check_positive(config, "batch_size", "train_steps", "log_every", "eval_every")
-  if config.opt.learning_rate <= 0 or config.opt.clip_norm <= 0:
-    raise ConfigError("config.opt.learning_rate and config.opt.clip_norm must be positive")
+  optim.validate(config.opt)
   if config.get("checkpoint_every", 0) < 0 or config.get("keep_checkpoints", 1) <= 0:
     raise ConfigError(
       f"config.checkpoint_every={config.checkpoint_every} must be >= 0 (0 = off) "

@@ -96,28 +96,87 @@ def test_markdown_and_html_render_the_same_blocks():
   assert report.verdict_text(rep).startswith("| criterion |")
 
 
-def test_a_diverged_run_counts_against_stability():
+def _record(rid, probe, model, task, setting, result, seed=0):
+  return {
+    "id": rid,
+    "probe": probe,
+    "model": model,
+    "task": task,
+    "setting": setting,
+    "seed": seed,
+    "result": result,
+  }
+
+
+def test_stability_stars_count_the_unclipped_runs_and_a_diverged_run_fails():
   cfg = compare.get_config()
   cfg.models = "lstm"
-  lr = cfg.train.opt.learning_rate
-
-  def run(seed, result):
-    return {
-      "id": f"r{seed}",
-      "probe": "train",
-      "model": "lstm",
-      "task": "order",
-      "setting": {"lr": lr},
-      "seed": seed,
-      "result": result,
-    }
-
+  setting = {"opt": "sgd", "lr": 1.0, "L": 256}
   records = {
-    "r0": run(0, {"converged": True, "eval": {"loss": 0.01}}),
-    "r1": run(1, {"diverged": True, "converged": False, "message": "loss is not finite"}),
+    "bare": _record(
+      "bare", "stability", "lstm", "motif", {**setting, "clip": 0.0},
+      {"diverged": True, "converged": False, "message": "loss is not finite"},
+    ),
+    "safe": _record(
+      "safe", "stability", "lstm", "motif", {**setting, "clip": 1.0},
+      {"diverged": False, "converged": True, "eval": {"loss": 0.01}},
+    ),
+  }  # fmt: skip
+  view = report.Records(cfg, records)
+  fraction, count = report.stability_numbers(view, "lstm")
+  assert (fraction.value, count.value) == (0.0, 0)
+  fraction, count = report.stability_numbers(view, "lstm", clipped=True)
+  assert (fraction.value, count.value) == (1.0, 1)
+  assert report.model_stars(view, ("lstm", "lstm"))["Training stability"]["lstm"] == 1
+
+
+def test_a_leaky_probe_is_flagged_and_its_distances_count_toward_no_stars():
+  """At d=31 the position-only control beats chance (markers at the two ends of the
+  sequence): that distance is leaky, so the CNN's success there earns nothing."""
+  cfg = compare.get_config()
+  cfg.models, cfg.folklore.cnn, cfg.folklore.rnn = "cnn,lstm,bag", "cnn", "lstm"
+  cfg.order.eval_distances = (1, 8, 31)
+  task = cfg.order.task
+  curves = {
+    "cnn": {"1": 1.0, "8": 0.5, "31": 1.0},
+    "lstm": {"1": 1.0, "8": 1.0, "31": 1.0},
+    "bag": {"1": 0.5, "8": 0.5, "31": 0.52},
+    "logreg": {"1": 0.5, "8": 0.52, "31": 1.0},
+    "mlp": {"1": 0.6, "8": 0.8, "31": 1.0},
   }
-  fraction, count = report.stability_numbers(report.Records(cfg, records), "lstm")
-  assert (fraction.value, count.value) == (0.5, 1)
+  records = {
+    m: _record(m, "train", m, task, {}, {"by_distance": c, "chance_accuracy": 0.5})
+    for m, c in curves.items()
+  }
+  view = report.Records(cfg, records)
+  assert report.leaky_distances(view, task) == {31: "logreg"}
+  assert view.controls == ["logreg", "mlp"] and view.judges == ["logreg", "bag"]
+  # order awareness: the mean over d = 1 and 8 only
+  assert report.order_reach_number(view, "cnn").value == pytest.approx(0.75)
+  stars = report.model_stars(view, view.pair)
+  assert stars["Order awareness"] == {"cnn": 3, "lstm": 4, "bag": 1}
+  assert report.longest_number(view, "cnn", task).value == 1
+  header, rows = report.distance_table(view, task)
+  assert header[3] == "d=31 (leaky: logreg)" and rows[-1][0] == "mlp (control)"
+  # the same records with a clean control: d=31 counts, and a U-shape still stops at d=1
+  records["logreg"]["result"]["by_distance"]["31"] = 0.55
+  view = report.Records(cfg, records)
+  assert report.leaky_distances(view, task) == {}
+  assert report.order_reach_number(view, "cnn").value == pytest.approx(2.5 / 3)
+
+
+def test_a_sweep_every_model_solves_everywhere_is_shown_but_not_counted():
+  cfg = compare.get_config()
+  cfg.models = "cnn,lstm"
+  cfg.order.eval_distances = (1, 8)
+  records = {
+    m: _record(m, "train", m, cfg.order.task, {}, {"by_distance": {"1": 1.0, "8": 0.95}})
+    for m in ("cnn", "lstm")
+  }
+  view = report.Records(cfg, records)
+  assert report.informative_sweeps(view) == report.sweep_tasks(cfg)  # nothing tells them apart
+  records["cnn"]["result"]["by_distance"]["8"] = 0.5
+  assert report.informative_sweeps(report.Records(cfg, records)) == [cfg.order.task]
 
 
 def test_a_section_is_one_spec():
@@ -141,7 +200,7 @@ def test_a_section_is_one_spec():
   first = report.Records(cfg, {}).models[0]
   assert rep.blocks[1:] == [
     ("h2", "Probe"),
-    ("p", f"on `order`, L={cfg.order.seq_len}"),
+    ("p", f"on `{cfg.order.task}`, L={cfg.order.seq_len}"),
     ("p", "**a**"),
     ("table", ["model", "x"], [[first, "a"]]),
     ("p", "**b**"),

@@ -26,13 +26,26 @@ def test_default_plan_covers_every_model_and_probe_with_unique_stable_ids():
     (L, impl) for L in cfg.speed.lengths for impl in ("xla", "vmap", "vmap_shifted")
   }
   assert {job.config.arch.conv_impl for job in speed} == {"xla", "vmap", "vmap_shifted"}
-  # the stability grid shares the base-lr order runs: seeds x learning rates runs per model
-  order = [
-    job for job in jobs if job.probe == "train" and job.task == "order" and job.model == "lstm"
-  ]
-  assert len(order) == len(cfg.seeds) * len(
-    set(cfg.stability.learning_rates) | {cfg.train.opt.learning_rate}
-  )
+  # order: one run per seed for every model and control; the controls train nothing else
+  order = [job for job in jobs if job.probe == "train" and job.task == cfg.order.task]
+  controls = {"logreg", "mlp"}
+  assert {job.model for job in order} == set(suite.resolve_models(cfg)) | controls
+  assert len(order) == len(cfg.seeds) * (6 + len(controls))
+  assert {job.model for job in jobs if job.probe != "train"}.isdisjoint(controls)
+  # contrast_context is one mixed-distance run per model and control, scored per distance
+  context = [job for job in jobs if job.task == "contrast_context"]
+  assert len(context) == 8 and {job.setting["d"] for job in context} == {"mixed"}
+  assert context[0].extra["eval_distances"] == list(cfg.sweeps.contrast_context.distances)
+  # stability: the whole grid (optimizer x lr x clipping x length) for each model
+  stability = [job for job in jobs if job.probe == "stability" and job.model == "lstm"]
+  grid = suite.stability_settings(cfg)
+  assert len(grid) == 2 * 2 * 2 and len(stability) == len(grid) * len(cfg.stability.seeds)
+  assert {(j.config.opt.optimizer, j.config.opt.clip_norm) for j in stability} == {
+    ("sgd", 0.0),
+    ("sgd", 1.0),
+    ("adamw", 0.0),
+    ("adamw", 1.0),
+  }
 
 
 def test_job_ids_change_with_what_defines_the_job():
@@ -69,11 +82,15 @@ def _tiny_cfg():
   cfg.train.arch.embed_dim = 8
   cfg.train.arch.kernel_sizes = (3,)
   cfg.train.data.eval_size = 16
-  cfg.order.seq_len = 12
+  cfg.order.seq_len = 16
+  cfg.order.train_steps = 0  # = train.train_steps
   cfg.order.shuffle_window = 3
-  cfg.order.eval_distances = (1, 11)
-  cfg.sweeps.contrast.distances = ()  # the order evaluation is the long-context sweep here
-  cfg.stability.learning_rates = (3e-3,)
+  cfg.order.eval_distances = (1, 3)
+  cfg.controls.models = "logreg"
+  cfg.sweeps.contrast_context.distances = ()  # the order evaluation is the only sweep here
+  cfg.stability.lengths = (8,)
+  cfg.stability.learning_rates = {"sgd": (0.1,)}
+  cfg.stability.train_steps = 10
   cfg.gradient.lengths = ()
   cfg.gradient.batches = 1
   cfg.speed.lengths = (8, 16)
@@ -101,7 +118,7 @@ def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_p
     assert record["config"]["model"] == record["model"] and "error" not in record["result"]
     assert record["config"]["arch"][record["width"]["knob"]] == record["width"]["width"]
   for record in on_disk:
-    if record["probe"] == "train" and record["task"] == "order":
+    if record["probe"] == "train" and record["task"] == cfg.order.task:
       assert set(record["result"]) >= {
         "accuracy",
         "shuffle",
@@ -149,3 +166,27 @@ def test_worker_processes_return_the_records_the_parent_would_compute(tmp_path):
   for record in received:
     job = next(j for j in jobs if j.id == record["id"])
     assert record["result"] == suite.run_job(job, matcher, str(tmp_path))["result"]
+
+
+@pytest.mark.slow  # trains the controls
+def test_a_deliberately_leaky_probe_is_flagged_by_its_position_only_control(tmp_path):
+  """`order` leaks: at d = L - 1 the markers sit at the two ends and logistic regression
+  reads the label off the first position. `relative_order` at the same settings does not."""
+  cfg = _tiny_cfg()
+  cfg.models, cfg.folklore.cnn, cfg.folklore.rnn = "bag", "bag", "bag"
+  cfg.train.train_steps, cfg.train.opt.learning_rate = 150, 3e-2
+  cfg.train.data.eval_size = 256
+  matcher = suite.BudgetMatcher(cfg.param_budget, cfg.width_knobs)
+
+  def leaky(task, seq_len, distances):
+    cfg.order.task, cfg.order.seq_len, cfg.order.eval_distances = task, seq_len, distances
+    jobs = [job for job in suite.plan(cfg) if job.probe == "train" and job.task == task]
+    assert {job.model for job in jobs} == {"bag", "logreg"}
+    view = report.Records(cfg, {j.id: suite.run_job(j, matcher, str(tmp_path)) for j in jobs})
+    return report.leaky_distances(view, task), report.distance_table(view, task)
+
+  found, (header, rows) = leaky("order", 12, (1, 11))
+  assert found.get(11) == "logreg" and header[2] == "d=11 (leaky: logreg)"
+  assert rows[-1][0] == "logreg (control)" and float(rows[-1][2].rstrip("%")) > 90
+  found, _ = leaky("relative_order", 16, (1, 3))
+  assert found == {}

@@ -105,7 +105,9 @@ def test_eval_set_fixed_and_padded(name):
   assert not np.array_equal(batches[0]["inputs"], train["inputs"])
 
 
-@pytest.mark.parametrize("name", ["motif", "order", "contrast"])
+@pytest.mark.parametrize(
+  "name", ["motif", "presence", "order", "contrast", "relative_order", "contrast_context"]
+)
 def test_tokens_fill_exactly_the_valid_part(name):
   task = build(name)
   batch = task.train_batch(0, 256)
@@ -114,16 +116,24 @@ def test_tokens_fill_exactly_the_valid_part(name):
   assert batch["lengths"].min() < batch["lengths"].max()  # padding is exercised
 
 
-@pytest.mark.parametrize("name", ["motif", "order", "contrast"])
+@pytest.mark.parametrize(
+  "name", ["motif", "presence", "order", "contrast", "relative_order", "contrast_context"]
+)
 def test_labels_balanced(name):
   assert abs(build(name).train_batch(0, 2000)["targets"].mean() - 0.5) < 0.04
 
 
-@pytest.mark.parametrize("name", ["motif", "order"])
+@pytest.mark.parametrize("name", ["motif", "presence", "order", "relative_order"])
 def test_lengths_span_half_to_full(name):
   task = build(name)
   lengths = task.train_batch(0, 2000)["lengths"]
   assert lengths.min() == task.spec.seq_len // 2 and lengths.max() == task.spec.seq_len
+
+
+def test_presence_label_is_the_key_anywhere_in_the_valid_part():
+  batch = build("presence", seq_len=40).train_batch(0, 500)
+  for ids, length, label in zip(batch["inputs"], batch["lengths"], batch["targets"]):
+    assert int((ids[:length] == 1).sum()) == label
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,11 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.folklore.cnn = "cnn"  # the model that stands for the folklore's "CNN" column
   c.folklore.rnn = "lstm"  # ... and for its "RNN" column ("strong, with LSTM/GRU")
   c.param_budget = 20_000  # every model is sized to about this many parameters
-  c.width_knobs = ("hidden", "num_filters")  # the first that changes a model's size is scaled
+  c.width_knobs = (
+    "hidden",
+    "num_filters",
+    "embed_dim",
+  )  # the first that changes a model's size is scaled
   # Implementations timed for speed and throughput (the verdict uses each model's fastest):
   # arch knob -> the models that have it and the values to time. The folklore pair gets
   # all of its own; other models run their defaults (conv_impl 'xla', rnn_impl 'fused').
@@ -55,26 +59,51 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.train.opt.warmup_steps = 50
   c.train.data.eval_size = 512
 
-  # Order awareness: the `order` runs (all models x seeds) give accuracy, the drop when
-  # blocks of `shuffle_window` tokens are shuffled, and accuracy at each fixed distance.
+  # Order awareness: the `order` runs (all models and controls x seeds) give accuracy, the
+  # drop when blocks of `shuffle_window` tokens are shuffled, and accuracy at each fixed
+  # distance. `relative_order` gives no single position away (tasks/clean.py): its markers
+  # keep a margin from both ends and the distractors' voice flips which order is label 1.
   c.order = ml_collections.ConfigDict()
-  c.order.task = "order"
-  c.order.seq_len = 32
+  c.order.task = "relative_order"
+  c.order.seq_len = 64
   c.order.shuffle_window = 8
-  c.order.eval_distances = (1, 2, 4, 8, 16, 24, 31)
+  c.order.eval_distances = (1, 2, 4, 8, 16, 32, 48)
+  c.order.train_steps = 600  # 0 = train.train_steps; voice x order needs more than 300
 
-  # Long-term context: one training run per (task, distance, model, seed).
+  # Leakage controls: trained on every order and context probe beside the models. `logreg`
+  # reads each (token, position) alone and `bag` ignores order, so neither can solve a clean
+  # probe; where one of the `judges` beats chance by more than `margin` at a distance, that
+  # distance is marked leaky and counts toward no stars. `mlp` is shown for comparison: with
+  # position-specific weights it can compare where two tokens are.
+  c.controls = ml_collections.ConfigDict()
+  c.controls.models = "logreg,mlp"  # besides `bag`, which the comparison already trains
+  c.controls.judges = "logreg,bag"
+  c.controls.margin = 0.10
+
+  # Long-term context: the order evaluation per distance, and one training run per (task,
+  # distance, model, seed) of each sweep.
   c.sweep_seeds = (0,)
   c.sweeps = ml_collections.ConfigDict()
-  c.sweeps.contrast = _sweep(seq_len=32, distances=(0, 8, 24))
-  # Copy memory needs thousands of steps (the large preset); in 300 steps no model learns
+  # contrast_context links 'but' / 'although' to the clause D fillers away (tasks/clean.py):
+  # one run on random distances up to 18 (seq_len 64), scored at each of these
+  c.sweeps.contrast_context = _sweep(
+    seq_len=64, distances=(0, 1, 2, 4, 8, 12, 18), train_steps=900, mixed=True
+  )
+  # Copy memory needs thousands of steps (the large preset); in this budget no model learns
   # it, so it is off here: --config.sweeps.copy_memory.distances='(2, 8)' turns it on.
   c.sweeps.copy_memory = _sweep(seq_len=None, distances=(), models="cnn,lstm")
 
-  # Training stability: fraction of (seed x learning rate) `order` runs that converge
-  # (final eval loss <= loss_fraction x chance loss, never non-finite).
+  # Training stability: the fraction of runs that converge (final eval loss <= loss_fraction
+  # x chance loss, never non-finite) on a task every model can solve (`motif`: is a key
+  # n-gram anywhere?), over a grid of optimizer x learning rate x clipping x length. Stars
+  # come from the unsafeguarded runs (clip_norm 0); the safeguarded ones are shown beside.
   c.stability = ml_collections.ConfigDict()
-  c.stability.learning_rates = (3e-3, 3e-2)
+  c.stability.task = "motif"
+  c.stability.lengths = (32, 256)
+  c.stability.clip_norms = (0.0, 1.0)  # 0 = no clipping (unsafeguarded)
+  c.stability.learning_rates = ml_collections.ConfigDict({"sgd": (0.1,), "adamw": (3e-3,)})
+  c.stability.train_steps = 300
+  c.stability.seeds = (0,)
   c.stability.loss_fraction = 0.5
 
   # Gradient behaviour: ||dloss/dx_t|| against distance at initialisation at these lengths
@@ -111,13 +140,14 @@ def _impls(models: str, choices) -> ml_collections.ConfigDict:
   return impls
 
 
-def _sweep(seq_len, distances, models="", train_steps=0) -> ml_collections.ConfigDict:
+def _sweep(seq_len, distances, models="", train_steps=0, mixed=False) -> ml_collections.ConfigDict:
   sweep = ml_collections.ConfigDict()
   sweep.seq_len = config_dict.placeholder(int)
   sweep.seq_len = seq_len  # one length for every distance: the runs share one compile
   sweep.distances = distances
   sweep.models = models  # comma-separated; '' = every model of the comparison
   sweep.train_steps = train_steps  # 0 = train.train_steps
+  sweep.mixed = mixed  # one run on random distances up to seq_len's, scored at each distance
   return sweep
 
 
@@ -133,11 +163,16 @@ def _large(c: ml_collections.ConfigDict) -> None:
   c.train.arch.embed_dim = 64
   c.train.opt.warmup_steps = 200
   c.train.data.eval_size = 2048
-  c.order.seq_len = 128
-  c.order.eval_distances = (1, 2, 4, 8, 16, 32, 64, 96, 127)
-  c.sweeps.contrast = _sweep(seq_len=136, distances=(0, 8, 32, 64, 128))
+  c.order.seq_len = 256
+  c.order.train_steps = 0  # = train.train_steps
+  c.order.eval_distances = (1, 2, 4, 8, 16, 32, 64, 128, 224)
+  c.sweeps.contrast_context = _sweep(
+    seq_len=160, distances=(0, 2, 4, 8, 16, 32, 64), train_steps=4000, mixed=True
+  )
   c.sweeps.copy_memory = _sweep(seq_len=None, distances=(10, 50, 100, 200), train_steps=10_000)
-  c.stability.learning_rates = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+  c.stability.lengths = (32, 256, 1024)
+  c.stability.train_steps = 2000
+  c.stability.learning_rates = ml_collections.ConfigDict({"sgd": (0.1, 1.0), "adamw": (3e-3, 3e-2)})
   c.gradient.lengths = (128, 512, 2048)
   c.speed.lengths = (64, 256, 1024, 4096)
   c.speed.batch_size = 64

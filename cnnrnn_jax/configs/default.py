@@ -59,11 +59,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.mlp_layers = 2  # mlp: ReLU layers of width arch.hidden; logreg has none
 
   config.opt = ml_collections.ConfigDict()
+  config.opt.optimizer = "adamw"  # adamw | sgd (with momentum)
   config.opt.learning_rate = 3e-3
   config.opt.warmup_steps = 100
   config.opt.schedule = "cosine"  # cosine | constant (after warmup)
   config.opt.weight_decay = 1e-4
-  config.opt.clip_norm = 1.0
+  config.opt.momentum = 0.9  # sgd only
+  config.opt.clip_norm = 1.0  # global-norm clipping; 0 = none
 
   # Task knobs; None means "the task's own default" (see each task's docstring).
   config.data = ml_collections.ConfigDict()

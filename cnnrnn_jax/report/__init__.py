@@ -26,22 +26,26 @@ from cnnrnn_jax.report.plots import (
 )
 from cnnrnn_jax.report.records import (
   Records,
+  chance_accuracy,
   get_path,
   gradient_length,
-  learning_rates,
+  leaky_distances,
   sweep_sources,
   sweep_tasks,
 )
 from cnnrnn_jax.report.render import Report, to_html, to_markdown, verdict_text, write
 from cnnrnn_jax.report.rows import (
   Row,
+  clean_sources,
   depth_number,
   devices_number,
   gradient_number,
+  informative_sweeps,
   longest_number,
   memory_number,
   model_stars,
   order_number,
+  order_reach_number,
   params_number,
   speed_number,
   stability_numbers,
@@ -81,16 +85,15 @@ from cnnrnn_jax.report.tables import (
 from cnnrnn_jax.tables import markdown_table
 
 __all__ = [
-  "FOLKLORE", "REDUCERS", "RULES", "SECTIONS", "VERDICT_RULE",
-  "Number", "Records", "Report", "Row", "Section",
-  "benchmark_table", "build", "depth_number", "devices_number", "distance_table",
-  "errors_table", "get_path", "gradient_length", "gradient_number", "gradient_table",
-  "learning_rates", "longest_number", "markdown_table", "memory_number", "memory_table",
-  "model_stars", "order_number", "order_table", "params_number", "plot_distance",
-  "plot_gradients", "plot_memory", "plot_scaling", "plot_speed", "relative_stars",
-  "round_half_up", "rules_text", "scaling_table", "section_blocks", "sources_table",
-  "speed_number", "speed_table", "stability_numbers", "stability_table", "star_text",
-  "stars_table", "sweep_sources", "sweep_tasks", "threshold_stars", "throughput_number",
-  "to_html", "to_markdown", "traced", "trained_gradient_number", "verdict", "verdict_rows",
-  "verdict_table", "verdict_text", "write",
+  "FOLKLORE", "Number", "REDUCERS", "RULES", "Records", "Report", "Row", "SECTIONS", "Section",
+  "VERDICT_RULE", "benchmark_table", "build", "chance_accuracy", "clean_sources", "depth_number",
+  "devices_number", "distance_table", "errors_table", "get_path", "gradient_length",
+  "gradient_number", "gradient_table", "informative_sweeps", "leaky_distances", "longest_number",
+  "markdown_table", "memory_number", "memory_table", "model_stars", "order_number",
+  "order_reach_number", "order_table", "params_number", "plot_distance", "plot_gradients",
+  "plot_memory", "plot_scaling", "plot_speed", "relative_stars", "round_half_up", "rules_text",
+  "scaling_table", "section_blocks", "sources_table", "speed_number", "speed_table",
+  "stability_numbers", "stability_table", "star_text", "stars_table", "sweep_sources",
+  "sweep_tasks", "threshold_stars", "throughput_number", "to_html", "to_markdown", "traced",
+  "trained_gradient_number", "verdict", "verdict_rows", "verdict_table", "verdict_text", "write",
 ]  # fmt: skip

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from cnnrnn_jax.plotting import model_style, png_bytes, row_of_axes
-from cnnrnn_jax.report.records import Records, get_path, sweep_sources, sweep_tasks
+from cnnrnn_jax.report.records import (
+  Records,
+  chance_accuracy,
+  get_path,
+  leaky_distances,
+  sweep_sources,
+  sweep_tasks,
+)
 
 
 def plot_speed(view: Records) -> bytes | None:
@@ -63,22 +70,29 @@ def plot_memory(view: Records) -> bytes | None:
 
 
 def plot_distance(view: Records) -> bytes | None:
-  """Accuracy against dependency distance, one panel per long-context sweep."""
+  """Accuracy against dependency distance, one panel per long-context sweep; the controls
+  dashed, leaky distances shaded, chance and the solved threshold dotted."""
   task_list = sweep_tasks(view.cfg)
   fig, axes = row_of_axes(len(task_list), 4.5)
   drawn = False
+  shown = view.models + view.controls
   for ax, task in zip(axes, task_list):
-    for model in view.models:
+    for model in shown:
       sources, _ = sweep_sources(view, model, task)
       by_d: dict[int, list[float]] = {}
       for rid, path, d in sources:
         by_d.setdefault(d, []).append(get_path(view.ok[rid], path))
       if by_d:
         ds = sorted(by_d)
-        style = model_style(model, view.models)
-        ax.plot(ds, [np.mean(by_d[d]) for d in ds], label=model, **style)
+        style = model_style(model, shown)
+        if model in view.controls:
+          style.update(linestyle="--", label=f"{model} (control)")
+        ax.plot(ds, [np.mean(by_d[d]) for d in ds], **{"label": model, **style})
         drawn = True
+    for d in leaky_distances(view, task):
+      ax.axvspan(d * 0.9, d * 1.1 + 0.5, color="red", alpha=0.12, linewidth=0)
     ax.axhline(view.cfg.solved_threshold, color="gray", linestyle=":", linewidth=1)
+    ax.axhline(chance_accuracy(view, task), color="black", linestyle=":", linewidth=0.8)
     ax.set_title(f"{task}: accuracy vs distance")
     ax.set_xlabel("dependency distance")
     ax.set_ylim(0, 1.02)
@@ -95,7 +109,9 @@ def plot_gradients(view: Records) -> bytes | None:
     (f"at initialisation, L={L}", "gradient", str(L))
     for L in sorted({view.cfg.order.seq_len, *view.cfg.gradient.lengths})
   ]
-  panels.append((f"after training on order, L={view.cfg.order.seq_len}", "train", None))
+  panels.append(
+    (f"after training on {view.cfg.order.task}, L={view.cfg.order.seq_len}", "train", None)
+  )
   fig, axes = row_of_axes(len(panels), 4.5)
   drawn = False
   for ax, (title, probe, key) in zip(axes, panels):

@@ -42,10 +42,27 @@ class Records:
       out.append(r)
     return sorted(out, key=lambda r: (r["seed"], sorted(r["setting"].items())))
 
-  def order_runs(self, model, lr=None) -> list[dict]:
-    """The model's training runs on the order task at `lr` (default: the config's)."""
-    lr = self.cfg.train.opt.learning_rate if lr is None else lr
-    return self.find("train", model, self.cfg.order.task, lr=lr)
+  @property
+  def controls(self) -> list[str]:
+    """The leakage controls trained on the order and context probes, besides the models."""
+    return [m for m in suite.control_models(self.cfg) if m not in self.models]
+
+  @property
+  def judges(self) -> list[str]:
+    """The controls whose accuracy above chance marks a distance leaky."""
+    return suite.names_of(self.cfg.controls.judges) if "controls" in self.cfg else []
+
+  def order_runs(self, model) -> list[dict]:
+    """The model's training runs on the order task (one per seed)."""
+    return [r for r in self.find("train", model, self.cfg.order.task) if not r["setting"]]
+
+  def stability_runs(self, model, clipped: bool | None = None) -> list[dict]:
+    """The model's runs of the stability grid; only the (un)clipped ones when `clipped`
+    is given."""
+    runs = self.find("stability", model)
+    if clipped is None:
+      return runs
+    return [r for r in runs if bool(r["setting"]["clip"]) == clipped]
 
   @staticmethod
   def impl(record) -> str:
@@ -79,18 +96,39 @@ def sweep_sources(view: Records, model, task) -> tuple[list, list[int]]:
     distances = list(cfg.order.eval_distances)
     return [(r["id"], f"result.by_distance.{d}", d) for r in runs for d in distances], distances
   sweep = cfg.sweeps[task]
-  runs = [
-    r
-    for r in view.find("train", model, task)
-    if "d" in r["setting"] and r["setting"]["d"] in sweep.distances
-  ]
-  return [(r["id"], "result.accuracy", r["setting"]["d"]) for r in runs], list(sweep.distances)
+  distances = list(sweep.distances)
+  if sweep.get("mixed"):  # one run on random distances, scored at each
+    runs = view.find("train", model, task, d="mixed")
+    return [(r["id"], f"result.by_distance.{d}", d) for r in runs for d in distances], distances
+  runs = [r for r in view.find("train", model, task) if r["setting"].get("d") in distances]
+  return [(r["id"], "result.accuracy", r["setting"]["d"]) for r in runs], distances
 
 
-def learning_rates(cfg) -> list[float]:
-  """The stability probe's learning rates, the config's own first."""
-  base = cfg.train.opt.learning_rate
-  return [base] + [lr for lr in cfg.stability.learning_rates if lr != base]
+def chance_accuracy(view: Records, task: str) -> float:
+  """Accuracy of a constant guess on `task` (1 / classes, from its records; 0.5 when none
+  says)."""
+  for r in view.ok.values():
+    if r["task"] == task and "chance_accuracy" in r["result"]:
+      return r["result"]["chance_accuracy"]
+  return 0.5
+
+
+def leaky_distances(view: Records, task: str) -> dict[int, str]:
+  """distance -> the judge (a control: position-only or order-blind) whose mean accuracy
+  there beats chance by more than cfg.controls.margin: a shortcut, not context."""
+  if not view.judges:
+    return {}
+  chance, margin = chance_accuracy(view, task), view.cfg.controls.margin
+  leaky: dict[int, str] = {}
+  for judge in view.judges:
+    sources, _ = sweep_sources(view, judge, task)
+    by_d: dict[int, list[float]] = {}
+    for rid, path, d in sources:
+      by_d.setdefault(d, []).append(get_path(view.ok[rid], path))
+    for d, accuracies in by_d.items():
+      if sum(accuracies) / len(accuracies) > chance + margin:
+        leaky.setdefault(d, judge)
+  return leaky
 
 
 def gradient_length(view: Records) -> int:

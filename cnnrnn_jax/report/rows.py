@@ -16,7 +16,7 @@ from cnnrnn_jax import suite
 from cnnrnn_jax.report.records import (
   Records,
   gradient_length,
-  learning_rates,
+  leaky_distances,
   sweep_sources,
   sweep_tasks,
 )
@@ -69,9 +69,30 @@ def order_number(view: Records, model, how="mean", path="result.accuracy") -> Nu
   )
 
 
+def clean_sources(view: Records, model, task) -> tuple[list, list[int]]:
+  """`sweep_sources` without the leaky distances: (sources, distances that count)."""
+  sources, distances = sweep_sources(view, model, task)
+  leaky = leaky_distances(view, task)
+  return [s for s in sources if s[2] not in leaky], [d for d in distances if d not in leaky]
+
+
+def order_reach_number(view: Records, model) -> Number | None:
+  """Mean accuracy on the order task over its clean eval distances and the seeds: the mean
+  height of the model's order curve where no control beats chance."""
+  sources, distances = clean_sources(view, model, view.cfg.order.task)
+  if not sources:
+    return None
+  return traced(
+    f"{model} order accuracy, mean over d={','.join(map(str, distances))}",
+    sources,
+    "mean",
+    view.ok,
+  )
+
+
 def longest_number(view: Records, model, task) -> Number | None:
-  """The end of the first unbroken run of solved distances of one sweep."""
-  sources, _ = sweep_sources(view, model, task)
+  """The end of the first unbroken run of solved clean distances of one sweep."""
+  sources, _ = clean_sources(view, model, task)
   if not sources:
     return None
   return traced(
@@ -83,15 +104,20 @@ def longest_number(view: Records, model, task) -> Number | None:
   )
 
 
-def stability_numbers(view: Records, model) -> tuple[Number, Number] | None:
-  """(fraction, count) of the (learning rate x seed) order runs that converged."""
-  runs = [r for lr in learning_rates(view.cfg) for r in view.order_runs(model, lr)]
+def stability_numbers(view: Records, model, clipped=False) -> tuple[Number, Number] | None:
+  """(fraction, count) of the model's stability-grid runs, without gradient clipping (or
+  with it), that converged."""
+  runs = view.stability_runs(model, clipped)
   if not runs:
     return None
-  sources = [(r["id"], "result.converged", (r["setting"]["lr"], r["seed"])) for r in runs]
+  sources = [
+    (r["id"], "result.converged", (r["setting"]["opt"], r["setting"]["lr"], r["setting"]["L"]))
+    for r in runs
+  ]
+  which = "clipped" if clipped else "unclipped"
   return (
-    traced(f"{model} fraction converged", sources, "fraction", view.ok),
-    traced(f"{model} runs converged", sources, "count", view.ok),
+    traced(f"{model} fraction of {which} runs converged", sources, "fraction", view.ok),
+    traced(f"{model} {which} runs converged", sources, "count", view.ok),
   )
 
 
@@ -115,7 +141,7 @@ def trained_gradient_number(view: Records, model) -> Number | None:
   if not runs:
     return None
   return traced(
-    f"{model} gradient decay orders after training on order",
+    f"{model} gradient decay orders after training on {view.cfg.order.task}",
     [(r["id"], "result.gradient.decay_orders", r["seed"]) for r in runs],
     "mean",
     view.ok,
@@ -216,12 +242,14 @@ def _pair(a: Number | None, b: Number | None, kind: str) -> str:
 
 
 def informative_sweeps(view: Records) -> list[str]:
-  """Sweeps in which some model of the comparison solves some distance (all of them when
-  none does: then every model gets ★)."""
+  """Sweeps that tell the models apart: some model solves some clean distance and some
+  model fails one (all of them when none does: then every model gets the same stars)."""
   out = []
   for task in sweep_tasks(view.cfg):
-    numbers = [longest_number(view, m, task) for m in view.models]
-    if any(n is not None and n.value is not None for n in numbers):
+    longest = [longest_number(view, m, task) for m in view.models]
+    found = [n.value for n in longest if n is not None]
+    tested = clean_sources(view, view.models[0], task)[1]
+    if any(v is not None for v in found) and not all(v == max(tested) for v in found):
       out.append(task)
   return out or sweep_tasks(view.cfg)
 
@@ -241,7 +269,7 @@ def model_stars(view: Records, pair: tuple[str, str]) -> dict[str, dict[str, int
   stars: dict[str, dict[str, int | None]] = {}
   stars["Speed"] = relative(num(speed_number))
   stars["Order awareness"] = {
-    m: threshold_stars(val(num(order_number), m), (0.6, 0.75, 0.9)) for m in models
+    m: threshold_stars(val(num(order_reach_number), m), (0.6, 0.75, 0.9)) for m in models
   }
   informative = informative_sweeps(view)
   long_stars = {}
@@ -249,7 +277,7 @@ def model_stars(view: Records, pair: tuple[str, str]) -> dict[str, dict[str, int
     per_task = []
     for task in informative:
       number = longest_number(view, m, task)
-      tested = max(sweep_sources(view, m, task)[1])
+      tested = max(clean_sources(view, m, task)[1], default=0)
       if number:
         f = 0.0 if number.value is None else number.value / tested
         per_task.append(1 if number.value is None else (4 if f >= 1 else 3 if f >= 0.25 else 2))
@@ -321,36 +349,44 @@ def verdict_rows(view: Records) -> list[Row]:
     f"(geomean, L={lengths}); params {_pair(*par, 'k')}" + (f"; {impls}" if impls else ""),
     sp + inf + par,
   )
-  acc = [order_number(view, m) for m in pair]
-  std = [order_number(view, m, "std") for m in pair]
+  reach = [order_reach_number(view, m) for m in pair]
   drop = [order_number(view, m, "mean", "result.shuffle.drop") for m in pair]
+  counted = clean_sources(view, c, cfg.order.task)[1]
+  leaky = sorted(leaky_distances(view, cfg.order.task))
   seeds = len(cfg.seeds)
   row(
     "Order awareness",
-    f"accuracy {fmt(acc[0] and acc[0].value, 'pct')}±{fmt(std[0] and std[0].value, 'pct')}"
-    f" vs {fmt(acc[1] and acc[1].value, 'pct')}±{fmt(std[1] and std[1].value, 'pct')} "
-    f"({seeds} seeds); shuffle drop (window {cfg.order.shuffle_window}) "
-    f"{_pair(*drop, 'pct')}",
-    acc + std + drop,
+    f"`{cfg.order.task}` accuracy {_pair(*reach, 'pct')}, mean over d="
+    f"{','.join(map(str, counted))} and {seeds} seeds"
+    + (f" (leaky, not counted: d={','.join(map(str, leaky))})" if leaky else "")
+    + f"; shuffle drop (window {cfg.order.shuffle_window}) {_pair(*drop, 'pct')}",
+    reach + drop,
   )
   parts, numbers = [], []
   informative = informative_sweeps(view)
   for task in sweep_tasks(cfg):
     longest = [longest_number(view, m, task) for m in pair]
-    tested = max(sweep_sources(view, c, task)[1])
+    tested = max(clean_sources(view, c, task)[1], default=0)
     counted = task in informative or len(informative) == len(sweep_tasks(cfg))
-    mark = "" if counted else " (unsolved by all: not counted)"
+    mark = "" if counted else " (solved by none or by all: not counted)"
     parts.append(f"{task} {_pair(*longest, 'int')} of {tested}{mark}")
     numbers += longest
   row("Long-term context", "longest distance solved: " + "; ".join(parts), numbers)
-  stab = [stability_numbers(view, m) for m in pair]
-  total = [len(n[1].sources) if n else 0 for n in stab]
+
+  def converged(clipped):
+    numbers = [stability_numbers(view, m, clipped) for m in pair]
+    text = " vs ".join(
+      f"{fmt(n and n[1].value, 'int')}/{len(n[1].sources) if n else 0}" for n in numbers
+    )
+    return text, [x for n in numbers if n for x in n]
+
+  bare, bare_numbers = converged(False)
+  safe, safe_numbers = converged(True)
   row(
     "Training stability",
-    "converged "
-    + " vs ".join(f"{fmt(n and n[1].value, 'int')}/{t}" for n, t in zip(stab, total))
-    + f" (lr {', '.join(f'{lr:g}' for lr in learning_rates(cfg))} × {seeds} seeds)",
-    [n[0] for n in stab if n] + [n[1] for n in stab if n],
+    f"`{cfg.stability.task}` runs converged without clipping {bare}, with clipping "
+    f"{safe} (SGD+momentum and AdamW, L={'/'.join(map(str, cfg.stability.lengths))})",
+    bare_numbers + safe_numbers,
   )
   thr = [throughput_number(view, m) for m in pair]
   dep = [depth_number(view, m) for m in pair]
@@ -371,7 +407,7 @@ def verdict_rows(view: Records) -> list[Row]:
   row(
     "Gradient issues",
     f"log10(far/near gradient) at init, L={gradient_length(view)}: {_pair(*gi, '')}; after "
-    f"training on order (L={cfg.order.seq_len}): {_pair(*gt, '')}",
+    f"training on {cfg.order.task} (L={cfg.order.seq_len}): {_pair(*gt, '')}",
     gi + gt,
   )
   mem = [memory_number(view, m) for m in pair]

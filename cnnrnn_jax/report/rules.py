@@ -129,17 +129,24 @@ RULES = {  # criterion -> how its numbers become stars ({...}: the preset's valu
     "factor 2 slower, to the nearest star (×1.41 costs one, ×2.83 two, ×5.66 three)"
   ),
   "Order awareness": (
-    "accuracy on `order` (mean over seeds): ★ below 60%, ★★ from 60%, ★★★ from 75%, ★★★★ from 90%"
+    "the mean height of the model's `{order}` curve (accuracy at each eval distance, mean "
+    "over seeds) over the distances that are not leaky: ★ below 60%, ★★ from 60%, ★★★ from "
+    "75%, ★★★★ from 90%. A distance is leaky when a control that cannot relate two tokens "
+    "({judges}) beats chance there by more than {margin:.0%}; leaky distances count nowhere"
   ),
   "Long-term context": (
-    "per sweep, f = D / the longest distance tested, where D ends the first unbroken run of "
-    "solved distances, shortest first (solved: accuracy ≥ {threshold:.0%}): ★★★★ f = 1, "
-    "★★★ f ≥ 1/4, ★★ f > 0, ★ none solved; the row is the mean over sweeps, rounded half up (a "
-    "sweep that no model solves at any distance is shown but not counted)"
+    "per sweep (the `{order}` curve and each trained sweep), f = D / the longest distance "
+    "tested, where D ends the first unbroken run of solved distances, shortest first (solved: "
+    "accuracy ≥ {threshold:.0%}; leaky distances skipped): ★★★★ f = 1, ★★★ f ≥ 1/4, "
+    "★★ f > 0, ★ none solved; the row is the mean over sweeps, rounded half up. A sweep that "
+    "no model solves at any distance, or every model at every distance, cannot tell models "
+    "apart: it is shown but not counted"
   ),
   "Training stability": (
-    "fraction of (seed × learning rate) `order` runs that converge (loss always finite, final "
-    "eval loss ≤ {fraction} × chance loss): stars = 1 + ⌊3 × fraction⌋"
+    "fraction of the `{stability}` runs without gradient clipping (SGD with momentum and "
+    "AdamW, each learning rate and length of the grid) that converge (loss always finite, "
+    "final eval loss ≤ {fraction} × chance loss): stars = 1 + ⌊3 × fraction⌋; the clipped "
+    "runs are reported beside them"
   ),
   "Production scalability": (
     "mean, rounded half up, of: inference throughput at the largest batch (fastest "
@@ -174,6 +181,10 @@ def rules_text(view: Records) -> str:
       threshold=cfg.solved_threshold,
       fraction=cfg.stability.loss_fraction,
       length=gradient_length(view),
+      order=cfg.order.task,
+      stability=cfg.stability.task,
+      judges=", ".join(f"`{m}`" for m in view.judges) or "none configured",
+      margin=cfg.controls.margin if "controls" in cfg else 0.0,
     )
     for name, text in RULES.items()
   ]

@@ -47,7 +47,11 @@ class Section:
 def _text(text: Text, view: Records) -> str | None:
   if text is None:
     return None
-  return text(view) if callable(text) else text.format(cfg=view.cfg)
+  if callable(text):
+    return text(view)
+  margin = view.cfg.controls.margin if "controls" in view.cfg else 0.0
+  judges = ", ".join(f"`{m}`" for m in view.judges) or "none configured"
+  return text.format(cfg=view.cfg, judges=judges, margin=f"{margin:.0%}")
 
 
 def _verdict_table(view: Records) -> tables.Table:
@@ -99,28 +103,30 @@ SECTIONS = [
   ),
   Section(
     "Order awareness",
-    text="Accuracy on `{cfg.order.task}` (does A come before B?, L={cfg.order.seq_len}), and "
-    "on the same eval set with its tokens cut into blocks of {cfg.order.shuffle_window} and "
-    "the blocks shuffled, scored against the original labels. A model that reads only local "
-    "windows keeps its accuracy; an order-blind bag keeps it exactly.",
+    text="Accuracy on `{cfg.order.task}` (L={cfg.order.seq_len}: does A come before B, in the "
+    "voice the distractors set; tasks/clean.py), and on the same eval set with its tokens cut "
+    "into blocks of {cfg.order.shuffle_window} and the blocks shuffled, scored against the "
+    "original labels. A model that reads only local windows keeps its accuracy; an "
+    "order-blind bag keeps it exactly. Controls: trained beside the models to expose "
+    "shortcuts; `logreg` reads each (token, position) alone, `mlp` can compare positions.",
     table=tables.order_table,
   ),
   Section(
     "Long-term context",
     text="Accuracy against dependency distance; solved = accuracy ≥ "
-    "{cfg.solved_threshold:.0%}. `{cfg.order.task}`: the models trained on random distances, "
-    "evaluated at each fixed distance. Other sweeps: one training run per distance "
+    "{cfg.solved_threshold:.0%}. Sweeps marked mixed are one run on random distances, scored "
+    "at each fixed distance (`{cfg.order.task}` always is); the others one run per distance "
     "(copy_memory is scored on the recalled digits; chance is 1/8). Longest solved: the end "
-    "of the first unbroken run of solved distances. A U-shaped curve (short and the longest "
-    "distances solved, not those between) is a model reading where the sequence starts and "
-    "ends, since a long fixed distance in a short sequence puts the markers at its edges: "
-    "that is not long-term context, and it does not count.",
+    "of the first unbroken run of solved distances. The controls (dashed in the figure) show "
+    "what a shortcut earns: where a judge ({judges}) beats chance by more than {margin}, the "
+    "distance is leaky (shaded, marked in the table) and counts toward no stars.",
     table=tables.distance_table,
     each=lambda view: sweep_tasks(view.cfg),
     note=_not_swept,
     figure=plots.plot_distance,
     figure_file="distance.png",
-    caption="Accuracy against dependency distance (dotted: the solved threshold)",
+    caption="Accuracy against dependency distance (dotted: the solved threshold and chance; "
+    "dashed: controls; shaded: leaky distances)",
   ),
   Section(
     "Gradient behaviour",
@@ -135,8 +141,11 @@ SECTIONS = [
   ),
   Section(
     "Training stability",
-    text="Every (learning rate × seed) run on `{cfg.order.task}`; ✓ = converged (final eval "
-    "loss ≤ {cfg.stability.loss_fraction} × chance loss, never non-finite).",
+    text="Every run of the grid on `{cfg.stability.task}` (keyword spotting, which every model "
+    "can solve, so a failure is a failure to train): optimizer × learning rate × length, "
+    "each without / with gradient clipping ({cfg.stability.train_steps} steps). ✓ = converged "
+    "(final eval loss ≤ {cfg.stability.loss_fraction} × chance loss, never non-finite); the "
+    "number is the final eval loss. Stars count the unclipped runs.",
     table=tables.stability_table,
   ),
   Section(

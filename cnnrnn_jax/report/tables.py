@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnnrnn_jax import suite
-from cnnrnn_jax.report.records import Records, get_path, learning_rates, sweep_sources
+from cnnrnn_jax.report.records import Records, get_path, leaky_distances, sweep_sources
 from cnnrnn_jax.report.rows import (
   depth_number,
   fmt,
@@ -87,7 +87,7 @@ def memory_table(view: Records) -> Table:
 
 
 def order_table(view: Records) -> Table:
-  """Per model: order accuracy, the same with shuffled blocks, and the drop."""
+  """Per model and control: order accuracy, the same with shuffled blocks, and the drop."""
   header = [
     "model",
     "params",
@@ -97,21 +97,28 @@ def order_table(view: Records) -> Table:
     "seeds",
   ]
   rows = []
-  for model in view.models:
+  for model in view.models + view.controls:
     runs = view.order_runs(model)
     if runs:
       paths = ("result.accuracy", "result.shuffle.shuffled_accuracy", "result.shuffle.drop")
       cells = [_mean_std([get_path(r, path) for r in runs]) for path in paths]
-      rows.append([model, fmt(runs[0]["params"], "k"), *cells, str(len(runs))])
+      name = model if model in view.models else f"{model} (control)"
+      rows.append([name, fmt(runs[0]["params"], "k"), *cells, str(len(runs))])
   return header, rows
 
 
 def distance_table(view: Records, task: str) -> Table:
-  """Per model: accuracy at each distance of one long-context sweep, and the longest solved."""
+  """Per model and control: accuracy at each distance of one long-context sweep (a leaky
+  distance is marked with the control that beats chance there), and the longest solved."""
   _, distances = sweep_sources(view, view.models[0], task)
-  header = ["model"] + [f"d={d}" for d in distances] + ["longest solved"]
+  leaky = leaky_distances(view, task)
+  header = (
+    ["model"]
+    + [f"d={d}" + (f" (leaky: {leaky[d]})" if d in leaky else "") for d in distances]
+    + ["longest solved"]
+  )
   rows = []
-  for model in view.models:
+  for model in view.models + view.controls:
     sources, _ = sweep_sources(view, model, task)
     if not sources:
       continue
@@ -119,8 +126,9 @@ def distance_table(view: Records, task: str) -> Table:
     for rid, path, d in sources:
       by_d.setdefault(d, []).append(get_path(view.ok[rid], path))
     longest = longest_number(view, model, task)
+    name = model if model in view.models else f"{model} (control)"
     rows.append(
-      [model]
+      [name]
       + [_mean_std(by_d.get(d, [])) for d in distances]
       + [fmt(longest and longest.value, "int")]
     )
@@ -133,7 +141,7 @@ def gradient_table(view: Records) -> Table:
   header = (
     ["model"]
     + [f"init, L={L}" for L in lengths]
-    + [f"trained on order, L={view.cfg.order.seq_len}"]
+    + [f"trained on {view.cfg.order.task}, L={view.cfg.order.seq_len}"]
   )
   rows = []
   for model in view.models:
@@ -148,26 +156,41 @@ def gradient_table(view: Records) -> Table:
 
 
 def stability_table(view: Records) -> Table:
-  """Per model and learning rate: which seeds converged (final loss), and the fraction."""
-  lrs = learning_rates(view.cfg)
-  header = ["model"] + [f"lr={lr:g}: converged (final loss)" for lr in lrs] + ["fraction"]
+  """Per model and grid setting (optimizer, learning rate, length): converged (final eval
+  loss) without and with clipping; then the fraction converged of each."""
+  settings = sorted(
+    {(r["setting"]["opt"], r["setting"]["lr"], r["setting"]["L"]) for r in view.find("stability")}
+  )
+  header = (
+    ["model"]
+    + [f"{opt} lr={lr:g} L={L}" for opt, lr, L in settings]
+    + ["converged, no clip", "converged, clipped"]
+  )
+
+  def outcome(run) -> str:
+    result = run["result"]
+    mark = "✓" if result["converged"] else "✗"
+    return f"{mark} diverged" if result.get("diverged") else f"{mark} {result['eval']['loss']:.2f}"
+
   rows = []
   for model in view.models:
+    runs = view.stability_runs(model)
+    if not runs:
+      continue
     cells = []
-    for lr in lrs:
-      runs = view.order_runs(model, lr)
-      cells.append(
-        ", ".join(
-          ("✓" if r["result"]["converged"] else "✗")
-          + (
-            " diverged" if r["result"].get("diverged") else f" ({r['result']['eval']['loss']:.3f})"
-          )
+    for opt, lr, L in settings:
+      pair = []
+      for clipped in (False, True):
+        match = [
+          r
           for r in runs
-        )
-        or "—"
-      )
-    numbers = stability_numbers(view, model)
-    rows.append([model] + cells + [fmt(numbers and numbers[0].value, "")])
+          if (r["setting"]["opt"], r["setting"]["lr"], r["setting"]["L"]) == (opt, lr, L)
+          and bool(r["setting"]["clip"]) == clipped
+        ]
+        pair.append(", ".join(outcome(r) for r in match) or "—")
+      cells.append(" / ".join(pair))
+    fractions = [stability_numbers(view, model, clipped) for clipped in (False, True)]
+    rows.append([model] + cells + [fmt(n and n[0].value, "pct") for n in fractions])
   return header, rows
 
 

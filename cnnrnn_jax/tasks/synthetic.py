@@ -1,6 +1,7 @@
 """Seeded synthetic tasks that isolate one folklore claim each.
 
   motif        keyword spotting: is a 3-token key n-gram present?   (locality; a CNN's home)
+  presence     is one key token anywhere?                           (trainability at length)
   order        does marker A come before marker B?                   (order awareness)
   contrast     "i love this movie but hate the ending"               (order decides sentiment)
   adding       sum of two marked reals, Hochreiter & Schmidhuber 1997 / Bai et al. 2018
@@ -130,6 +131,51 @@ class MotifTask(GeneratedTask):
 
     row, start = np.nonzero(_key_hits_BxW(ids_BxL) & (labels_B == 0)[:, None])
     ids_BxL[row, start + 1] = rng.integers(len(MOTIF_KEY) + 1, self.vocab + 1, len(row))
+    return _classify_batch(ids_BxL, lengths_B, labels_B)
+
+
+# ---------------------------------------------------------------------------------------------
+# presence: is one key token anywhere?
+
+PRESENCE_KEY = 1
+
+
+@register_generated("presence")
+class PresenceTask(GeneratedTask):
+  """Is the key token PRESENCE_KEY (id 1) anywhere in the sequence? (label 1 iff it is).
+
+  The simplest long-range task: every model can represent it (a CNN or a bag pools it, a
+  recurrence latches it), so a run that fails to learn it failed to train; the comparison's
+  stability grid uses it. Other tokens are uniform over ids 2..vocab_size (default 16);
+  positives hold the key once, at a uniform position; lengths are uniform in
+  [seq_len // 2, seq_len] (default seq_len 64). Labels are balanced. `distance` is not used.
+  """
+
+  def __init__(
+    self,
+    seed: int,
+    seq_len: int | None = None,
+    distance: int | None = None,
+    vocab_size: int | None = None,
+    eval_size: int | None = None,
+  ):
+    del distance  # the key may be anywhere
+    seq_len = check_int("presence", "seq_len", seq_len, 64, 2)
+    self.vocab = check_int("presence", "vocab_size", vocab_size, 16, 2)
+    super().__init__(
+      TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len, vocab_size=self.vocab + 1),
+      seed,
+      eval_size,
+    )
+
+  def generate(self, rng: np.random.Generator, n: int) -> Batch:
+    seq_len = self.spec.seq_len
+    lengths_B = rng.integers(max(seq_len // 2, 1), seq_len + 1, n)
+    labels_B = rng.integers(0, 2, n)
+    ids_BxL = rng.integers(PRESENCE_KEY + 1, self.vocab + 1, (n, seq_len))
+    rows_B = np.flatnonzero(labels_B == 1)
+    ids_BxL[rows_B, rng.integers(0, lengths_B[rows_B])] = PRESENCE_KEY
+    ids_BxL[~mask_BxL(lengths_B, seq_len, np)] = 0
     return _classify_batch(ids_BxL, lengths_B, labels_B)
 
 
