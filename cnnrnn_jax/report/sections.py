@@ -141,8 +141,9 @@ SECTIONS = [
   ),
   Section(
     "Training stability",
-    text="Every run of the grid on `{cfg.stability.task}` (keyword spotting, which every model "
-    "can solve, so a failure is a failure to train): optimizer × learning rate × length, "
+    text="Every run of the grid on `{cfg.stability.task}` (is one key token anywhere? every "
+    "model can represent it, so a failure is a failure to train): optimizer × learning rate × "
+    "length, "
     "each without / with gradient clipping ({cfg.stability.train_steps} steps). ✓ = converged "
     "(final eval loss ≤ {cfg.stability.loss_fraction} × chance loss, never non-finite); the "
     "number is the final eval loss. Stars count the unclipped runs.",

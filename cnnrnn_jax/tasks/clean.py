@@ -40,9 +40,11 @@ import numpy as np
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.masks import mask_BxL
 from cnnrnn_jax.tasks.base import Batch, GeneratedTask, TaskSpec, check_int, register_generated
-from cnnrnn_jax.tasks.synthetic import (
+from cnnrnn_jax.tasks.synthetic import (  # the grammar of `contrast`
+  _DETERMINERS,
   _NEGATIVE_ADJECTIVES,
   _NEGATIVE_VERBS,
+  _NOUNS,
   _POSITIVE_ADJECTIVES,
   _POSITIVE_VERBS,
   _SUBJECTS,
@@ -167,8 +169,6 @@ CONTEXT_BEFORE = ("although", "though", "whereas")  # the clause before it decid
 # window (as the voice is in relative_order) while which clause it selects is not.
 FILLERS_AFTER = ("really", "truly", "quite")
 FILLERS_BEFORE = ("honestly", "just", "so")
-_CONTEXT_NOUNS = ("movie", "film", "ending", "plot", "acting", "music", "story", "cast")
-_DETERMINERS = ("this", "the")
 
 CONTEXT_VOCAB: list[str] = [
   "<pad>",
@@ -178,7 +178,7 @@ CONTEXT_VOCAB: list[str] = [
   *_POSITIVE_ADJECTIVES,
   *_NEGATIVE_ADJECTIVES,
   *_DETERMINERS,
-  *_CONTEXT_NOUNS,
+  *_NOUNS,
   "was",
   *CONTEXT_AFTER,
   *CONTEXT_BEFORE,
@@ -264,14 +264,14 @@ class ContrastContextTask(GeneratedTask):
         pick(_SUBJECTS),
         sentiment(_POSITIVE_VERBS, _NEGATIVE_VERBS),
         pick(_DETERMINERS),
-        pick(_CONTEXT_NOUNS),
+        pick(_NOUNS),
       ],
       1,
     )
     adjective_Bx4 = np.stack(
       [
         pick(_DETERMINERS),
-        pick(_CONTEXT_NOUNS),
+        pick(_NOUNS),
         np.full(n, _CONTEXT_ID["was"]),
         sentiment(_POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES),
       ],
