@@ -50,6 +50,8 @@ from cnnrnn_jax.tasks.synthetic import (  # the grammar of `contrast`
   _SUBJECTS,
   SENTIMENT,
   _classify_batch,
+  check_sentence_fits,
+  clause_forms_Bx4,
 )
 
 # The widest window any default model reads at once (Kim CNN kernels are <= 5 wide): no
@@ -237,13 +239,7 @@ class ContrastContextTask(GeneratedTask):
     else:
       self.max_distance = 2
     longest = shortest + 2 * self.max_distance
-    seq_len = check_int("contrast_context", "seq_len", seq_len, longest, 1)
-    if seq_len < longest:
-      raise ConfigError(
-        f"contrast_context: seq_len={seq_len} is shorter than the longest sentence "
-        f"({longest} words at distance {self.max_distance}); raise --config.data.seq_len to "
-        f">= {longest} or lower --config.data.distance"
-      )
+    seq_len = check_sentence_fits("contrast_context", seq_len, longest, self.max_distance)
     super().__init__(
       TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len, vocab_size=len(CONTEXT_VOCAB)),
       seed,
@@ -251,33 +247,8 @@ class ContrastContextTask(GeneratedTask):
     )
 
   def _clauses_Bx4(self, rng: np.random.Generator, polarity_B: np.ndarray) -> np.ndarray:
-    n = len(polarity_B)
-
-    def pick(words: Sequence[str]) -> np.ndarray:
-      return np.array([_CONTEXT_ID[w] for w in words])[rng.integers(0, len(words), n)]
-
-    def sentiment(positive: Sequence[str], negative: Sequence[str]) -> np.ndarray:
-      return np.where(polarity_B == 1, pick(positive), pick(negative))
-
-    verb_Bx4 = np.stack(
-      [
-        pick(_SUBJECTS),
-        sentiment(_POSITIVE_VERBS, _NEGATIVE_VERBS),
-        pick(_DETERMINERS),
-        pick(_NOUNS),
-      ],
-      1,
-    )
-    adjective_Bx4 = np.stack(
-      [
-        pick(_DETERMINERS),
-        pick(_NOUNS),
-        np.full(n, _CONTEXT_ID["was"]),
-        sentiment(_POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES),
-      ],
-      1,
-    )
-    return np.where(rng.integers(0, 2, n)[:, None] == 1, verb_Bx4, adjective_Bx4)
+    verb_Bx4, adjective_Bx4 = clause_forms_Bx4(rng, polarity_B, _CONTEXT_ID)
+    return np.where(rng.integers(0, 2, len(polarity_B))[:, None] == 1, verb_Bx4, adjective_Bx4)
 
   def generate(self, rng: np.random.Generator, n: int) -> Batch:
     seq_len, rows_Bx1 = self.spec.seq_len, np.arange(n)[:, None]

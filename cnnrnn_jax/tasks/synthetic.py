@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -313,6 +313,53 @@ def _word_ids(words: Sequence[str]) -> np.ndarray:
   return np.array([_WORD_ID[w] for w in words], np.int64)
 
 
+def check_sentence_fits(task: str, seq_len: int | None, longest: int, distance: int) -> int:
+  """`seq_len` (default: the longest sentence), or a ConfigError when it is shorter."""
+  seq_len = check_int(task, "seq_len", seq_len, longest, 1)
+  if seq_len < longest:
+    raise ConfigError(
+      f"{task}: seq_len={seq_len} is shorter than the longest sentence ({longest} words at "
+      f"distance {distance}); raise --config.data.seq_len to >= {longest} or lower "
+      "--config.data.distance"
+    )
+  return seq_len
+
+
+def clause_forms_Bx4(
+  rng: np.random.Generator, polarity_B: np.ndarray, word_id: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+  """One clause of each 4-word form per row, with the row's sentiment (1 positive):
+  'SUBJ VERB DET NOUN' ('i love this movie') and 'DET NOUN was ADJ' ('the acting was great'),
+  as ids of `word_id` (the vocabulary of the task that uses them)."""
+  n = len(polarity_B)
+
+  def pick(words: Sequence[str]) -> np.ndarray:
+    return np.array([word_id[w] for w in words], np.int64)[rng.integers(0, len(words), n)]
+
+  def sentiment(positive: Sequence[str], negative: Sequence[str]) -> np.ndarray:
+    return np.where(polarity_B == 1, pick(positive), pick(negative))
+
+  verb_Bx4 = np.stack(
+    [
+      pick(_SUBJECTS),
+      sentiment(_POSITIVE_VERBS, _NEGATIVE_VERBS),
+      pick(_DETERMINERS),
+      pick(_NOUNS),
+    ],
+    axis=1,
+  )
+  adjective_Bx4 = np.stack(
+    [
+      pick(_DETERMINERS),
+      pick(_NOUNS),
+      np.full(n, word_id["was"]),
+      sentiment(_POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES),
+    ],
+    axis=1,
+  )
+  return verb_Bx4, adjective_Bx4
+
+
 @register_generated("contrast")
 class ContrastTask(GeneratedTask):
   """Contrast sentiment: the clause after 'but'/'however'/'yet' decides the label.
@@ -341,13 +388,7 @@ class ContrastTask(GeneratedTask):
     self.distance = check_int("contrast", "distance", distance, None, 0)
     self.max_distance = _DEFAULT_MAX_DISTANCE if self.distance is None else self.distance
     longest = _CLAUSE1_LEN + 1 + self.max_distance + _CLAUSE2_MAX_LEN
-    seq_len = check_int("contrast", "seq_len", seq_len, longest, 1)
-    if seq_len < longest:
-      raise ConfigError(
-        f"contrast: seq_len={seq_len} is shorter than the longest sentence "
-        f"({longest} words at distance {self.max_distance}); raise "
-        f"--config.data.seq_len to >= {longest} or lower --config.data.distance"
-      )
+    seq_len = check_sentence_fits("contrast", seq_len, longest, self.max_distance)
     super().__init__(
       TaskSpec(kind="classify", num_outputs=2, seq_len=seq_len, vocab_size=len(CONTRAST_VOCAB)),
       seed,
@@ -365,24 +406,7 @@ class ContrastTask(GeneratedTask):
 
     first_polarity_B = rng.integers(0, 2, n)
     labels_B = rng.integers(0, 2, n)
-    verb_clause1_Bx4 = np.stack(
-      [
-        pick(_SUBJECTS),
-        sentiment_word(first_polarity_B, _POSITIVE_VERBS, _NEGATIVE_VERBS),
-        pick(_DETERMINERS),
-        pick(_NOUNS),
-      ],
-      axis=1,
-    )
-    adjective_clause1_Bx4 = np.stack(
-      [
-        pick(_DETERMINERS),
-        pick(_NOUNS),
-        np.full(n, _WORD_ID["was"]),
-        sentiment_word(first_polarity_B, _POSITIVE_ADJECTIVES, _NEGATIVE_ADJECTIVES),
-      ],
-      axis=1,
-    )
+    verb_clause1_Bx4, adjective_clause1_Bx4 = clause_forms_Bx4(rng, first_polarity_B, _WORD_ID)
     verb_clause2_Bx3 = np.stack(
       [
         sentiment_word(labels_B, _POSITIVE_VERBS, _NEGATIVE_VERBS),
