@@ -9,6 +9,7 @@ Runs every job of the compare config that has no record in WORKDIR/records.jsonl
 WORKDIR/report.html and the PNG plots, and prints the verdict table.
 """
 
+import shlex
 import sys
 import time
 
@@ -43,7 +44,9 @@ def main(argv):
     sys.exit(f"config error: {e}")
   print(f"measured in {time.perf_counter() - start:.0f}s; writing the report")
   rep = report.build(
-    _CONFIG.value, records, command=" ".join(["python -m experiments.compare"] + sys.argv[1:])
+    _CONFIG.value,
+    records,
+    command=shlex.join(["python", "-m", "experiments.compare"] + sys.argv[1:]),
   )
   paths = report.write(rep, _WORKDIR.value)
   print()
