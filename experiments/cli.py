@@ -96,9 +96,10 @@ def unknown_field(config: ml_collections.ConfigDict, path: str) -> str | None:
         if close
         else f"its fields: {', '.join(fields) or 'none'}"
       )
+      typo = close and difflib.SequenceMatcher(None, part, close[0]).ratio() >= 0.85
       plugin = (
         " (a plugin's field: name its module in --config.plugins)"
-        if not close and where.endswith((".arch", ".data"))
+        if not typo and where.endswith((".arch", ".data"))
         else ""
       )
       return f"--config.{path}: {where} has no field {part!r}; {hint}{plugin}"
