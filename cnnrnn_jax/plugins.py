@@ -52,7 +52,7 @@ def load(spec: str | Iterable[str] | None) -> list[str]:
       except ImportError as e:
         raise ConfigError(
           f"cannot import plugin {name!r} ({e}); put its folder on PYTHONPATH (or pip install "
-          "it) and name it in --config.plugins as a module path, e.g. my_pkg.models"
+          "it) and name it as a module path, e.g. my_pkg.models"
         ) from None
     loaded.append(name)
   return loaded
