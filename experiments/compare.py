@@ -19,19 +19,10 @@ from cnnrnn_jax.configs import compare
 from cnnrnn_jax.errors import ConfigError
 from experiments import cli
 
-
-def _add_sweeps(config, overrides: list[str]) -> None:
-  """--config.sweeps.TASK.<field>=... for a sweep the config lacks adds one (`new_sweep`)."""
-  for path in overrides:
-    parts = path.split(".")
-    if len(parts) > 2 and parts[0] == "sweeps" and parts[1] not in config.sweeps:
-      config.sweeps[parts[1]] = compare.new_sweep()
-
-
 _CONFIG = cli.define_config(
   "cnnrnn_jax/configs/compare.py",
   "Compare config file (ml_collections); --config.plugins=my_pkg.mod imports extensions first.",
-  prepare=_add_sweeps,
+  prepare=compare.add_sweeps,
 )
 _WORKDIR = flags.DEFINE_string(
   "workdir",

@@ -17,7 +17,6 @@ from cnnrnn_jax.configs import compare, default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import base
 from experiments import cli
-from experiments import compare as compare_cli
 
 
 @pytest.fixture
@@ -122,7 +121,7 @@ def test_unknown_config_keys_name_the_closest_field():
 
 def test_a_sweep_of_any_registered_task_comes_from_the_command_line():
   cfg = compare.get_config()
-  compare_cli._add_sweeps(cfg, ["sweeps.presence.distances", "sweeps.copy_memory.seq_len"])
+  compare.add_sweeps(cfg, ["sweeps.presence.distances", "sweeps.copy_memory.seq_len"])
   assert not cfg.sweeps.presence.counts and cfg.sweeps.copy_memory.counts  # new ones don't count
   cfg.sweeps.presence.distances = (2,)
   assert {j.task for j in suite.plan(cfg) if j.setting.get("d") == 2} == {"presence"}

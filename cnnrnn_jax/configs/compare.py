@@ -160,6 +160,15 @@ def new_sweep() -> ml_collections.ConfigDict:
   return _sweep(seq_len=None, distances=(), counts=False)
 
 
+def add_sweeps(c: ml_collections.ConfigDict, override_paths: list[str]) -> None:
+  """Adds a `new_sweep` for every 'sweeps.TASK.<field>' override path whose sweep `c` lacks
+  (experiments/compare.py calls it with its --config.* paths before applying them)."""
+  for path in override_paths:
+    parts = path.split(".")
+    if len(parts) > 2 and parts[0] == "sweeps" and parts[1] not in c.sweeps:
+      c.sweeps[parts[1]] = new_sweep()
+
+
 def _sweep(
   seq_len, distances, models="", train_steps=0, mixed=False, counts=True
 ) -> ml_collections.ConfigDict:
