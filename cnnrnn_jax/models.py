@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from cnnrnn_jax import attention, conv, linear_scan, recurrent
+from cnnrnn_jax import attention, conv, linear_scan, plugins, recurrent
 from cnnrnn_jax.encoders import (  # noqa: F401
   CNNLSTM,
   READOUTS,
@@ -129,15 +129,35 @@ MODELS: dict[str, EncoderFactory] = {
   "bag": _bag,
 }
 CAUSAL_CAPABLE = {"cnn", "rnn", "lstm", "gru", "cnn_lstm", "bag"}
+Validator = Callable[[Any, TaskSpec], None]
+VALIDATORS: dict[str, Validator] = {}
 
 
-def register(name: str, factory: EncoderFactory, causal_capable: bool = True) -> None:
-  """Adds a model: `factory(arch_config, task_spec) -> encoder module`."""
+def register(
+  name: str,
+  factory: EncoderFactory,
+  *,
+  causal: bool,
+  defaults: dict[str, Any] | None = None,
+  validate: Validator | None = None,
+) -> None:
+  """Adds a model: `factory(arch_config, task_spec) -> encoder module`.
+
+  causal: True when output t can be made to depend on inputs up to t only (for an `lm` task
+    the factory sees `spec.kind == 'lm'`); False keeps the model off language modelling.
+  defaults: the model's own settings, added to `config.arch` of every config
+    (`--config.arch.<field>=...`); their names must be new.
+  validate: `validate(arch_config, task_spec)` raising a one-line ConfigError, run before
+    anything compiles, after the shared checks.
+  """
   if name in MODELS:
     raise ValueError(f"model {name!r} is registered twice")
+  plugins.add_settings("arch", name, defaults)
   MODELS[name] = factory
-  if causal_capable:
+  if causal:
     CAUSAL_CAPABLE.add(name)
+  if validate is not None:
+    VALIDATORS[name] = validate
 
 
 def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None:
@@ -165,6 +185,8 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
     )
   _validate_beyond(name, arch, spec)
   _validate_flat(name, arch, spec)
+  if name in VALIDATORS:
+    VALIDATORS[name](arch, spec)
   if spec.kind == "lm":
     if name not in CAUSAL_CAPABLE:
       raise ConfigError(f"model {name!r} is not causal and cannot do language modelling")
@@ -177,6 +199,8 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
 
 def build_model(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> SequenceModel:
   """The registered encoder `name` inside a SequenceModel for `spec` (validated first)."""
+  if name in MODELS:
+    arch = plugins.with_settings(arch, "arch", name)
   validate(name, arch, spec)
   return SequenceModel(spec, MODELS[name](arch, spec), arch.embed_dim, arch.dropout)
 
@@ -242,10 +266,10 @@ def _transformer(arch, spec):
   return TransformerEncoder(body, arch.readout)
 
 
-register("tcn", _tcn)
-register("mingru", _linear_rnn("mingru"))
-register("lru", _linear_rnn("lru"))
-register("transformer", _transformer)
+register("tcn", _tcn, causal=True)
+register("mingru", _linear_rnn("mingru"), causal=True)
+register("lru", _linear_rnn("lru"), causal=True)
+register("transformer", _transformer, causal=True)
 
 
 def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
@@ -275,11 +299,9 @@ def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
 FLAT = ("logreg", "mlp")
 
 
-register("logreg", lambda arch, spec: FlatMLP(spec.seq_len, layers=0), causal_capable=False)
+register("logreg", lambda arch, spec: FlatMLP(spec.seq_len, layers=0), causal=False)
 register(
-  "mlp",
-  lambda arch, spec: FlatMLP(spec.seq_len, arch.hidden, arch.mlp_layers),
-  causal_capable=False,
+  "mlp", lambda arch, spec: FlatMLP(spec.seq_len, arch.hidden, arch.mlp_layers), causal=False
 )
 
 

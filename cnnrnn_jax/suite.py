@@ -5,12 +5,13 @@ workdir)` runs the ones whose record is not yet in `workdir/records.jsonl` and a
 one JSON line per job:
 
   {"id", "probe", "model", "task", "setting", "seed", "params", "width", "config",
-   "result", "seconds", "device", "jax", "finished"}
+   "result", "seconds", "device", "jax", "plugins", "finished"}
 
 `config` is the complete training config that produced the record (after matching the
 parameter budget), `result` what the probe measured. A job's id names it and ends with
 a hash of everything that defines it, so re-running the same command skips finished
-jobs, and changing a knob makes new ones instead of reusing stale records.
+jobs, and changing a knob makes new ones instead of reusing stale records. A job that failed
+(its result holds an "error") runs again on the next invocation (cfg.retry_failed).
 
 Jobs (probe: what it runs; suite_jobs.py runs one job)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
@@ -25,14 +26,19 @@ Jobs (probe: what it runs; suite_jobs.py runs one job)
   depth     critical path of the forward pass at each speed length
   devices   data-parallel scaling over the devices present
 
+More probes are one `register_probe` each: the jobs they add to the plan, the function that
+runs one, and the report section that shows them (docs/extending.md).
+
 Timing jobs run first, one at a time in this process; training jobs run in worker processes,
-one (model, task) chain at a time, with a progress line per job and an ETA.
+one (model, task) chain at a time, with a progress line per job and an ETA. Every job (and
+each worker process) imports the plugins of cfg.plugins first.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -46,16 +52,62 @@ from typing import Any
 import jax
 import ml_collections
 
-from cnnrnn_jax import measure, models, tasks, train
+from cnnrnn_jax import measure, models, plugins, tasks, train
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.suite_jobs import (  # noqa: F401  (PROBES moved to suite_jobs.py; re-exported)
   PROBES,
   RECORDS,
   BudgetMatcher,
   Job,
+  failure,
   load_records,
+  make_record,
+  run_dir,
   run_job,
+  trained_params,
 )
+
+# ---------------------------------------------------------------------------------------------
+# probes from outside the package
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSpec:
+  """A registered probe: `plan(cfg, grid) -> [Job]` adds its jobs (grid: the built-in jobs,
+  ids final, e.g. the training runs whose parameters it reuses), `run(job, config, workdir)
+  -> result dict` runs one, `report_section` (a report.Section) shows them, and `timed`
+  probes run alone in the main process like the speed probes."""
+
+  name: str
+  plan: Callable[[ml_collections.ConfigDict, list[Job]], list[Job]]
+  run: Callable[[Job, Any, str], dict[str, Any]]
+  report_section: Any = None
+  timed: bool = False
+
+
+REGISTERED_PROBES: dict[str, ProbeSpec] = {}
+
+
+def register_probe(
+  name: str,
+  *,
+  plan: Callable[[ml_collections.ConfigDict, list[Job]], list[Job]],
+  run: Callable[[Job, Any, str], dict[str, Any]],
+  report_section: Any = None,
+  timed: bool = False,
+  defaults: dict[str, Any] | None = None,
+) -> None:
+  """Adds a probe to the comparison: its jobs join the plan and its section the report.
+
+  `defaults` are its settings, the compare config's `probes.NAME` block
+  (`--config.probes.NAME.<field>=...`). Jobs whose result holds "error" count as failed.
+  """
+  if name in PROBES:
+    raise ValueError(f"probe {name!r} is registered twice")
+  plugins.add_settings("probes", name, defaults)
+  PROBES[name] = run
+  REGISTERED_PROBES[name] = ProbeSpec(name, plan, run, report_section, timed)
+
 
 # ---------------------------------------------------------------------------------------------
 # the plan
@@ -84,6 +136,7 @@ def train_config(
   """The base training config (cfg.train) for one model, task and seed."""
   config = cfg.train.copy_and_resolve_references()
   config.model, config.task, config.seed = model, task, seed
+  config.plugins = cfg.get("plugins", "")
   for key, value in data.items():
     config.data[key] = value
   return config
@@ -190,6 +243,11 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
       jobs.append(Job("train", model, order.task, {}, seed, config, _order_extra(cfg)))
   jobs += stability_jobs(cfg, names)
   for task, sweep in sorted(cfg.sweeps.items()):  # long-term context
+    if sweep.distances and task not in tasks.names():
+      raise ConfigError(
+        f"compare config sweeps.{task}: no task {task!r} is registered (a sweep is named "
+        "after its task); name a registered task, or its module in --config.plugins"
+      )
     # mixed: one run on random distances, scored at each; else one run per distance
     runs = [("mixed", None)] if sweep.get("mixed") else [(d, d) for d in sweep.distances]
     for label, distance in runs if sweep.distances else []:
@@ -206,9 +264,26 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
     for seed in cfg.seeds:
       for model in names:
         jobs.append(Job("train", model, task, {}, seed, train_config(cfg, model, task, seed)))
-  for job in jobs:  # the budget decides every model's size, so it is part of every job
+  _budget(cfg, jobs)
+  grid = list(jobs)
+  for spec in REGISTERED_PROBES.values():
+    jobs += _budget(cfg, spec.plan(cfg, grid))
+  for job in jobs:
+    job.keep_params = job.probe == "train" and bool(cfg.get("keep_params"))
+  return jobs
+
+
+def _budget(cfg: ml_collections.ConfigDict, jobs: list[Job]) -> list[Job]:
+  """The budget decides every model's size, so it is part of every job."""
+  for job in jobs:
     job.extra.update(param_budget=cfg.param_budget, width_knobs=list(cfg.width_knobs))
   return jobs
+
+
+def order_train_jobs(grid: list[Job]) -> list[Job]:
+  """The training jobs on the order task (one per model and seed) of a plan: what a
+  registered probe reuses the parameters of (`trained_params`)."""
+  return [j for j in grid if j.probe == "train" and not j.setting and "shuffle_window" in j.extra]
 
 
 def control_models(cfg: ml_collections.ConfigDict) -> list[str]:
@@ -259,6 +334,13 @@ def _eta(seconds: float) -> str:
 
 
 TIMED = ("depth", "speed", "batch", "devices")  # run alone, in this process: they time things
+
+
+def _timed(probe: str) -> bool:
+  spec = REGISTERED_PROBES.get(probe)
+  return probe in TIMED or (spec is not None and spec.timed)
+
+
 # Rough relative cost of each probe, for the ETA before a probe's first job has finished.
 PRIOR_SECONDS = {
   "depth": 0.3,
@@ -292,8 +374,8 @@ class _Progress:
       if p in self.spent
       else PRIOR_SECONDS.get(p, 1.0) * seen
     )
-    timed = sum(mean(j.probe) for j in self.left.values() if j.probe in TIMED)
-    rest = sum(mean(j.probe) for j in self.left.values() if j.probe not in TIMED)
+    timed = sum(mean(j.probe) for j in self.left.values() if _timed(j.probe))
+    rest = sum(mean(j.probe) for j in self.left.values() if not _timed(j.probe))
     note = f"  ({record['result']['error']})" if "error" in record["result"] else ""
     self.log(
       f"[{self.total - len(self.left):>3}/{self.total}] {job.probe:<8} {job.model:<9} "
@@ -326,6 +408,7 @@ def _set_results(results) -> None:
 def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs) -> None:
   """Worker process: runs `jobs` in order (same model and task, so later ones reuse the
   earlier ones' compiled programs from the persistent cache) and reports each record."""
+  plugins.load(jobs[0].config.get("plugins"))  # before anything of theirs is looked up
   matcher = BudgetMatcher(budget, knobs)
   with _quiet_logging(), measure.compilation_cache(cache):
     for job in jobs:
@@ -354,26 +437,45 @@ def _run_parallel(
   cfg,
   on_record: Callable[[dict], None],
 ) -> None:
+  """Runs the chains of `jobs` in `workers` processes. A worker that dies (or fails outside
+  a job) leaves failure records for its chain's unfinished jobs; the others go on."""
   context = multiprocessing.get_context("spawn")  # JAX does not survive fork
   results = context.Queue()
+  done: set[str] = set()
+
+  def record(rec: dict) -> None:
+    if rec["id"] not in done:
+      done.add(rec["id"])
+      on_record(rec)
+
   with concurrent.futures.ProcessPoolExecutor(
     workers, mp_context=context, initializer=_set_results, initargs=(results,)
   ) as pool:
-    futures = [
-      pool.submit(_run_chain, chain, workdir, cache, cfg.param_budget, tuple(cfg.width_knobs))
+    futures = {
+      pool.submit(
+        _run_chain, chain, workdir, cache, cfg.param_budget, tuple(cfg.width_knobs)
+      ): chain
       for chain in _chains(jobs)
-    ]
-    for _ in jobs:
-      while True:
-        try:
-          record = results.get(timeout=1.0)
-          break
-        except queue.Empty:
-          failed = [f for f in futures if f.done() and f.exception() is not None]
-          if failed:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise failed[0].exception() from None
-      on_record(record)
+    }
+    quiet_since = None  # when the last worker finished: its records may still be in flight
+    while len(done) < len(jobs):
+      try:
+        record(results.get(timeout=1.0))
+        continue
+      except queue.Empty:
+        pass
+      for future, chain in list(futures.items()):
+        if future.done():
+          del futures[future]
+          if future.exception() is not None:
+            for job in chain:
+              record(make_record(job, failure("exception", future.exception())))
+      if futures:
+        continue
+      quiet_since = quiet_since or time.perf_counter()
+      if time.perf_counter() - quiet_since > 30:
+        for job in jobs:
+          record(make_record(job, failure("exception", "the worker sent no record")))
 
 
 def _print(line: str) -> None:
@@ -383,22 +485,28 @@ def _print(line: str) -> None:
 def run(
   cfg: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] = _print
 ) -> dict[str, dict]:
-  """Runs every planned job that has no record yet; returns id -> record for the plan.
+  """Runs every planned job that has no record yet (or a failed one, with
+  cfg.retry_failed); returns id -> record for the plan.
 
   Timing probes run first, one at a time in this process; the rest (training, gradients)
-  run in `cfg.workers` processes, each taking one (model, task) chain at a time.
+  run in `cfg.workers` processes, each taking one (model, task) chain at a time. No job's
+  failure stops the others: it is recorded with its one-line cause.
   """
+  plugins.load(cfg.get("plugins"))
   train.make_workdir(workdir)
   jobs = plan(cfg)
   records = load_records(workdir)
-  todo = [job for job in jobs if job.id not in records]
+  retry = cfg.get("retry_failed", True)
+  failed = [j for j in jobs if j.id in records and "error" in records[j.id]["result"]]
+  todo = [job for job in jobs if job.id not in records or (retry and job in failed)]
   log(
     f"{len(jobs)} jobs planned, {len(jobs) - len(todo)} already recorded in "
     f"{os.path.join(workdir, RECORDS)}, {len(todo)} to run"
+    + (f" ({len(failed)} failed before: {'retried' if retry else 'kept'})" if failed else "")
   )
   cache = os.path.join(workdir, cfg.cache_dir) if cfg.cache_dir else None
-  timed = [job for job in todo if job.probe in TIMED]
-  rest = [job for job in todo if job.probe not in TIMED]
+  timed = [job for job in todo if _timed(job.probe)]
+  rest = [job for job in todo if not _timed(job.probe)]
   workers = max(1, min(cfg.workers, os.cpu_count() or 1, len(_chains(rest))))
   workers = workers if _can_spawn() else 1
   by_id = {job.id: job for job in todo}

@@ -5,7 +5,10 @@ starts from. `run_job` sizes that config to the parameter budget (`BudgetMatcher
 probe (`PROBES`) and returns the JSON record suite.py appends to `workdir/records.jsonl`:
 
   {"id", "probe", "model", "task", "setting", "seed", "params", "width", "config",
-   "result", "seconds", "device", "jax", "finished"}
+   "result", "seconds", "device", "jax", "plugins", "finished"}
+
+A job that fails records {"error": its one-line cause, "failure": "config" | "exception"}
+as its result instead of stopping the comparison; suite.py re-runs it on the next invocation.
 
 Probes (what each runs)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
@@ -18,6 +21,11 @@ Probes (what each runs)
   batch     inference throughput at one batch size
   depth     critical path of the forward pass at each speed length
   devices   data-parallel scaling over the devices present
+
+More probes come from `register_probe` (suite.py): a plan of jobs, a function that runs one,
+and the report section that shows them. `trained_params` gives such a probe the parameters of
+a training run of the grid (kept when the compare config sets keep_params), training once
+where none were kept.
 """
 
 from __future__ import annotations
@@ -29,13 +37,15 @@ import json
 import os
 import re
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+import flax.serialization
 import jax
 import ml_collections
 
-from cnnrnn_jax import measure, train
+from cnnrnn_jax import measure, plugins, train
 from cnnrnn_jax.errors import ConfigError
 
 RECORDS = "records.jsonl"
@@ -50,18 +60,25 @@ class Job:
   seed: int
   config: ml_collections.ConfigDict  # the training config, before budget matching
   extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # probe knobs
+  keep_params: bool = False  # save a training run's parameters (not part of the identity)
 
   @property
   def id(self) -> str:
-    """probe/model/task/setting/seedS/hash of everything that defines the job."""
+    """probe/model/task/setting/seedS/hash of everything that defines the job.
+
+    The hash leaves out what does not change the job: the plugin list, and the settings
+    that other models' and tasks' registrations added to config.arch / config.data (so
+    loading a plugin leaves every other job's id, and its record, as it was).
+    """
     setting = ",".join(f"{k}={v}" for k, v in sorted(self.setting.items()))
+    config = json.loads(self.config.to_json(sort_keys=True))
+    config.pop("plugins", None)
+    for block, owner in (("arch", self.model), ("data", self.task)):
+      for key, owned_by in plugins.owners(block).items():
+        if owner not in owned_by:
+          config.get(block, {}).pop(key, None)
     identity = json.dumps(
-      {
-        "config": json.loads(self.config.to_json(sort_keys=True)),
-        "extra": self.extra,
-        "probe": self.probe,
-      },
-      sort_keys=True,
+      {"config": config, "extra": self.extra, "probe": self.probe}, sort_keys=True
     )
     digest = hashlib.sha1(identity.encode()).hexdigest()[:8]
     return f"{self.probe}/{self.model}/{self.task}/{setting or '-'}/seed{self.seed}/{digest}"
@@ -71,16 +88,44 @@ class Job:
 # running jobs
 
 
-def _run_dir(workdir: str, job: Job) -> str:
-  return os.path.join(workdir, "runs", re.sub(r"[^A-Za-z0-9_.=-]+", "_", job.id))
+PARAMS = "params.msgpack"  # a training job's kept parameters, in its run folder
+
+
+def run_dir(workdir: str, job_id: str) -> str:
+  """The folder of a job's training run (config.json, metrics.jsonl, kept parameters)."""
+  return os.path.join(workdir, "runs", re.sub(r"[^A-Za-z0-9_.=-]+", "_", job_id))
+
+
+def _save_params(folder: str, params: Any) -> None:
+  path = os.path.join(folder, PARAMS)
+  with open(path + ".tmp", "wb") as f:
+    f.write(flax.serialization.msgpack_serialize(jax.device_get(params)))
+  os.replace(path + ".tmp", path)
+
+
+def trained_params(train_id: str, config, workdir: str) -> Any:
+  """The parameters of the grid's training job `train_id` (its config at the budget, as a
+  probe job of the same model, task and base config receives it): read back when the run
+  kept them (compare config keep_params), else trained once now and kept for the next probe.
+  A diverged run raises FloatingPointError."""
+  folder = run_dir(workdir, train_id)
+  path = os.path.join(folder, PARAMS)
+  if os.path.exists(path):
+    with open(path, "rb") as f:
+      return flax.serialization.msgpack_restore(f.read())
+  state, _ = train.train_and_return_state(config, folder)
+  _save_params(folder, state.params)
+  return state.params
 
 
 def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
   try:
-    state, final = train.train_and_return_state(config, _run_dir(workdir, job))
+    state, final = train.train_and_return_state(config, run_dir(workdir, job.id))
   except FloatingPointError as e:
     # not an "error": a diverged run is a result (it did not converge) and counts as one
     return {"diverged": True, "converged": False, "message": str(e)}
+  if job.keep_params:
+    _save_params(run_dir(workdir, job.id), state.params)
   task, model = train.setup(config)
   spec = task.spec
   eval_fn = measure.make_eval_fn(model, spec)
@@ -205,14 +250,38 @@ def load_records(workdir: str) -> dict[str, dict]:
   return records
 
 
+def failure(kind: str, error: BaseException | str) -> dict[str, str]:
+  """A failed job's result: {"error": the cause in one line, "failure": kind}; an exception
+  other than a ConfigError gives the last line of its traceback ('ValueError: ...')."""
+  if isinstance(error, ConfigError):
+    error = str(error)
+  elif isinstance(error, BaseException):
+    error = traceback.format_exception_only(type(error), error)[-1]
+  return {"error": " ".join(error.split()), "failure": kind}
+
+
 def run_job(job: Job, matcher: BudgetMatcher, workdir: str) -> dict[str, Any]:
-  """Runs `job` at the parameter budget; its record (a ConfigError is recorded, not raised)."""
+  """Runs `job` at the parameter budget; its record. A failure is recorded, never raised: a
+  ConfigError as its message (e.g. a model that cannot do this task), any other exception
+  as the last line of its traceback."""
   start = time.perf_counter()
+  config, width = job.config, {}
   try:
+    plugins.load(job.config.get("plugins"))
     config, width = matcher(job.config)
     result = PROBES[job.probe](job, config, workdir)
-  except ConfigError as e:  # e.g. a model that cannot do this task: recorded, not retried
-    config, width, result = job.config, {}, {"error": str(e)}
+  except ConfigError as e:
+    result = failure("config", e)
+  except Exception as e:  # noqa: BLE001 -- a job's crash becomes its record, not the suite's
+    result = failure("exception", e)
+  return make_record(job, result, config, width, time.perf_counter() - start)
+
+
+def make_record(
+  job: Job, result: dict[str, Any], config=None, width=None, seconds: float = 0.0
+) -> dict[str, Any]:
+  """The JSON record of `job` with `result` (config: the one it ran with, at the budget)."""
+  config, width = config or job.config, width or {}
   device = jax.devices()[0]
   return {
     "id": job.id,
@@ -225,8 +294,9 @@ def run_job(job: Job, matcher: BudgetMatcher, workdir: str) -> dict[str, Any]:
     "width": width,
     "config": json.loads(config.to_json()),
     "result": result,
-    "seconds": time.perf_counter() - start,
+    "seconds": seconds,
     "device": f"{device.platform}:{getattr(device, 'device_kind', '')}",
     "jax": jax.__version__,
+    "plugins": plugins.fingerprint(job.config.get("plugins")),
     "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (3.10)
   }

@@ -36,7 +36,7 @@ import numpy as np
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import checkpoint, models, optim, tasks
+from cnnrnn_jax import checkpoint, models, optim, plugins, tasks
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.metrics import (
   NO_BAD_STEP,
@@ -90,7 +90,12 @@ def _check_positive(config, *keys):
 
 
 def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
-  """Builds task and model from the config, validating everything before any compile."""
+  """Builds task and model from the config, validating everything before any compile.
+
+  First imports the config's plugins (`config.plugins`), so a run restored from its
+  config.json, or a job in a worker process, finds the models and tasks they register.
+  """
+  plugins.load(config.get("plugins"))
   _check_positive(config, "batch_size", "train_steps", "log_every", "eval_every")
   optim.validate(config.opt)
   if config.get("checkpoint_every", 0) < 0 or config.get("keep_checkpoints", 1) <= 0:
@@ -101,6 +106,19 @@ def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   task = tasks.build(config.task, config.data, config.seed)
   model = models.build_model(config.model, config.arch, task.spec)
   return task, model
+
+
+def _completed(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config`, or a copy with the registered settings of its model and task that it lacks
+  (a config built before its plugin was imported), so config.json records every one used."""
+  arch = plugins.with_settings(config.arch, "arch", config.model)
+  data = plugins.with_settings(config.data, "data", config.task)
+  if arch is config.arch and data is config.data:
+    return config
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.arch, config.data = arch, data
+  return config
 
 
 def init_state(config: ml_collections.ConfigDict, task: Task, model: nn.Module) -> TrainState:
@@ -227,6 +245,14 @@ def train_and_return_state(
   """
   initialize_distributed(config)
   task, model = setup(config)
+  config = _completed(config)
+  if config.opt.warmup_steps >= config.train_steps:
+    logging.warning(
+      "config.opt.warmup_steps=%d >= config.train_steps=%d: the whole run is warmup (the "
+      "learning rate never reaches its peak); lower config.opt.warmup_steps",
+      config.opt.warmup_steps,
+      config.train_steps,
+    )
   mesh = data_mesh(config.batch_size)
   make_workdir(workdir)
   primary = jax.process_index() == 0

@@ -18,7 +18,9 @@ from cnnrnn_jax import bench
 from cnnrnn_jax.bench import suites
 from cnnrnn_jax.configs import benchmark as benchmark_config
 from cnnrnn_jax.errors import ConfigError
+from experiments import cli
 
+_PLUGINS = cli.define_plugins_flag()
 _OUTDIR = flags.DEFINE_string(
   "outdir", "runs/benchmark", "Where results.csv, tables.md and benchmark.png go."
 )
@@ -57,6 +59,7 @@ def _config():
 
 
 def main(argv):
+  cli.import_plugins(_PLUGINS.value)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = _config()

@@ -4,8 +4,8 @@ r"""The main job: measure every row of the folklore table and write the verdict 
   python -m experiments.compare --config=cnnrnn_jax/configs/compare.py:large \
       --workdir=runs/compare_large          # GPU/TPU preset
 
-Runs every job of the compare config that has no record in WORKDIR/records.jsonl yet
-(so a second run only rewrites the report), then writes WORKDIR/report.md,
+Runs every job of the compare config that has no record in WORKDIR/records.jsonl yet, or a
+failed one (so a second run only rewrites the report), then writes WORKDIR/report.md,
 WORKDIR/report.html and the PNG plots, and prints the verdict table.
 """
 
@@ -14,16 +14,16 @@ import sys
 import time
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 from cnnrnn_jax import report, suite
+from cnnrnn_jax.configs import compare
 from cnnrnn_jax.errors import ConfigError
+from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file(
-  "config",
+_CONFIG = cli.define_config(
   "cnnrnn_jax/configs/compare.py",
-  "Compare config file (ml_collections).",
-  lock_config=True,
+  "Compare config file (ml_collections); --config.plugins=my_pkg.mod imports extensions first.",
+  prepare=compare.add_sweeps,
 )
 _WORKDIR = flags.DEFINE_string(
   "workdir",
@@ -55,4 +55,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -20,7 +20,9 @@ from absl import app, flags
 
 from cnnrnn_jax import sampling
 from cnnrnn_jax.errors import ConfigError
+from experiments import cli
 
+_PLUGINS = cli.define_plugins_flag()
 _WORKDIR = flags.DEFINE_string(
   "workdir", None, "A finished training run of an lm task.", required=True
 )
@@ -32,6 +34,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 
 def main(argv: Sequence[str]) -> None:
   """Prints the prompt and the sampled continuation."""
+  cli.import_plugins(_PLUGINS.value)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:

@@ -18,7 +18,9 @@ from absl import app, flags
 
 from cnnrnn_jax import models, train
 from cnnrnn_jax.errors import ConfigError
+from experiments import cli
 
+_PLUGINS = cli.define_plugins_flag()
 _PRESET = flags.DEFINE_string("preset", "cnnrnn_jax/configs/default.py", "Config file.")
 _MODELS = flags.DEFINE_list(
   "models",
@@ -37,6 +39,7 @@ def _load_preset(path: str):
 
 def main(argv: Sequence[str]) -> None:
   """Prints a markdown table of parameter counts."""
+  cli.import_plugins(_PLUGINS.value)
   del argv
   preset = _load_preset(_PRESET.value)
   print(f"{_PRESET.value}:")

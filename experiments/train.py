@@ -17,16 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 from cnnrnn_jax import train
 from cnnrnn_jax.errors import ConfigError
+from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file(
-  "config",
+_CONFIG = cli.define_config(
   "cnnrnn_jax/configs/default.py",
-  "Training config file (ml_collections).",
-  lock_config=True,
+  "Training config file (ml_collections); --config.plugins=my_pkg.mod imports extensions first.",
 )
 _WORKDIR = flags.DEFINE_string(
   "workdir",
@@ -85,4 +83,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

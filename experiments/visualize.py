@@ -24,7 +24,9 @@ from absl import app, flags, logging
 from cnnrnn_jax import viz
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.train import make_workdir
+from experiments import cli
 
+_PLUGINS = cli.define_plugins_flag()
 _WORKDIR = flags.DEFINE_string(
   "workdir",
   None,
@@ -47,6 +49,7 @@ _TOP_K = flags.DEFINE_integer("top_k", 5, "n-grams per filter in the dataset fig
 
 
 def main(argv):
+  cli.import_plugins(_PLUGINS.value)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)

@@ -12,11 +12,16 @@ Every knob can be varied on the command line (`--config.param_budget=50000`,
 list it in `models` (or use 'all'); if its width is not `arch.hidden` or
 `arch.num_filters`, add its width knob to `width_knobs`; if it has implementation
 switches (`arch.conv_impl`, `arch.rnn_impl`), list it under `impls` so each is timed.
+Models, tasks and probes from outside the package come in with `--config.plugins=my_pkg.mod`
+(docs/extending.md); a sweep of any registered task is added from the command line with
+`--config.sweeps.TASK.distances='(1, 2, 4)'` (and its seq_len, models, train_steps, mixed,
+counts fields, as in `new_sweep`).
 """
 
 import ml_collections
 from ml_collections import config_dict
 
+from cnnrnn_jax import plugins
 from cnnrnn_jax.configs import default
 
 
@@ -43,6 +48,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   c.impls = ml_collections.ConfigDict()
   c.impls.conv_impl = _impls("cnn", ("xla", "vmap", "vmap_shifted"))
   c.impls.rnn_impl = _impls("lstm", ("fused", "scan"))
+  c.plugins = ""  # modules imported first, here and in every worker (docs/extending.md)
+  c.retry_failed = True  # re-run the jobs whose records hold an error (a fixed cause, a plugin)
+  c.keep_params = False  # keep each training run's parameters (runs/ID/params.msgpack)
+  # for the probes that reuse them (suite.trained_params); else such a probe trains once
   c.cache_dir = "xla_cache"  # JAX's persistent compilation cache under the workdir ('' = off)
   c.workers = 2  # processes for the training jobs (timing jobs always run alone, first)
   c.seeds = (0, 1)
@@ -92,6 +101,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # Copy memory needs thousands of steps (the large preset); in this budget no model learns
   # it, so it is off here: --config.sweeps.copy_memory.distances='(2, 8)' turns it on.
   c.sweeps.copy_memory = _sweep(seq_len=None, distances=(), models="cnn,lstm")
+  # Registered probes' own settings (suite.register_probe(..., defaults=...)): probes.NAME.
+  c.probes = ml_collections.ConfigDict(
+    {name: ml_collections.ConfigDict(d) for name, d in plugins.settings("probes").items()}
+  )
 
   # Training stability: the fraction of runs that converge (final eval loss <= loss_fraction
   # x chance loss, never non-finite) on a task every model can represent (`presence`: is one
@@ -141,7 +154,24 @@ def _impls(models: str, choices) -> ml_collections.ConfigDict:
   return impls
 
 
-def _sweep(seq_len, distances, models="", train_steps=0, mixed=False) -> ml_collections.ConfigDict:
+def new_sweep() -> ml_collections.ConfigDict:
+  """A sweep added from the command line (`--config.sweeps.TASK.distances=...`): shown in the
+  report, counting toward the long-context stars only with `counts=True`."""
+  return _sweep(seq_len=None, distances=(), counts=False)
+
+
+def add_sweeps(c: ml_collections.ConfigDict, override_paths: list[str]) -> None:
+  """Adds a `new_sweep` for every 'sweeps.TASK.<field>' override path whose sweep `c` lacks
+  (experiments/compare.py calls it with its --config.* paths before applying them)."""
+  for path in override_paths:
+    parts = path.split(".")
+    if len(parts) > 2 and parts[0] == "sweeps" and parts[1] not in c.sweeps:
+      c.sweeps[parts[1]] = new_sweep()
+
+
+def _sweep(
+  seq_len, distances, models="", train_steps=0, mixed=False, counts=True
+) -> ml_collections.ConfigDict:
   sweep = ml_collections.ConfigDict()
   sweep.seq_len = config_dict.placeholder(int)
   sweep.seq_len = seq_len  # one length for every distance: the runs share one compile
@@ -149,6 +179,7 @@ def _sweep(seq_len, distances, models="", train_steps=0, mixed=False) -> ml_coll
   sweep.models = models  # comma-separated; '' = every model of the comparison
   sweep.train_steps = train_steps  # 0 = train.train_steps
   sweep.mixed = mixed  # one run on random distances up to seq_len's, scored at each distance
+  sweep.counts = counts  # False: measured and shown, but no input to the long-context stars
   return sweep
 
 

@@ -13,6 +13,8 @@ the order-blind `bag` stays at chance on `order`.
 import ml_collections
 from ml_collections import config_dict
 
+from cnnrnn_jax import plugins
+
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   """`preset` is 'MODEL' or 'MODEL,TASK' (e.g. 'cnn,motif')."""
@@ -31,6 +33,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # at the end); 0 = no checkpoints and no resume
   config.keep_checkpoints = 3  # the newest K checkpoints are kept
   config.distributed = False  # multi-host: jax.distributed.initialize() first (TPU pod)
+  # Modules to import before anything is looked up (docs/extending.md): your models, tasks and
+  # probes, e.g. 'my_pkg.models,my_pkg.tasks'. Their registered settings are in arch and data.
+  config.plugins = ""
 
   config.arch = ml_collections.ConfigDict()
   config.arch.embed_dim = 64
@@ -95,6 +100,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.horizon = config_dict.placeholder(int)  # forecast this many steps ahead: 1
   config.data.period = config_dict.placeholder(int)  # seasonal-naive baseline period
 
+  plugins.merge_registered(config)  # the settings registered models and tasks bring
   if preset:
     parts = preset.split(",")
     config.model = parts[0]

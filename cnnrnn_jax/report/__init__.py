@@ -49,6 +49,8 @@ from cnnrnn_jax.report.rows import (
   params_number,
   speed_number,
   stability_numbers,
+  sweep_counting,
+  sweep_counting_text,
   throughput_number,
   trained_gradient_number,
   verdict_rows,
@@ -68,7 +70,7 @@ from cnnrnn_jax.report.rules import (
   traced,
   verdict,
 )
-from cnnrnn_jax.report.sections import SECTIONS, Section, build, section_blocks
+from cnnrnn_jax.report.sections import SECTIONS, Section, all_sections, build, section_blocks
 from cnnrnn_jax.report.tables import (
   benchmark_table,
   distance_table,
@@ -86,14 +88,15 @@ from cnnrnn_jax.tables import markdown_table
 
 __all__ = [
   "FOLKLORE", "Number", "REDUCERS", "RULES", "Records", "Report", "Row", "SECTIONS", "Section",
-  "VERDICT_RULE", "benchmark_table", "build", "chance_accuracy", "clean_sources", "depth_number",
-  "devices_number", "distance_table", "errors_table", "get_path", "gradient_length",
+  "VERDICT_RULE", "all_sections", "benchmark_table", "build", "chance_accuracy", "clean_sources",
+  "depth_number", "devices_number", "distance_table", "errors_table", "get_path", "gradient_length",
   "gradient_number", "gradient_table", "informative_sweeps", "leaky_distances", "longest_number",
   "markdown_table", "memory_number", "memory_table", "model_stars", "order_number",
   "order_reach_number", "order_table", "params_number", "plot_distance", "plot_gradients",
   "plot_memory", "plot_scaling", "plot_speed", "relative_stars", "round_half_up", "rules_text",
   "scaling_table", "section_blocks", "sources_table", "speed_number", "speed_table",
-  "stability_numbers", "stability_table", "star_text", "stars_table", "sweep_sources",
-  "sweep_tasks", "threshold_stars", "throughput_number", "to_html", "to_markdown", "traced",
-  "trained_gradient_number", "verdict", "verdict_rows", "verdict_table", "verdict_text", "write",
+  "stability_numbers", "stability_table", "star_text", "stars_table", "sweep_counting",
+  "sweep_counting_text", "sweep_sources", "sweep_tasks", "threshold_stars", "throughput_number",
+  "to_html", "to_markdown", "traced", "trained_gradient_number", "verdict", "verdict_rows",
+  "verdict_table", "verdict_text", "write",
 ]  # fmt: skip

@@ -241,17 +241,47 @@ def _pair(a: Number | None, b: Number | None, kind: str) -> str:
   return f"{fmt(a and a.value, kind)} vs {fmt(b and b.value, kind)}"
 
 
+def _tells_apart(view: Records, task: str) -> bool:
+  """Some model solves some clean distance of the sweep and some model fails one."""
+  longest = [longest_number(view, m, task) for m in view.models]
+  found = [n.value for n in longest if n is not None]
+  tested = clean_sources(view, view.models[0], task)[1]
+  return any(v is not None for v in found) and not all(v == max(tested) for v in found)
+
+
+def sweep_counting(view: Records) -> dict[str, tuple[bool, str]]:
+  """sweep task -> (counts toward the long-context stars, why). A sweep counts when it tells
+  the models apart (when none does, every candidate counts: all models get the same stars);
+  a sweep configured with counts=False (one added from the command line) never does."""
+  cfg, out = view.cfg, {}
+  candidates = [
+    t for t in sweep_tasks(cfg) if t == cfg.order.task or cfg.sweeps[t].get("counts", True)
+  ]
+  informative = [t for t in candidates if _tells_apart(view, t)]
+  for task in sweep_tasks(cfg):
+    if task not in candidates:
+      out[task] = (False, "configured with counts=False: measured and shown only")
+    elif task in informative:
+      out[task] = (True, "some model solves a clean distance and some model fails one")
+    elif not informative:
+      out[task] = (True, "no sweep tells the models apart, so every one counts")
+    else:
+      out[task] = (False, "solved by none or by all: it cannot tell the models apart")
+  return out
+
+
 def informative_sweeps(view: Records) -> list[str]:
-  """Sweeps that tell the models apart: some model solves some clean distance and some
-  model fails one (all of them when none does: then every model gets the same stars)."""
-  out = []
-  for task in sweep_tasks(view.cfg):
-    longest = [longest_number(view, m, task) for m in view.models]
-    found = [n.value for n in longest if n is not None]
-    tested = clean_sources(view, view.models[0], task)[1]
-    if any(v is not None for v in found) and not all(v == max(tested) for v in found):
-      out.append(task)
-  return out or sweep_tasks(view.cfg)
+  """The sweeps the long-context stars average over (`sweep_counting`)."""
+  return [task for task, (counts, _) in sweep_counting(view).items() if counts]
+
+
+def sweep_counting_text(view: Records) -> str:
+  """One sentence: which sweeps the long-context stars average over, and why."""
+  parts = [
+    f"`{task}` {'counts' if counts else 'does not count'} ({why})"
+    for task, (counts, why) in sweep_counting(view).items()
+  ]
+  return "Toward the Long-term context stars: " + "; ".join(parts) + "."
 
 
 def model_stars(view: Records, pair: tuple[str, str]) -> dict[str, dict[str, int | None]]:
@@ -363,12 +393,12 @@ def verdict_rows(view: Records) -> list[Row]:
     reach + drop,
   )
   parts, numbers = [], []
-  informative = informative_sweeps(view)
+  counting = sweep_counting(view)
   for task in sweep_tasks(cfg):
     longest = [longest_number(view, m, task) for m in pair]
     tested = max(clean_sources(view, c, task)[1], default=0)
-    counted = task in informative or len(informative) == len(sweep_tasks(cfg))
-    mark = "" if counted else " (solved by none or by all: not counted)"
+    counted, why = counting[task]
+    mark = "" if counted else f" (not counted: {why.split(':')[0]})"
     parts.append(f"{task} {_pair(*longest, 'int')} of {tested}{mark}")
     numbers += longest
   row("Long-term context", "longest distance solved: " + "; ".join(parts), numbers)

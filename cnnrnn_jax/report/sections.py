@@ -1,8 +1,9 @@
 """The report as a list of sections: `build` renders each `Section` spec in order.
 
 A section is a heading, a paragraph, a table (or one table per item), a closing note and a
-figure; each part is optional and is either text or a function of the `Records`. A new probe
-adds its section by adding one `Section` to `SECTIONS`.
+figure; each part is optional and is either text or a function of the `Records`. A probe
+registered with `suite.register_probe(..., report_section=Section(...))` gets its section
+after the built-in measurements, before the failed jobs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cnnrnn_jax import suite
 from cnnrnn_jax.report import plots, tables
 from cnnrnn_jax.report.records import Records, sweep_tasks
 from cnnrnn_jax.report.render import Report
-from cnnrnn_jax.report.rows import verdict_rows, verdict_table
+from cnnrnn_jax.report.rows import sweep_counting_text, verdict_rows, verdict_table
 from cnnrnn_jax.report.rules import rules_text
 
 TITLE = "CNN vs RNN: the folklore table, measured"
@@ -58,9 +59,11 @@ def _verdict_table(view: Records) -> tables.Table:
   return verdict_table(verdict_rows(view), *view.pair)
 
 
-def _not_swept(view: Records) -> str | None:
+def _long_context_note(view: Records) -> str:
+  """Which sweeps count toward the stars and why, and which are off in this preset."""
   off = sorted(task for task, sweep in view.cfg.sweeps.items() if not sweep.distances)
-  return f"Not swept in this preset (no distances configured): {', '.join(off)}." if off else None
+  note = f" Not swept in this preset (no distances configured): {', '.join(off)}." if off else ""
+  return sweep_counting_text(view) + note
 
 
 def _skipped_benchmarks(view: Records) -> str | None:
@@ -122,7 +125,7 @@ SECTIONS = [
     "distance is leaky (shaded, marked in the table) and counts toward no stars.",
     table=tables.distance_table,
     each=lambda view: sweep_tasks(view.cfg),
-    note=_not_swept,
+    note=_long_context_note,
     figure=plots.plot_distance,
     figure_file="distance.png",
     caption="Accuracy against dependency distance (dotted: the solved threshold and chance; "
@@ -222,14 +225,21 @@ def preamble(view: Records, command: str = "") -> str:
   )
 
 
+def all_sections() -> list[Section]:
+  """SECTIONS with the registered probes' sections before the last two (the failed jobs and
+  the sources of the verdict's numbers)."""
+  added = [p.report_section for p in suite.REGISTERED_PROBES.values() if p.report_section]
+  return SECTIONS[:-2] + added + SECTIONS[-2:]
+
+
 def build(
   cfg, records: dict[str, dict], command: str = "", sections: list[Section] | None = None
 ) -> Report:
   """The report of a comparison's records (id -> record): the preamble, then every section
-  of `sections` (default SECTIONS) in order."""
+  of `sections` (default `all_sections()`) in order."""
   view = Records(cfg, records)
   images: dict[str, bytes] = {}
   blocks: list[tuple] = [("p", preamble(view, command))]
-  for section in SECTIONS if sections is None else sections:
+  for section in all_sections() if sections is None else sections:
     blocks += section_blocks(section, view, images)
   return Report(TITLE, blocks, verdict_rows(view), images)

@@ -24,6 +24,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from cnnrnn_jax import plugins
 from cnnrnn_jax.errors import ConfigError  # noqa: F401  (re-exported for old imports)
 
 Batch = dict[str, np.ndarray]
@@ -97,16 +98,21 @@ class Task(abc.ABC):
 _REGISTRY: dict[str, Callable[..., Task]] = {}
 
 
-def register(name: str) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+def register(
+  name: str, defaults: dict[str, Any] | None = None
+) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
   """Class/function decorator: `@register('order')` makes a task buildable by name.
 
   The registered callable is called as `factory(data_config, seed)` where
   `data_config` is the `config.data` ConfigDict (task knobs) and `seed` the run seed.
+  `defaults` are the task's own knobs, added to `config.data` of every config
+  (`--config.data.<field>=...`); their names must be new.
   """
 
   def deco(factory):
     if name in _REGISTRY:
       raise ValueError(f"task {name!r} is registered twice")
+    plugins.add_settings("data", name, defaults)
     _REGISTRY[name] = factory
     return factory
 
@@ -122,7 +128,7 @@ def build(name: str, data_config: ml_collections.ConfigDict, seed: int) -> Task:
   """The registered task `name`, built from `config.data` and the run seed."""
   if name not in _REGISTRY:
     raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(names())}")
-  return _REGISTRY[name](data_config, seed)
+  return _REGISTRY[name](plugins.with_settings(data_config, "data", name), seed)
 
 
 def pad_rows(batch: Batch, batch_size: int) -> Batch:
@@ -162,14 +168,17 @@ KNOBS = ("seq_len", "distance", "vocab_size", "eval_size")  # what a generated t
 DEFAULT_EVAL_SIZE = 1024
 
 
-def register_generated(name: str) -> Callable[[type], type]:
-  """Registers a GeneratedTask class as `factory(data_config, seed)`, reading only KNOBS."""
+def register_generated(name: str, defaults: dict[str, Any] | None = None) -> Callable[[type], type]:
+  """Registers a GeneratedTask class as `factory(data_config, seed)`: the class is built as
+  `cls(seed, **knobs)` with KNOBS and the task's own `defaults` (e.g. {"depth": 4}, also
+  added to `config.data`) read from `config.data`."""
+  keys = KNOBS + tuple(defaults or {})
 
   def deco(cls):
     def factory(data_config, seed: int) -> Task:
-      return cls(seed, **{knob: data_config.get(knob) for knob in KNOBS})
+      return cls(seed, **{knob: data_config.get(knob) for knob in keys})
 
-    register(name)(factory)
+    register(name, defaults)(factory)
     cls.name = name
     return cls
 
