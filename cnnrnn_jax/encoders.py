@@ -14,10 +14,12 @@ LSTM / GRU, uni- or bidirectional), CNNLSTM (the hybrid), Bag (order-blind). Bey
 folklore: TCN (Bai et al. 2018 dilated causal CNN), LinearRNNEncoder (minGRU / LRU run as a
 parallel scan), TransformerEncoder (pre-norm self-attention). Position-specific baselines
 (Greydanus 2020, MNIST-1D): FlatMLP (logistic regression and an MLP over the whole input).
+Forecasting: LinearForecaster (NLinear / DLinear), which makes the forecast itself.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,12 +52,16 @@ class TextCNN(nn.Module):
   For sequence heads the convolutions are 'valid' and max-pooling looks only at
   windows that start inside the sequence. For per-step heads they are 'same'
   (or 'causal' for language modelling) so there is one feature vector per step.
+  Forecasting needs to know *when* a pattern happened, which max-over-time discards:
+  readout 'flatten' hands the head every step's features (causal padding, full-length
+  windows: each position keeps its own head weights), 'last' the last step's.
   """
 
   kernel_sizes: Sequence[int] = (3, 4, 5)
   num_filters: int = 100
   padding: str = "valid"
   impl: str = "xla"
+  readout: str = "max"  # max (Kim) | flatten | last: the forecasting heads that keep time
 
   @nn.compact
   def __call__(self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False) -> EncoderOut:
@@ -71,6 +77,10 @@ class TextCNN(nn.Module):
       seq.append(y_BxLxF)
     aux = {"feature_maps": maps, "pool_argmax": picks}
     seq_BxLxD = jnp.concatenate(seq, -1) if self.padding != "valid" else None
+    if self.readout == "flatten":
+      return seq_BxLxD, seq_BxLxD.reshape(seq_BxLxD.shape[0], -1), aux
+    if self.readout == "last":
+      return seq_BxLxD, last_valid_step(seq_BxLxD, lengths_B), aux
     return seq_BxLxD, jnp.concatenate(pooled, -1), aux
 
 
@@ -309,3 +319,50 @@ class FlatMLP(nn.Module):
     for i in range(self.layers):
       h_BxD = nn.relu(nn.Dense(self.hidden, name=f"hidden{i}")(h_BxD))
     return None, h_BxD, {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecasting: the linear map of Zeng et al. 2023 ("Are Transformers Effective for Time Series
+# Forecasting?"): NLinear's single map (its last-value offset is the task's window_norm=last)
+# and DLinear's moving-average split into trend and remainder, one map each.
+
+
+def moving_average(x_LxC: jax.Array, kernel: int) -> jax.Array:
+  """Centred moving average over time with the ends repeated (DLinear's trend), y_LxC."""
+  front, back = (kernel - 1) // 2, kernel // 2
+  padded_PxC = jnp.concatenate(
+    [jnp.repeat(x_LxC[:1], front, 0), x_LxC, jnp.repeat(x_LxC[-1:], back, 0)], 0
+  )
+  sums_P1xC = jnp.concatenate([jnp.zeros_like(padded_PxC[:1]), jnp.cumsum(padded_PxC, 0)], 0)
+  return (sums_P1xC[kernel:] - sums_P1xC[:-kernel]) / kernel
+
+
+class LinearForecaster(nn.Module):
+  """One linear map from the L inputs to the H steps ahead, shared by every target channel
+  (channel-independent): y_HxO = W_HxL x_LxO + b_H. With decomposition = K > 0, DLinear:
+  a K-step moving average splits each window into trend and remainder, each with its own
+  map. The first O = out_channels input channels are the targets (tasks/forecast.py).
+
+  It computes the forecast itself (`makes_outputs`: SequenceModel adds no head), laid out
+  step-major like the targets: B x (H * O).
+  """
+
+  horizon: int
+  out_channels: int = 1
+  decomposition: int = 0
+  makes_outputs = True  # a class constant, not a module field
+
+  @nn.compact
+  def __call__(self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False) -> EncoderOut:
+    x_BxLxO = x_BxLxE[:, :, : self.out_channels]
+    x_BxOxL = jnp.swapaxes(x_BxLxO, 1, 2)
+    if self.decomposition:
+      smooth = functools.partial(moving_average, kernel=self.decomposition)
+      trend_BxOxL = jnp.swapaxes(jax.vmap(smooth)(x_BxLxO), 1, 2)
+      y_BxOxH = nn.Dense(self.horizon, name="trend")(trend_BxOxL) + nn.Dense(
+        self.horizon, name="remainder"
+      )(x_BxOxL - trend_BxOxL)
+    else:
+      y_BxOxH = nn.Dense(self.horizon, name="linear")(x_BxOxL)
+    y_BxHO = jnp.swapaxes(y_BxOxH, 1, 2).reshape(x_BxLxE.shape[0], -1)
+    return None, y_BxHO, {}
