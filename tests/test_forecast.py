@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax import encoders, forecast_report, models, tasks, train
-from cnnrnn_jax.configs import default, ett
+from cnnrnn_jax.configs import default, ett, trend
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, forecast
 from cnnrnn_jax.tasks.base import TaskSpec
@@ -271,7 +271,6 @@ def test_cnn_keeps_time_for_forecasting_and_linear_needs_a_horizon():
     model = models.build_model("cnn", arch, spec())
     params = model.init(jax.random.PRNGKey(1), x, lengths)
     assert params["params"]["head"]["kernel"].shape == (features, 15)
-    # causal features: the forecast from a window's first 6 steps ignores the rest
     assert model.apply(params, x, lengths)[0].shape == (2, 15)
   arch.forecast_readout = "max"
   with pytest.raises(ConfigError, match=r"forecast_readout='max' is not one of"):
@@ -313,6 +312,10 @@ def test_ett_presets_build():
   assert ett.get_config("linear,720").train_steps == 6 * ((8640 - 336 - 720 + 1) // 32)
   with pytest.raises(ValueError, match=r"ett preset 'linear,x'"):
     ett.get_config("linear,x")
+  for name in ett.PRESETS:
+    config = trend.get_config(name)
+    assert config.data.window_norm == "last" and config.data.split == "fractions"
+    assert config.data.interpolate_missing and config.data.columns is None
 
 
 @pytest.mark.slow
@@ -336,3 +339,19 @@ def test_ett_preset_runs_unchanged_on_another_ett_file(tmp_path):
   assert "| univariate | 48 | 24 |" in table and "(1)" in table
   assert "linear" in forecast_report.cost_table(records)
   assert ml_collections.ConfigDict(json.loads((root / "S_linear/seed_0/config.json").read_text()))
+
+
+@pytest.mark.slow
+def test_trend_preset_beats_last_value_on_a_trending_series_with_gaps(tmp_path):
+  """A weekly-like series whose test years lie above its training range, with empty cells."""
+  t = np.arange(900)
+  series = 300 + 0.05 * t + 3 * np.sin(2 * np.pi * t / 52)
+  cells = [f"{v:.3f}" if i % 37 else "" for i, v in enumerate(series)]
+  path = tmp_path / "rising.csv"
+  path.write_text("week,level\n" + "".join(f"{i},{c}\n" for i, c in enumerate(cells)))
+  config = trend.get_config("linear")
+  with config.unlocked():
+    config.data.train_path = str(path)
+    config.train_steps, config.eval_every, config.checkpoint_every = 200, 50, 0
+  metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert metrics["mse"] < 0.5 * metrics["baseline_loss"]
