@@ -14,7 +14,8 @@ LSTM / GRU, uni- or bidirectional), CNNLSTM (the hybrid), Bag (order-blind). Bey
 folklore: TCN (Bai et al. 2018 dilated causal CNN), LinearRNNEncoder (minGRU / LRU run as a
 parallel scan), TransformerEncoder (pre-norm self-attention). Position-specific baselines
 (Greydanus 2020, MNIST-1D): FlatMLP (logistic regression and an MLP over the whole input).
-Forecasting: LinearForecaster (NLinear / DLinear), which makes the forecast itself.
+Forecasting: LinearForecaster (NLinear / DLinear) and IteratedRecurrent (a recurrence that
+steps on its own forecasts), which make the forecast themselves.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 
 from cnnrnn_jax import attention, conv, linear_scan, recurrent
 from cnnrnn_jax.masks import mask_BxL
+from cnnrnn_jax.recurrent_fused import fused_scan
 
 READOUTS = ("last", "mean", "max")
 # (seq_BxLxD or None when there is no per-step output, pooled_BxD, aux)
@@ -366,3 +368,61 @@ class LinearForecaster(nn.Module):
       y_BxOxH = nn.Dense(self.horizon, name="linear")(x_BxOxL)
     y_BxHO = jnp.swapaxes(y_BxOxH, 1, 2).reshape(x_BxLxE.shape[0], -1)
     return None, y_BxHO, {}
+
+
+def rollout(
+  step: recurrent.StepFn,
+  params: recurrent.Params,
+  carry: Any,
+  w_HxO: jax.Array,
+  b_O: jax.Array,
+  horizon: int,
+) -> jax.Array:
+  """Iterated forecasting for ONE sequence: from the carry after the window, forecast
+  y = h W + b, feed the forecast back as the next input, and repeat: y_KxO, K = horizon.
+  SEQUENTIAL twice over: each step needs the carry and the forecast of the step before."""
+
+  def h_of(carry):
+    return carry[1] if isinstance(carry, tuple) else carry  # an LSTM carries (c, h)
+
+  def ahead(state, _):
+    carry, y_O = state
+    carry, _ = step(params, carry, y_O)
+    y_O = h_of(carry) @ w_HxO + b_O
+    return (carry, y_O), y_O
+
+  first_O = h_of(carry) @ w_HxO + b_O
+  _, rest_KxO = jax.lax.scan(ahead, (carry, first_O), None, length=horizon - 1)
+  return jnp.concatenate([first_O[None], rest_KxO], 0)
+
+
+class IteratedRecurrent(nn.Module):
+  """Seq2seq-style iterated forecasting with one Elman / LSTM / GRU cell: it reads the
+  window, then keeps stepping on its own forecasts for `horizon` steps (`rollout`); the
+  loss flows through the whole rollout. Inputs and forecasts are the same channels (all
+  target channels in, nothing else), laid out step-major like the targets: B x (H * O).
+  """
+
+  cell: str = "lstm"
+  hidden: int = 64
+  horizon: int = 1
+  impl: str = "fused"
+  makes_outputs = True  # a class constant, not a module field
+
+  @nn.compact
+  def __call__(self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False) -> EncoderOut:
+    B, _, O = x_BxLxE.shape
+    step, _ = recurrent.CELLS[self.cell]
+    params = self.param("cell", recurrent.init_cell_params, self.cell, O, self.hidden)
+    w_HxO = self.param("head_kernel", nn.initializers.lecun_normal(), (self.hidden, O))
+    b_O = self.param("head_bias", nn.initializers.zeros, (O,))
+    carry0 = recurrent.initial_carry(self.cell, self.hidden, x_BxLxE.dtype)
+    if self.impl == "fused":
+      carry0_B = jax.tree.map(lambda s_H: jnp.broadcast_to(s_H, (B,) + s_H.shape), carry0)
+      carry_B = fused_scan(self.cell, params, carry0_B, x_BxLxE, lengths_B)[0]
+    else:
+      read = lambda x_LxC, n: recurrent.scan_sequence(step, params, carry0, x_LxC, n)[0]
+      carry_B = jax.vmap(read)(x_BxLxE, lengths_B)
+    forecast = lambda carry: rollout(step, params, carry, w_HxO, b_O, self.horizon)
+    y_BxKxO = jax.vmap(forecast)(carry_B)
+    return None, y_BxKxO.reshape(B, -1), {}

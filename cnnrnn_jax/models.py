@@ -38,6 +38,7 @@ from cnnrnn_jax.encoders import (  # noqa: F401
   TCN,
   Bag,
   FlatMLP,
+  IteratedRecurrent,
   LinearForecaster,
   LinearRNNEncoder,
   RecurrentEncoder,
@@ -106,9 +107,12 @@ def _cnn(arch, spec):
 
 
 def _recurrent(cell):
-  return lambda arch, spec: RecurrentEncoder(
-    cell, arch.hidden, arch.bidirectional, arch.readout, arch.rnn_impl
-  )
+  def factory(arch, spec):
+    if spec.horizon and arch.get("forecast_mode") == "iterated":
+      return IteratedRecurrent(cell, arch.hidden, spec.horizon, arch.rnn_impl)
+    return RecurrentEncoder(cell, arch.hidden, arch.bidirectional, arch.readout, arch.rnn_impl)
+
+  return factory
 
 
 def _cnn_lstm(arch, spec):
@@ -311,6 +315,7 @@ def _validate_flat(name: str, arch, spec: TaskSpec) -> None:
 # Forecasting: linear (NLinear / DLinear shapes, Zeng et al. 2023)
 
 FORECAST_READOUTS = ("flatten", "last")  # cnn on a forecasting task
+FORECAST_MODES = ("direct", "iterated")  # rnn / lstm / gru: vector head | own forecasts fed back
 FORECAST_ONLY = {"linear"}  # models that need a forecasting task (TaskSpec.horizon)
 
 
@@ -332,6 +337,20 @@ def _validate_forecast(name: str, arch, spec: TaskSpec) -> None:
       f"config.arch.decomposition={arch.decomposition} must be >= 0 (0 = NLinear's single "
       "map, 25 = DLinear's moving average)"
     )
+  mode = arch.get("forecast_mode", "direct")  # configs saved before the knob existed
+  if mode not in FORECAST_MODES:
+    raise ConfigError(f"config.arch.forecast_mode={mode!r} is not one of {FORECAST_MODES}")
+  if spec.horizon and mode == "iterated":
+    if name not in ("rnn", "lstm", "gru"):
+      raise ConfigError(
+        f"forecast_mode='iterated' steps a recurrence on its own forecasts; model {name!r} "
+        "is not one of rnn, lstm, gru: use forecast_mode=direct"
+      )
+    if spec.num_outputs != spec.horizon * spec.input_dim or arch.bidirectional:
+      raise ConfigError(
+        "forecast_mode='iterated' feeds the forecasts back as inputs: forecast every input "
+        "channel (--config.data.targets=all or one column) with a unidirectional model"
+      )
   if name == "cnn" and spec.horizon and arch.forecast_readout not in FORECAST_READOUTS:
     raise ConfigError(
       f"config.arch.forecast_readout={arch.forecast_readout!r} is not one of {FORECAST_READOUTS}"

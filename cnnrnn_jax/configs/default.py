@@ -63,6 +63,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # --- Forecasting (tasks/forecast.py) -------------------------------------------------
   config.arch.decomposition = 0  # linear: 0 = one map (NLinear); K = DLinear's K-step average
   config.arch.forecast_readout = "flatten"  # cnn on forecasting: flatten | last (keep time)
+  config.arch.forecast_mode = "direct"  # rnn/lstm/gru: direct (vector head) | iterated
 
   config.opt = ml_collections.ConfigDict()
   config.opt.optimizer = "adamw"  # adamw | sgd (with momentum)
