@@ -9,13 +9,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from tiers import fast_tier
 
 from cnnrnn_jax import encoders, forecast_report, models, recurrent, tasks, train
 from cnnrnn_jax.configs import default, ett, trend
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, forecast
 from cnnrnn_jax.tasks.base import TaskSpec
-from tiers import fast_tier
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
