@@ -39,9 +39,12 @@ PUBLISHED = {
 
 
 def model_label(config: dict[str, Any]) -> str:
-  """The preset name of a run: the model, or dlinear for a decomposing linear map."""
+  """The preset name of a run: the model, dlinear for a decomposing linear map, MODEL_iterated
+  for a recurrence stepping on its own forecasts."""
   if config["model"] == "linear" and config["arch"].get("decomposition"):
     return "dlinear"
+  if config["arch"].get("forecast_mode") == "iterated":
+    return f"{config['model']}_iterated"
   return config["model"]
 
 
@@ -117,7 +120,7 @@ def _score(mse: dict[str, Any], mae: dict[str, Any]) -> str:
 
 def results_table(records: list[dict[str, Any]]) -> str:
   """Markdown: one row per (setting, L, H), naive forecasts, one column per model."""
-  order = ["linear", "dlinear", "cnn", "lstm", "gru", "tcn", "transformer"]
+  order = ["linear", "dlinear", "cnn", "lstm", "gru", "lstm_iterated", "tcn", "transformer"]
   names = sorted(
     {r["model"] for r in records},
     key=lambda m: (m not in order, order.index(m) if m in order else 0, m),
@@ -137,7 +140,8 @@ def results_table(records: list[dict[str, Any]]) -> str:
         PUBLISHED.get(key),
       ]
     )
-  header = ["setting", "L", "H", "naive last", "seasonal (24)", *names, "published"]
+  period = records[0]["baselines"].get("period")
+  header = ["setting", "L", "H", "naive last", f"seasonal ({period})", *names, "published"]
   return tables.markdown_table(header, rows)
 
 

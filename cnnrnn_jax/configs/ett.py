@@ -27,6 +27,8 @@ Models (the forecast is a vector head: all H steps at once):
   cnn          causal convolutions of widths 3/5/7 (16 filters each); the head reads every
                step's features (readout flatten), not max-over-time, which discards *when*
   lstm, gru    64 units, the state after the last step through a linear head
+  lstm_iterated  the same LSTM, seq2seq-style: after the window it steps on its own
+               forecasts, one value per step (univariate, or every channel with multi)
   tcn          Bai et al. 2018: 6 levels of kernel 3 (receptive field 253), 32 channels,
                the last step's features through a linear head
   transformer  2 pre-norm layers, width 64, 4 heads, mean over time through a linear head
@@ -75,6 +77,7 @@ PRESETS = {
   ),
   "lstm": ("lstm", {"hidden": 64}, NET_OPT, 3, "last"),
   "gru": ("gru", {"hidden": 64}, NET_OPT, 3, "last"),
+  "lstm_iterated": ("lstm", {"hidden": 64, "forecast_mode": "iterated"}, NET_OPT, 3, "last"),
   "tcn": ("tcn", {"hidden": 32, "tcn_levels": 6, "tcn_kernel_size": 3}, NET_OPT, 3, "last"),
   "transformer": (
     "transformer",
