@@ -210,7 +210,6 @@ class ForecastTask(arrays.DenseTask):
         f"horizon={horizon}; lower them or use a longer series"
       )
     eval_ends = eval_ends[: arrays.cap_eval(len(eval_ends), data_config.get("eval_size"), name)]
-    self.eval_ends = eval_ends
     spec_baseline = naive_baselines(z_TxC[:, :out_channels], eval_ends, horizon, period)
     self.baselines = {
       "split": eval_split,
