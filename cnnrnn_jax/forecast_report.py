@@ -114,8 +114,8 @@ def collect(root: str) -> list[dict[str, Any]]:
 
 def _score(mse: dict[str, Any], mae: dict[str, Any]) -> str:
   n = len(mse["values"])
-  spread = f" ± {mse['std']:.3f}" if n > 1 else ""
-  return f"{mse['mean']:.3f}{spread} / {mae['mean']:.3f} ({n})"
+  spread = f" ± {mse['std']:.4f}" if n > 1 else ""
+  return f"{mse['mean']:.4f}{spread} / {mae['mean']:.3f} ({n})"
 
 
 def results_table(records: list[dict[str, Any]]) -> str:
@@ -151,4 +151,5 @@ def cost_table(records: list[dict[str, Any]]) -> str:
     [r["setting"], r["seq_len"], r["horizon"], r["model"], f"{r['params']:,}", r["sec_per_epoch"]]
     for r in sorted(records, key=lambda r: (r["setting"], r["seq_len"], r["horizon"], r["model"]))
   ]
-  return tables.markdown_table(["setting", "L", "H", "model", "parameters", "s / epoch"], rows)
+  header = ["setting", "L", "H", "model", "parameters", "s / epoch"]
+  return tables.markdown_table(header, rows, digits=2)

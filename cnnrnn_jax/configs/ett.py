@@ -34,8 +34,9 @@ Models (the forecast is a vector head: all H steps at once):
   transformer  2 pre-norm layers, width 64, 4 heads, mean over time through a linear head
 
 Training: batch 32; linear/dlinear as Zeng et al. (Adam 5e-3, no weight decay), cosine over
-6 epochs; the networks AdamW 1e-3, cosine, clip 1, dropout 0.1, 3 epochs. One epoch is 8209 -
-H + 96 windows / 32 ~ 256 steps; an evaluation every half epoch.
+6 epochs; the networks AdamW 1e-3, cosine, clip 1, dropout 0.1, 3 epochs. One epoch is the
+8640 - L - H + 1 training windows (8,209 at L = 336, H = 96) / 32 ~ 256 steps; an evaluation
+(validation and test) every half epoch.
 
 Commands (D=../shared/data; one workdir per row, seeds 0, 1, 2 unless said), then the table:
 
