@@ -14,10 +14,13 @@ LSTM / GRU, uni- or bidirectional), CNNLSTM (the hybrid), Bag (order-blind). Bey
 folklore: TCN (Bai et al. 2018 dilated causal CNN), LinearRNNEncoder (minGRU / LRU run as a
 parallel scan), TransformerEncoder (pre-norm self-attention). Position-specific baselines
 (Greydanus 2020, MNIST-1D): FlatMLP (logistic regression and an MLP over the whole input).
+Forecasting: LinearForecaster (NLinear / DLinear) and IteratedRecurrent (a recurrence that
+steps on its own forecasts), which make the forecast themselves.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +30,7 @@ import jax.numpy as jnp
 
 from cnnrnn_jax import attention, conv, linear_scan, recurrent
 from cnnrnn_jax.masks import mask_BxL
+from cnnrnn_jax.recurrent_fused import fused_scan
 
 READOUTS = ("last", "mean", "max")
 # (seq_BxLxD or None when there is no per-step output, pooled_BxD, aux)
@@ -50,12 +54,16 @@ class TextCNN(nn.Module):
   For sequence heads the convolutions are 'valid' and max-pooling looks only at
   windows that start inside the sequence. For per-step heads they are 'same'
   (or 'causal' for language modelling) so there is one feature vector per step.
+  Forecasting needs to know *when* a pattern happened, which max-over-time discards:
+  readout 'flatten' hands the head every step's features (causal padding, full-length
+  windows: each position keeps its own head weights), 'last' the last step's.
   """
 
   kernel_sizes: Sequence[int] = (3, 4, 5)
   num_filters: int = 100
   padding: str = "valid"
   impl: str = "xla"
+  readout: str = "max"  # max (Kim) | flatten | last: the forecasting heads that keep time
 
   @nn.compact
   def __call__(self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False) -> EncoderOut:
@@ -71,6 +79,10 @@ class TextCNN(nn.Module):
       seq.append(y_BxLxF)
     aux = {"feature_maps": maps, "pool_argmax": picks}
     seq_BxLxD = jnp.concatenate(seq, -1) if self.padding != "valid" else None
+    if self.readout == "flatten":
+      return seq_BxLxD, seq_BxLxD.reshape(seq_BxLxD.shape[0], -1), aux
+    if self.readout == "last":
+      return seq_BxLxD, last_valid_step(seq_BxLxD, lengths_B), aux
     return seq_BxLxD, jnp.concatenate(pooled, -1), aux
 
 
@@ -309,3 +321,108 @@ class FlatMLP(nn.Module):
     for i in range(self.layers):
       h_BxD = nn.relu(nn.Dense(self.hidden, name=f"hidden{i}")(h_BxD))
     return None, h_BxD, {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecasting: the linear map of Zeng et al. 2023 ("Are Transformers Effective for Time Series
+# Forecasting?"): NLinear's single map (its last-value offset is the task's window_norm=last)
+# and DLinear's moving-average split into trend and remainder, one map each.
+
+
+def moving_average(x_LxC: jax.Array, kernel: int) -> jax.Array:
+  """Centred moving average over time with the ends repeated (DLinear's trend), y_LxC."""
+  front, back = (kernel - 1) // 2, kernel // 2
+  padded_PxC = jnp.concatenate(
+    [jnp.repeat(x_LxC[:1], front, 0), x_LxC, jnp.repeat(x_LxC[-1:], back, 0)], 0
+  )
+  sums_P1xC = jnp.concatenate([jnp.zeros_like(padded_PxC[:1]), jnp.cumsum(padded_PxC, 0)], 0)
+  return (sums_P1xC[kernel:] - sums_P1xC[:-kernel]) / kernel
+
+
+class LinearForecaster(nn.Module):
+  """One linear map from the L inputs to the H steps ahead, shared by every target channel
+  (channel-independent): y_HxO = W_HxL x_LxO + b_H. With decomposition = K > 0, DLinear:
+  a K-step moving average splits each window into trend and remainder, each with its own
+  map. The first O = out_channels input channels are the targets (tasks/forecast.py).
+
+  It computes the forecast itself (`makes_outputs`: SequenceModel adds no head), laid out
+  step-major like the targets: B x (H * O).
+  """
+
+  horizon: int
+  out_channels: int = 1
+  decomposition: int = 0
+  makes_outputs = True  # a class constant, not a module field
+
+  @nn.compact
+  def __call__(self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False) -> EncoderOut:
+    x_BxLxO = x_BxLxE[:, :, : self.out_channels]
+    x_BxOxL = jnp.swapaxes(x_BxLxO, 1, 2)
+    if self.decomposition:
+      smooth = functools.partial(moving_average, kernel=self.decomposition)
+      trend_BxOxL = jnp.swapaxes(jax.vmap(smooth)(x_BxLxO), 1, 2)
+      y_BxOxH = nn.Dense(self.horizon, name="trend")(trend_BxOxL) + nn.Dense(
+        self.horizon, name="remainder"
+      )(x_BxOxL - trend_BxOxL)
+    else:
+      y_BxOxH = nn.Dense(self.horizon, name="linear")(x_BxOxL)
+    y_BxHO = jnp.swapaxes(y_BxOxH, 1, 2).reshape(x_BxLxE.shape[0], -1)
+    return None, y_BxHO, {}
+
+
+def rollout(
+  step: recurrent.StepFn,
+  params: recurrent.Params,
+  carry: Any,
+  w_HxO: jax.Array,
+  b_O: jax.Array,
+  horizon: int,
+) -> jax.Array:
+  """Iterated forecasting for ONE sequence: from the carry after the window, forecast
+  y = h W + b, feed the forecast back as the next input, and repeat: y_KxO, K = horizon.
+  SEQUENTIAL twice over: each step needs the carry and the forecast of the step before."""
+
+  def h_of(carry):
+    return carry[1] if isinstance(carry, tuple) else carry  # an LSTM carries (c, h)
+
+  def ahead(state, _):
+    carry, y_O = state
+    carry, _ = step(params, carry, y_O)
+    y_O = h_of(carry) @ w_HxO + b_O
+    return (carry, y_O), y_O
+
+  first_O = h_of(carry) @ w_HxO + b_O
+  _, rest_KxO = jax.lax.scan(ahead, (carry, first_O), None, length=horizon - 1)
+  return jnp.concatenate([first_O[None], rest_KxO], 0)
+
+
+class IteratedRecurrent(nn.Module):
+  """Seq2seq-style iterated forecasting with one Elman / LSTM / GRU cell: it reads the
+  window, then keeps stepping on its own forecasts for `horizon` steps (`rollout`); the
+  loss flows through the whole rollout. Inputs and forecasts are the same channels (all
+  target channels in, nothing else), laid out step-major like the targets: B x (H * O).
+  """
+
+  cell: str = "lstm"
+  hidden: int = 64
+  horizon: int = 1
+  impl: str = "fused"
+  makes_outputs = True  # a class constant, not a module field
+
+  @nn.compact
+  def __call__(self, x_BxLxE: jax.Array, lengths_B: jax.Array, train: bool = False) -> EncoderOut:
+    B, _, O = x_BxLxE.shape
+    step, _ = recurrent.CELLS[self.cell]
+    params = self.param("cell", recurrent.init_cell_params, self.cell, O, self.hidden)
+    w_HxO = self.param("head_kernel", nn.initializers.lecun_normal(), (self.hidden, O))
+    b_O = self.param("head_bias", nn.initializers.zeros, (O,))
+    carry0 = recurrent.initial_carry(self.cell, self.hidden, x_BxLxE.dtype)
+    if self.impl == "fused":
+      carry0_B = jax.tree.map(lambda s_H: jnp.broadcast_to(s_H, (B,) + s_H.shape), carry0)
+      carry_B = fused_scan(self.cell, params, carry0_B, x_BxLxE, lengths_B)[0]
+    else:
+      read = lambda x_LxC, n: recurrent.scan_sequence(step, params, carry0, x_LxC, n)[0]
+      carry_B = jax.vmap(read)(x_BxLxE, lengths_B)
+    forecast = lambda carry: rollout(step, params, carry, w_HxO, b_O, self.horizon)
+    y_BxKxO = jax.vmap(forecast)(carry_B)
+    return None, y_BxKxO.reshape(B, -1), {}

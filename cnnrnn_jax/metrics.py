@@ -30,10 +30,11 @@ NO_BAD_STEP = np.iinfo(np.int32).max  # `first_nonfinite_step` while every loss 
 def loss_and_sums(spec: TaskSpec, outputs: jax.Array, batch: Batch) -> tuple[jax.Array, Metrics]:
   """The weighted mean loss (what gradients follow) and the metric sums behind it."""
   weights = batch["weights"]
-  if spec.kind == "regress":
+  if spec.kind == "regress":  # B targets, or B x O (a forecast horizon): mean over the O
     err = outputs - batch["targets"]
-    per_item = err * err
-    sums = {"mse": jnp.sum(per_item * weights), "mae": jnp.sum(jnp.abs(err) * weights)}
+    over = tuple(range(1, err.ndim))
+    per_item, abs_err = jnp.mean(err * err, axis=over), jnp.mean(jnp.abs(err), axis=over)
+    sums = {"mse": jnp.sum(per_item * weights), "mae": jnp.sum(abs_err * weights)}
   else:
     per_item = optax.softmax_cross_entropy_with_integer_labels(outputs, batch["targets"])
     correct = (jnp.argmax(outputs, -1) == batch["targets"]).astype(jnp.float32)

@@ -14,7 +14,8 @@ bidirectional), cnn_lstm (conv features into an LSTM), bag (order-blind baseline
 beyond the folklore: tcn (Bai et al. 2018 dilated causal CNN), mingru / lru (linear
 recurrences run as a parallel scan), transformer (pre-norm self-attention); the
 position-specific baselines of Greydanus 2020 (MNIST-1D): logreg and mlp over the
-whole flattened input. `register` adds one; `validate` checks a config against a task
+whole flattened input; for forecasting, linear (NLinear / DLinear, Zeng et al. 2023), which
+makes the forecast without a head. `register` adds one; `validate` checks a config against a task
 before anything compiles; `parameter_counts` sizes a model from shapes alone.
 """
 
@@ -37,6 +38,8 @@ from cnnrnn_jax.encoders import (  # noqa: F401
   TCN,
   Bag,
   FlatMLP,
+  IteratedRecurrent,
+  LinearForecaster,
   LinearRNNEncoder,
   RecurrentEncoder,
   TemporalBlock,
@@ -56,8 +59,8 @@ from cnnrnn_jax.tasks.base import TaskSpec
 class SequenceModel(nn.Module):
   """Inputs -> (masked embedding) -> encoder -> dropout -> dense head.
 
-  Returns (outputs, aux): outputs are B x O logits (classify), B (regress) or
-  B x L x O (per_step, lm).
+  Returns (outputs, aux): outputs are B x O logits (classify), B (regress with one
+  output) or B x O (a forecast horizon), or B x L x O (per_step, lm).
   """
 
   spec: TaskSpec
@@ -76,10 +79,12 @@ class SequenceModel(nn.Module):
       x_BxLxE = inputs.astype(jnp.float32)
     x_BxLxE = jnp.where(mask_BxL(lengths_B, L)[:, :, None], x_BxLxE, 0.0)
     seq, pooled, aux = self.encoder(x_BxLxE, lengths_B, train)
+    if getattr(self.encoder, "makes_outputs", False):  # linear: the forecast itself
+      return pooled, aux
     features = seq if self.spec.per_step else pooled
     features = nn.Dropout(self.dropout, deterministic=not train)(features)
     outputs = nn.Dense(self.spec.num_outputs, name="head")(features)
-    if self.spec.kind == "regress":
+    if self.spec.kind == "regress" and self.spec.num_outputs == 1:
       outputs = outputs[..., 0]
     return outputs, aux
 
@@ -92,15 +97,22 @@ def _seq_padding(spec: TaskSpec, default: str) -> str:
 
 
 def _cnn(arch, spec):
+  if spec.horizon:  # forecasting: causal features, a readout that keeps time
+    return TextCNN(
+      tuple(arch.kernel_sizes), arch.num_filters, "causal", arch.conv_impl, arch.forecast_readout
+    )
   return TextCNN(
     tuple(arch.kernel_sizes), arch.num_filters, _seq_padding(spec, "valid"), arch.conv_impl
   )
 
 
 def _recurrent(cell):
-  return lambda arch, spec: RecurrentEncoder(
-    cell, arch.hidden, arch.bidirectional, arch.readout, arch.rnn_impl
-  )
+  def factory(arch, spec):
+    if spec.horizon and arch.get("forecast_mode") == "iterated":
+      return IteratedRecurrent(cell, arch.hidden, spec.horizon, arch.rnn_impl)
+    return RecurrentEncoder(cell, arch.hidden, arch.bidirectional, arch.readout, arch.rnn_impl)
+
+  return factory
 
 
 def _cnn_lstm(arch, spec):
@@ -187,6 +199,7 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
   _validate_flat(name, arch, spec)
   if name in VALIDATORS:
     VALIDATORS[name](arch, spec)
+  _validate_forecast(name, arch, spec)
   if spec.kind == "lm":
     if name not in CAUSAL_CAPABLE:
       raise ConfigError(f"model {name!r} is not causal and cannot do language modelling")
@@ -317,6 +330,52 @@ def _validate_flat(name: str, arch, spec: TaskSpec) -> None:
   if arch.mlp_layers < 0:
     raise ConfigError(
       f"config.arch.mlp_layers={arch.mlp_layers} must be >= 0 (0 is logistic regression)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecasting: linear (NLinear / DLinear shapes, Zeng et al. 2023)
+
+FORECAST_READOUTS = ("flatten", "last")  # cnn on a forecasting task
+FORECAST_MODES = ("direct", "iterated")  # rnn / lstm / gru: vector head | own forecasts fed back
+FORECAST_ONLY = {"linear"}  # models that need a forecasting task (TaskSpec.horizon)
+
+
+def _linear(arch, spec):
+  return LinearForecaster(spec.horizon, spec.num_outputs // spec.horizon, arch.decomposition)
+
+
+register("linear", _linear, causal=False)
+
+
+def _validate_forecast(name: str, arch, spec: TaskSpec) -> None:
+  if name == "linear" and not spec.horizon:
+    raise ConfigError(
+      "model 'linear' maps a window to the next `horizon` values; use it on a forecasting "
+      "task (sines, mackey_glass, csv_series)"
+    )
+  if name == "linear" and arch.decomposition < 0:
+    raise ConfigError(
+      f"config.arch.decomposition={arch.decomposition} must be >= 0 (0 = NLinear's single "
+      "map, 25 = DLinear's moving average)"
+    )
+  mode = arch.get("forecast_mode", "direct")  # configs saved before the knob existed
+  if mode not in FORECAST_MODES:
+    raise ConfigError(f"config.arch.forecast_mode={mode!r} is not one of {FORECAST_MODES}")
+  if spec.horizon and mode == "iterated":
+    if name not in ("rnn", "lstm", "gru"):
+      raise ConfigError(
+        f"forecast_mode='iterated' steps a recurrence on its own forecasts; model {name!r} "
+        "is not one of rnn, lstm, gru: use forecast_mode=direct"
+      )
+    if spec.num_outputs != spec.horizon * spec.input_dim or arch.bidirectional:
+      raise ConfigError(
+        "forecast_mode='iterated' feeds the forecasts back as inputs: forecast every input "
+        "channel (--config.data.targets=all or one column) with a unidirectional model"
+      )
+  if name == "cnn" and spec.horizon and arch.forecast_readout not in FORECAST_READOUTS:
+    raise ConfigError(
+      f"config.arch.forecast_readout={arch.forecast_readout!r} is not one of {FORECAST_READOUTS}"
     )
 
 

@@ -119,8 +119,10 @@ def names_of(text: str) -> list[str]:
 
 
 def resolve_models(cfg: ml_collections.ConfigDict) -> list[str]:
-  """cfg.models: comma-separated registered names, or 'all' for the whole registry."""
-  names = sorted(models.MODELS) if cfg.models == "all" else names_of(cfg.models)
+  """cfg.models: comma-separated registered names, or 'all' for the whole registry (but the
+  forecasting-only models, which cannot classify)."""
+  every = sorted(set(models.MODELS) - models.FORECAST_ONLY)
+  names = every if cfg.models == "all" else names_of(cfg.models)
   unknown = [m for m in names if m not in models.MODELS]
   if unknown:
     raise ConfigError(

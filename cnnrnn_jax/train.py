@@ -89,6 +89,42 @@ def _check_positive(config, *keys):
       raise ConfigError(f"config.{key}={config[key]} must be positive")
 
 
+def selection_task(config: ml_collections.ConfigDict) -> Task | None:
+  """The task evaluated on `config.select_on` (its data.eval_split), or None when unset."""
+  split = config.get("select_on")
+  if not split:
+    return None
+  if split == config.data.get("eval_split"):
+    raise ConfigError(
+      f"config.select_on={split!r} is the eval split itself; select on another split "
+      "(e.g. validation with --config.data.eval_split=test)"
+    )
+  data = ml_collections.ConfigDict(config.data.to_dict())
+  data.eval_split = split
+  return tasks.build(config.task, data, config.seed)
+
+
+def higher_is_better(spec: TaskSpec) -> bool:
+  """Whether the headline metric grows as a model improves (accuracy) or shrinks (mse)."""
+  return headline(spec) == "accuracy"
+
+
+def select_best(
+  lines: Iterable[dict[str, Any]], select_split: str, eval_split: str, spec: TaskSpec
+) -> dict[str, float] | None:
+  """The eval metrics of the step whose `select_split` headline metric is best (the earliest
+  on ties), with `selected_step` and the selection score; None when nothing was selected."""
+  metric, sign = headline(spec), (-1.0 if higher_is_better(spec) else 1.0)
+  scored = {l["step"]: l[metric] for l in lines if l["split"] == select_split}
+  evals = {l["step"]: l for l in lines if l["split"] == eval_split}
+  steps = [step for step in sorted(scored) if step in evals]
+  if not steps:
+    return None
+  best = min(steps, key=lambda step: sign * scored[step])
+  values = {k: v for k, v in evals[best].items() if k not in ("step", "split", "seed")}
+  return {**values, "selected_step": float(best), f"{select_split}_{metric}": scored[best]}
+
+
 def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   """Builds task and model from the config, validating everything before any compile.
 
@@ -237,6 +273,9 @@ def train_and_return_state(
 ) -> tuple[TrainState, dict[str, float]]:
   """Trains `config.model` on `config.task` over all devices; returns (state, eval metrics).
 
+  With config.select_on (e.g. 'validation'), every evaluation also scores that split, and
+  the returned metrics are the eval split's at the step that scored best on it (plus
+  `selected_step`); the returned state is the last one.
   Writes config.json, metrics.jsonl, TensorBoard scalars, the task's assets (e.g.
   vocab.json) and (config.checkpoint_every > 0) checkpoints into `workdir`, and resumes from
   the newest good checkpoint found there.
@@ -253,6 +292,7 @@ def train_and_return_state(
       config.opt.warmup_steps,
       config.train_steps,
     )
+  chooser = selection_task(config)
   mesh = data_mesh(config.batch_size)
   make_workdir(workdir)
   primary = jax.process_index() == 0
@@ -301,6 +341,13 @@ def train_and_return_state(
     run = _Run(
       config=config,
       task=task,
+      select_spec=None if chooser is None else chooser.spec,
+      select_fn=None
+      if chooser is None
+      else _sharded_evaluator(
+        model, chooser, state.params, config.batch_size, replicated, batch_sharding
+      ),
+      metrics_path=os.path.join(workdir, "metrics.jsonl"),
       ckpts=ckpts,
       zero_sums=zero_sums,
       step_fn=jax.jit(
@@ -336,6 +383,9 @@ class _Run:
   batch_sharding: jax.sharding.Sharding
   rng: jax.Array
   writer: MetricWriter
+  select_spec: TaskSpec | None = None  # the selection split's (its own naive baseline)
+  select_fn: Any = None
+  metrics_path: str = ""
 
 
 def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
@@ -410,6 +460,9 @@ def _loop(run: _Run, state, sums, start: int):
       )
       sums, t_last, last_logged = run.zero_sums, now, step
     if evaluate_now:
+      if run.select_fn is not None:
+        chosen = summarize(run.select_spec, run.select_fn(state.params))
+        writer.write(step, config.select_on, chosen)
       eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
       logging.info(
@@ -420,4 +473,11 @@ def _loop(run: _Run, state, sums, start: int):
   if eval_metrics is None:  # restored at the last step: its lines are already written
     eval_metrics = summarize(spec, run.eval_fn(state.params))
   logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
+  if run.select_fn is not None and os.path.exists(run.metrics_path):
+    with open(run.metrics_path) as f:  # every line of this run, the resumed ones included
+      lines = [json.loads(line) for line in f if line.strip()]
+    selected = select_best(lines, config.select_on, "eval", spec)
+    if selected is not None:
+      logging.info("selected on %s: step %d", config.select_on, selected["selected_step"])
+      eval_metrics = selected
   return state, eval_metrics

@@ -286,11 +286,12 @@ def test_csv_series_columns_header_and_normalisation(tmp_path):
   train_part = np.sin(np.arange(140) / 3)
   assert task.mean_C[0] == pytest.approx(train_part.mean(), abs=1e-4)
   assert task.scale_C[0] == pytest.approx(train_part.std(), abs=1e-4)
-  # window ending at t (first train window: t = 9) targets value at t + 2, normalised
+  # window ending at t (first train window: t = 9) targets value at t + 1 and t + 2, normalised
   x, y = task.x["train"][0], task.y["train"][0]
   expected_x = (np.sin(np.arange(10) / 3) - task.mean_C[0]) / task.scale_C[0]
   np.testing.assert_allclose(x[:, 0], expected_x, atol=1e-4)
-  assert y == pytest.approx((np.sin(11 / 3) - task.mean_C[0]) / task.scale_C[0], abs=1e-4)
+  expected_y = (np.sin(np.array([10, 11]) / 3) - task.mean_C[0]) / task.scale_C[0]
+  np.testing.assert_allclose(y, expected_y, atol=1e-4)
 
 
 def test_csv_series_missing_value_fails_or_is_skipped(tmp_path):

@@ -26,6 +26,9 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.train_steps = 1500
   config.log_every = 100  # steps between train-metric lines (and progress logs)
   config.eval_every = 500  # steps between evaluations (and at the end)
+  # Model selection: also evaluate on this split (e.g. 'validation' while data.eval_split is
+  # 'test') and report the eval metrics of the step that scored best on it. None = last step.
+  config.select_on = config_dict.placeholder(str)
 
   # Scale-out and durability (docs/durability.md). Every device is used;
   # batch_size is the GLOBAL batch and must be a multiple of the device count.
@@ -62,6 +65,10 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.rnn_impl = "fused"
   # --- Position-specific baselines (Greydanus 2020): logreg, mlp over the flattened input -----
   config.arch.mlp_layers = 2  # mlp: ReLU layers of width arch.hidden; logreg has none
+  # --- Forecasting (tasks/forecast.py) -------------------------------------------------
+  config.arch.decomposition = 0  # linear: 0 = one map (NLinear); K = DLinear's K-step average
+  config.arch.forecast_readout = "flatten"  # cnn on forecasting: flatten | last (keep time)
+  config.arch.forecast_mode = "direct"  # rnn/lstm/gru: direct (vector head) | iterated
 
   config.opt = ml_collections.ConfigDict()
   config.opt.optimizer = "adamw"  # adamw | sgd (with momentum)
@@ -96,9 +103,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.lowercase = config_dict.placeholder(bool)
   config.data.min_count = config_dict.placeholder(int)  # rarer tokens become OOV
   config.data.vocab_path = config_dict.placeholder(str)  # reuse a run's WORKDIR/vocab.json
-  config.data.columns = config_dict.placeholder(str)  # csv_series 'target,other'; None = last
-  config.data.horizon = config_dict.placeholder(int)  # forecast this many steps ahead: 1
+  config.data.columns = config_dict.placeholder(str)  # csv_series 'target,other' | all; None = last
+  config.data.horizon = config_dict.placeholder(int)  # forecast the next H steps: 1
   config.data.period = config_dict.placeholder(int)  # seasonal-naive baseline period
+  config.data.split = config_dict.placeholder(str)  # fractions | ett | rows:A,B,C
+  config.data.targets = config_dict.placeholder(str)  # first | all channels forecast
+  config.data.window_norm = config_dict.placeholder(str)  # none | last | mean | diff
+  config.data.log = False  # forecast the log of a positive series
+  config.data.interpolate_missing = False  # csv_series: fill empty cells linearly
 
   plugins.merge_registered(config)  # the settings registered models and tasks bring
   if preset:

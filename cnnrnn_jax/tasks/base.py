@@ -5,7 +5,7 @@ Shape key: B batch, L length, C input channels, K classes.
 A batch is a dict of numpy arrays:
   inputs   int32 B x L (token ids, 0 = PAD)  or  float32 B x L x C (continuous)
   lengths  int32 B      valid steps of each row; positions >= length are padding
-  targets  int32 B (classify) | float32 B (regress) | int32 B x L (per_step, lm)
+  targets  int32 B (classify) | float32 B or B x O (regress) | int32 B x L (per_step, lm)
   weights  float32 B or B x L: 1 for what counts in loss/metric, 0 for padding
            (padded eval rows, positions past the length, steps without a target)
 
@@ -46,6 +46,8 @@ class TaskSpec:
   metric: name of the headline metric ('accuracy', 'mse', 'bits_per_char', ...).
   baseline: an optional reference value of `loss` that a memoryless/trivial
     predictor reaches (e.g. copy memory's 10 ln 8 / (T + 20)); reported next to it.
+  horizon: forecasting tasks only: the steps ahead each target channel is predicted for
+    (num_outputs = horizon x target channels, laid out step-major); None elsewhere.
   """
 
   kind: str
@@ -55,6 +57,7 @@ class TaskSpec:
   input_dim: int | None = None
   metric: str = "accuracy"
   baseline: float | None = None
+  horizon: int | None = None
 
   def __post_init__(self):
     if self.kind not in KINDS:

@@ -4,7 +4,8 @@
                detected) or from a folder of one-file-per-class text files (one example per
                non-blank line; the file stem is the label)
   text_corpus  character- (default) or word-level language modelling on a plain text file
-  csv_series   forecasting on chosen numeric columns of a CSV file (tasks/forecast.py)
+  csv_series   forecasting on chosen numeric columns of a CSV file (tasks/forecast.py);
+               empty cells stop the run unless `interpolate_missing` fills them linearly
   read_idx     the IDX format of the MNIST files (used by the *_mnist tasks)
 
 Point a task at data with `--config.data.train_path=P` and optionally `eval_path=P`;
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -303,7 +305,10 @@ def _text_corpus(data_config, seed: int) -> text.CorpusTask:
 def read_series(
   path: str, data_config: ml_collections.ConfigDict, errors: text.RowErrors
 ) -> tuple[np.ndarray, list[str]]:
-  """float64 T x C of the chosen `columns` (first = forecast target; default: last column)."""
+  """float64 T x C of the chosen `columns` (first = forecast target; default: last column;
+  `all`: every column whose first row is numeric, e.g. all but an ETT file's date).
+
+  With `interpolate_missing`, empty cells become NaN here and `fill_missing` fills them."""
   body = text.read_text(path, data_config.get("encoding"))
   rows = _records(
     path, body, _delimiter(path, next((l for l in text.split_lines(body) if l.strip()), ""))
@@ -324,7 +329,12 @@ def read_series(
     header, rows = rows[0][1], rows[1:]
   width = len(header) if header is not None else len(rows[0][1])
   wanted = data_config.get("columns")
-  if wanted:
+  if wanted == "all":
+    first = next((fields for _, fields, _ in rows if fields is not None), [])
+    picked = [c for c, value in enumerate(first) if numeric(value.strip())]
+    if not picked:
+      raise ConfigError(f"{path}: columns='all' found no numeric column in its first row")
+  elif wanted:
     picked = [_column(c.strip(), header, "columns", path) for c in str(wanted).split(",")]
   else:
     picked = [width - 1]
@@ -340,6 +350,8 @@ def read_series(
       errors.bad(f"{path}:{line}", f"expected {width} fields, found {len(fields)}")
       continue
     cells = [fields[c].strip() for c in picked]
+    if data_config.get("interpolate_missing"):
+      cells = [v or "nan" for v in cells]
     bad = next((n for n, v in zip(names, cells) if not numeric(v)), None)
     if bad is not None:
       value = cells[names.index(bad)]
@@ -356,14 +368,30 @@ def read_series(
   return np.asarray(values), names
 
 
+def fill_missing(series_TxC: np.ndarray) -> tuple[np.ndarray, int]:
+  """(series with each NaN replaced linearly between its column's neighbours, and the ends
+  held at the nearest value; how many were filled). A gap never borrows from the future
+  beyond its own next observation."""
+  filled_TxC, rows_T = series_TxC.copy(), np.arange(len(series_TxC))
+  for c in range(series_TxC.shape[1]):
+    known_T = ~np.isnan(series_TxC[:, c])
+    if not known_T.any():
+      raise ConfigError(f"csv_series: column {c} holds no values at all")
+    filled_TxC[:, c] = np.interp(rows_T, rows_T[known_T], series_TxC[known_T, c])
+  return filled_TxC, int(np.isnan(series_TxC).sum())
+
+
 @register("csv_series")
 def _csv_series(data_config, seed: int):
   path = _need_path(data_config, "csv_series", "FILE.csv")
   errors = text.RowErrors(data_config.get("skip_bad_rows"))
   series_TxC, names = read_series(path, data_config, errors)
   errors.report("csv_series")
+  series_TxC, filled = fill_missing(series_TxC)
+  if filled:
+    logging.info("csv_series: %d empty cells of %s filled by linear interpolation", filled, path)
   task = forecast.ForecastTask("csv_series", series_TxC, seed, data_config)
-  task.skipped, task.columns = errors.count, names
+  task.skipped, task.columns, task.filled = errors.count, names, filled
   return task
 
 

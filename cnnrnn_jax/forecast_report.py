@@ -1,0 +1,155 @@
+"""The forecasting table, written from the runs' own files (never by hand).
+
+Every run directory under a root that holds `seeds.json` (experiments.train --seeds) is one
+cell: the test MSE / MAE of its seeds (mean ± sample std; with config.select_on, those of the
+best validation step), next to the naive forecasts its task scored on exactly the same test
+windows (seed_S/baselines.json). A second table gives each model's parameters and seconds per
+training epoch (the median logged step rate after the first logging window, which holds the
+compilation).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import statistics
+from typing import Any
+
+import ml_collections
+
+from cnnrnn_jax import models, tables
+from cnnrnn_jax.tasks.base import TaskSpec
+
+# Zeng et al. 2023 ("Are Transformers Effective for Time Series Forecasting?", AAAI), ETTh1 at
+# input length 336, MSE / MAE of its two best linear rows, as transcribed in the authors'
+# repository (github.com/cure-lab/LTSF-Linear, LTSF-Benchmark.md; its headings say input 96,
+# the values are the paper's 336 tables). That file names the first pair DLinear and the
+# second NLinear; the paper's tables name them the other way round.
+PUBLISHED = {
+  ("univariate", 336, 96): "0.053 / 0.177; 0.056 / 0.180",
+  ("univariate", 336, 192): "0.069 / 0.204; 0.071 / 0.204",
+  ("univariate", 336, 336): "0.081 / 0.226; 0.098 / 0.244",
+  ("univariate", 336, 720): "0.080 / 0.226; 0.189 / 0.359",
+  ("multivariate", 336, 96): "0.374 / 0.394; 0.375 / 0.399",
+  ("multivariate", 336, 192): "0.408 / 0.415; 0.405 / 0.416",
+  ("multivariate", 336, 336): "0.429 / 0.427; 0.439 / 0.443",
+  ("multivariate", 336, 720): "0.440 / 0.453; 0.472 / 0.490",
+}
+
+
+def model_label(config: dict[str, Any]) -> str:
+  """The preset name of a run: the model, dlinear for a decomposing linear map, MODEL_iterated
+  for a recurrence stepping on its own forecasts."""
+  if config["model"] == "linear" and config["arch"].get("decomposition"):
+    return "dlinear"
+  if config["arch"].get("forecast_mode") == "iterated":
+    return f"{config['model']}_iterated"
+  return config["model"]
+
+
+def _read_lines(path: str) -> list[dict[str, Any]]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def seconds_per_epoch(metrics_path: str, train_windows: int, batch_size: int) -> float | None:
+  """Training seconds per epoch from the step rates logged after the first window."""
+  rates = [l["steps_per_sec"] for l in _read_lines(metrics_path) if l["split"] == "train"]
+  rates = rates[1:] or rates
+  if not rates:
+    return None
+  return train_windows / batch_size / statistics.median(rates)
+
+
+def parameter_count(config: dict[str, Any], baselines: dict[str, Any]) -> int:
+  """Parameters of the run's model, from shapes only."""
+  spec = TaskSpec(
+    kind="regress",
+    num_outputs=baselines["horizon"] * baselines["targets"],
+    seq_len=baselines["seq_len"],
+    input_dim=baselines["channels"],
+    metric="mse",
+    horizon=baselines["horizon"],
+  )
+  arch = ml_collections.ConfigDict(config["arch"])
+  return models.parameter_counts(models.build_model(config["model"], arch, spec))[0]
+
+
+def collect(root: str) -> list[dict[str, Any]]:
+  """One record per finished run directory under `root` (those holding seeds.json)."""
+  records = []
+  for summary_path in sorted(glob.glob(os.path.join(root, "*", "seeds.json"))):
+    run = os.path.dirname(summary_path)
+    with open(summary_path) as f:
+      summary = json.load(f)
+    seed_dirs = sorted(glob.glob(os.path.join(run, "seed_*")))
+    with open(os.path.join(seed_dirs[0], "config.json")) as f:
+      config = json.load(f)
+    with open(os.path.join(seed_dirs[0], "baselines.json")) as f:
+      baselines = json.load(f)
+    epochs = [
+      seconds_per_epoch(
+        os.path.join(d, "metrics.jsonl"), baselines["train_windows"], config["batch_size"]
+      )
+      for d in seed_dirs
+    ]
+    epochs = [e for e in epochs if e is not None]
+    records.append(
+      {
+        "run": os.path.basename(run),
+        "setting": "multivariate" if baselines["targets"] > 1 else "univariate",
+        "seq_len": baselines["seq_len"],
+        "horizon": baselines["horizon"],
+        "model": model_label(config),
+        "mse": summary["mse"],
+        "mae": summary["mae"],
+        "baselines": baselines,
+        "params": parameter_count(config, baselines),
+        "sec_per_epoch": statistics.mean(epochs) if epochs else None,
+      }
+    )
+  return records
+
+
+def _score(mse: dict[str, Any], mae: dict[str, Any]) -> str:
+  n = len(mse["values"])
+  spread = f" ± {mse['std']:.4f}" if n > 1 else ""
+  return f"{mse['mean']:.4f}{spread} / {mae['mean']:.3f} ({n})"
+
+
+def results_table(records: list[dict[str, Any]]) -> str:
+  """Markdown: one row per (setting, L, H), naive forecasts, one column per model."""
+  order = ["linear", "dlinear", "cnn", "lstm", "gru", "lstm_iterated", "tcn", "transformer"]
+  names = sorted(
+    {r["model"] for r in records},
+    key=lambda m: (m not in order, order.index(m) if m in order else 0, m),
+  )
+  keys = sorted({(r["setting"], r["seq_len"], r["horizon"]) for r in records})
+  rows = []
+  for key in keys:
+    here = {r["model"]: r for r in records if (r["setting"], r["seq_len"], r["horizon"]) == key}
+    naive = next(iter(here.values()))["baselines"]
+    last, seasonal = naive["last_value"], naive.get("seasonal_naive")
+    rows.append(
+      [
+        *key,
+        f"{last['mse']:.3f} / {last['mae']:.3f}",
+        f"{seasonal['mse']:.3f} / {seasonal['mae']:.3f}" if seasonal else None,
+        *[_score(here[m]["mse"], here[m]["mae"]) if m in here else None for m in names],
+        PUBLISHED.get(key),
+      ]
+    )
+  period = records[0]["baselines"].get("period")
+  header = ["setting", "L", "H", "naive last", f"seasonal ({period})", *names, "published"]
+  return tables.markdown_table(header, rows)
+
+
+def cost_table(records: list[dict[str, Any]]) -> str:
+  """Markdown: parameters and seconds per training epoch of each run."""
+  rows = [
+    [r["setting"], r["seq_len"], r["horizon"], r["model"], f"{r['params']:,}", r["sec_per_epoch"]]
+    for r in sorted(records, key=lambda r: (r["setting"], r["seq_len"], r["horizon"], r["model"]))
+  ]
+  header = ["setting", "L", "H", "model", "parameters", "s / epoch"]
+  return tables.markdown_table(header, rows, digits=2)
