@@ -57,6 +57,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.rnn_impl = "fused"
   # --- Position-specific baselines (Greydanus 2020): logreg, mlp over the flattened input -----
   config.arch.mlp_layers = 2  # mlp: ReLU layers of width arch.hidden; logreg has none
+  # --- Video (frames.py, docs/video.md): a frame encoder before any model, and cnn3d ---------
+  config.arch.frame_encoder = "none"  # none | cnn2d | mlp: run on every frame, then the model
+  config.arch.frame_filters = (16, 32, 32)  # cnn2d / cnn3d: conv-ReLU-2x2 pool levels
+  config.arch.frame_dim = 64  # frame feature width (cnn2d readout, mlp layers)
+  config.arch.frame_pool = "flatten"  # cnn2d readout: flatten (keeps where) | max | mean
+  config.arch.frame_mlp_layers = 2  # mlp frame encoder: Dense-ReLU layers of width frame_dim
 
   config.opt = ml_collections.ConfigDict()
   config.opt.optimizer = "adamw"  # adamw | sgd (with momentum)
@@ -94,6 +100,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.columns = config_dict.placeholder(str)  # csv_series 'target,other'; None = last
   config.data.horizon = config_dict.placeholder(int)  # forecast this many steps ahead: 1
   config.data.period = config_dict.placeholder(int)  # seasonal-naive baseline period
+  # ---- Video (tasks/video.py): moving MNIST digits; train_path = the MNIST IDX folder.
+  config.data.label = config_dict.placeholder(str)  # digits | direction | sequence
+  config.data.frame_size = config_dict.placeholder(int)  # frames are square: 32
+  config.data.digit_size = config_dict.placeholder(int)  # digits resized to this side: 14
+  config.data.num_digits = config_dict.placeholder(int)  # digits per clip: 1
+  config.data.speed = config_dict.placeholder(int)  # pixels per frame along each moving axis
+  config.data.show_frames = config_dict.placeholder(int)  # sequence: frames each digit shows
 
   if preset:
     parts = preset.split(",")
