@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from tiers import fast_tier
 
-from cnnrnn_jax import conv2d, frames, models, tasks, train
+from cnnrnn_jax import bench, conv2d, frames, models, tasks, train
+from cnnrnn_jax.bench import cases
 from cnnrnn_jax.configs import default, video
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import TaskSpec
 from cnnrnn_jax.tasks import video as video_task
+from cnnrnn_jax.viz import video as viz_video
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
@@ -348,3 +350,22 @@ def test_moving_mnist_trains_from_idx_files(tmp_path):
   config.log_every = config.eval_every = config.checkpoint_every = 2
   metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert 0.0 <= metrics["accuracy"] <= 1.0 and np.isfinite(metrics["loss"])
+  # the film strip of the trained run (what experiments/visualize_video draws)
+  restored, state = train.restore(str(tmp_path / "run"))
+  task = tasks.build(restored.task, restored.data, restored.seed)
+  out = viz_video.clip_readout(restored, state.params, task, num_clips=2)
+  assert out["frames"].shape == (2, 4, 16, 16) and out["hidden"].shape == (2, 4, 8)
+  fig = viz_video.film_strip_figure(out["frames"][0], out["frame_maps"][0], out["hidden"][0], "x")
+  fig.savefig(tmp_path / "strip.png")
+  assert (tmp_path / "strip.png").stat().st_size > 1000
+  # what experiments/video_cost measures
+  (row,) = bench.video_step_costs({"tiny": config}, repeats=1)
+  assert row["seq_len"] == 4 and row["train_ms_per_clip"] > 0 and row["peak_mb"] > 0
+  assert 0 < row["generate_over_train"]
+
+
+@pytest.mark.slow
+def test_the_benchmark_times_every_conv2d_form():
+  found = cases.conv2d_cases("targets", "vmap_shifted", B=2, S=4, C=1, F=2)
+  assert [c.mode for c in found] == ["fwd", "fwd+bwd"]
+  assert all(c.family == "conv2d" and c.dims["S"] == 4 for c in found)
