@@ -54,7 +54,8 @@ def get_config(preset: str = "lstm") -> ml_collections.ConfigDict:
   config.batch_size = 32
   config.train_steps = 1000
   config.log_every = 100
-  config.eval_every = config.checkpoint_every = 1000
+  config.eval_every = 250
+  config.checkpoint_every = 1000
   config.opt.warmup_steps = 50
   config.arch.frame_filters = (8, 16, 32)
   config.arch.update(arch)

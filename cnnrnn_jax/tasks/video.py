@@ -10,8 +10,9 @@ Shape key: N clips, T frames, H = W frame side, S digit side, K digits per clip.
 
   digits     the multiset of the K digit classes (10 classes for one digit, 55 for two):
              any single frame shows it, order does not matter
-  direction  which of the 8 directions the digits move (all K share it): the first move
-             never meets a wall, so frames 0 and 1 decide it; a single frame cannot
+  direction  which of the 8 directions the digits move (all K share it): the first
+             FREE_MOVES moves never meet a wall, so the first frames decide it (later
+             bounces turn the digits); no single frame can
   sequence   two digits of different classes appear one after the other, each for
              `show_frames` frames (3), `distance` empty frames (4) apart, at a random time:
              1 iff the first is larger than the second. It needs recognition and memory
@@ -57,6 +58,7 @@ DEFAULTS = {
   "show_frames": 3,
   "distance": 4,
 }
+FREE_MOVES = 3  # direction: moves before the first possible bounce (fewer in shorter clips)
 
 
 def area_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
@@ -144,10 +146,12 @@ def read_knobs(data_config) -> dict:
       f"moving_mnist: direction needs 2 or more frames to show a move, not seq_len={T}; "
       "raise --config.data.seq_len"
     )
-  if label == "direction" and H - S < knobs["speed"]:
+  free = knobs["speed"] * min(FREE_MOVES, T - 1)
+  if label == "direction" and H - S < free:
     raise ConfigError(
-      f"moving_mnist: a {S}x{S} digit in a {H}x{H} frame has {H - S} pixels to move, "
-      f"less than speed={knobs['speed']}; lower --config.data.speed or --config.data.digit_size"
+      f"moving_mnist: a {S}x{S} digit in a {H}x{H} frame has {H - S} pixels to move, less "
+      f"than the {free} of its first moves at speed={knobs['speed']}; lower "
+      "--config.data.speed or --config.data.digit_size"
     )
   span = 2 * knobs["show_frames"] + knobs["distance"]
   if label == "sequence" and span > T:
@@ -213,9 +217,10 @@ class MovingDigits(Task):
     else:
       heading_NxK = rng.integers(8, size=(n, K))
     velocity_NxKx2 = DIRECTIONS_8x2[heading_NxK] * self.speed
-    # starts from which the first move stays inside the frame (label = the first move)
-    low_NxKx2 = np.maximum(-velocity_NxKx2, 0)
-    high_NxKx2 = room - np.maximum(velocity_NxKx2, 0)
+    # starts from which the first moves stay inside the frame (the label is their direction)
+    reach_NxKx2 = velocity_NxKx2 * (min(FREE_MOVES, T - 1) if self.label == "direction" else 1)
+    low_NxKx2 = np.maximum(-reach_NxKx2, 0)
+    high_NxKx2 = room - np.maximum(reach_NxKx2, 0)
     start_NxKx2 = low_NxKx2 + np.floor(rng.random((n, K, 2)) * (high_NxKx2 - low_NxKx2 + 1)).astype(
       np.int64
     )
