@@ -52,10 +52,10 @@ def get_config(preset: str = "lstm") -> ml_collections.ConfigDict:
   config = default.get_config(f"{model},moving_mnist")
   config.data.label = label or "digits"
   config.batch_size = 32
-  config.train_steps = 1000
+  config.train_steps = 500
   config.log_every = 100
   config.eval_every = 250
-  config.checkpoint_every = 1000
+  config.checkpoint_every = 500
   config.opt.warmup_steps = 50
   config.arch.frame_filters = (8, 16, 32)
   config.arch.update(arch)
