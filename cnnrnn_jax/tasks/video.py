@@ -203,11 +203,10 @@ class MovingDigits(Task):
     if self.label == "sequence":  # two different classes, the first drawn freely
       first_N = rng.integers(len(classes_M), size=n)
       second_N = rng.integers(len(classes_M), size=n)
-      for _ in range(100):  # redraw ties; P(tie) = 0.1, so 100 rounds leave none in practice
-        tie = classes_M[first_N] == classes_M[second_N]
-        if not tie.any():
-          break
+      tie = classes_M[first_N] == classes_M[second_N]
+      while tie.any():  # redraw the second digit of ties (about 1 in 10 each round)
         second_N[tie] = rng.integers(len(classes_M), size=int(tie.sum()))
+        tie = classes_M[first_N] == classes_M[second_N]
       picks_NxK = np.stack([first_N, second_N], axis=1)
     else:
       picks_NxK = rng.integers(len(classes_M), size=(n, K))
