@@ -137,6 +137,17 @@ def test_direction_label_is_the_first_move_of_the_digits():
   assert set(batch["targets"].tolist()) == set(range(8))
 
 
+def test_wrapped_clips_roll_each_frame_into_the_next_one():
+  task = make_task(label="direction", motion="wrap", seq_len=5, frame_size=16, digit_size=7)
+  batch = task.train_batch(0, 50)
+  clips = batch["inputs"].reshape(50, 5, 16, 16)
+  for clip, target in zip(clips, batch["targets"]):
+    dy, dx = 2 * video_task.DIRECTIONS_8x2[target]
+    for t in range(4):
+      np.testing.assert_array_equal(clip[t + 1], np.roll(clip[t], (dy, dx), axis=(0, 1)))
+  assert set(batch["targets"].tolist()) == set(range(8))
+
+
 @pytest.mark.parametrize("distance", [0, 5])
 def test_sequence_shows_two_different_digits_distance_frames_apart(distance):
   task = make_task(label="sequence", seq_len=12, show_frames=2, distance=distance)
@@ -198,6 +209,7 @@ def test_area_resize_keeps_the_mean_brightness():
     ),
     ({"label": "sequence", "num_digits": 3}, "exactly 2 digits"),
     ({"label": "colour"}, "label='colour' is not one of"),
+    ({"motion": "spin"}, "motion='spin' is not one of"),
     ({"label": "direction", "digit_size": 28}, "4 pixels to move, less than the 6 of its first"),
     ({"seq_len": 0}, "seq_len=0 must be an integer >= 1"),
   ],

@@ -106,6 +106,7 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.digit_size = config_dict.placeholder(int)  # digits resized to this side: 14
   config.data.num_digits = config_dict.placeholder(int)  # digits per clip: 1
   config.data.speed = config_dict.placeholder(int)  # pixels per frame along each moving axis
+  config.data.motion = config_dict.placeholder(str)  # bounce (off the walls) | wrap (torus)
   config.data.show_frames = config_dict.placeholder(int)  # sequence: frames each digit shows
 
   if preset:

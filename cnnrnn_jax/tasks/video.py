@@ -5,14 +5,18 @@ Shape key: N clips, T frames, H = W frame side, S digit side, K digits per clip.
   moving_mnist   T frames (`seq_len`, default 16) of H x H pixels (`frame_size`, 32) in [0, 1];
                  K digits (`num_digits`, 1) of S x S pixels (`digit_size`, 14: MNIST's 28 x 28
                  resized by area) move `speed` pixels a frame (2) along each moving axis in
-                 one of 8 compass directions and bounce off the walls; overlapping digits
-                 take the brighter pixel. `label` says what to predict:
+                 one of 8 compass directions and bounce off the walls (`motion` 'bounce', the
+                 default) or leave one side to come back on the other ('wrap': the frame is a
+                 torus); overlapping digits take the brighter pixel. `label` says what to predict:
 
   digits     the multiset of the K digit classes (10 classes for one digit, 55 for two):
              any single frame shows it, order does not matter
   direction  which of the 8 directions the digits move (all K share it): the first
              FREE_MOVES moves never meet a wall, so the first frames decide it (later
-             bounces turn the digits); no single frame can
+             bounces turn the digits); no single frame can. Bounces break time-reversal
+             symmetry: where a digit piles up against a wall says which way it went, so the
+             *set* of frames holds most of the label. With 'wrap', a clip played backwards
+             is a clip of the opposite direction: the set shows only the axis of motion
   sequence   two digits of different classes appear one after the other, each for
              `show_frames` frames (3), `distance` empty frames (4) apart, at a random time:
              1 iff the first is larger than the second. It needs recognition and memory
@@ -58,6 +62,7 @@ DEFAULTS = {
   "show_frames": 3,
   "distance": 4,
 }
+MOTIONS = ("bounce", "wrap")
 FREE_MOVES = 3  # direction: moves before the first possible bounce (fewer in shorter clips)
 
 
@@ -89,11 +94,13 @@ def render(
   digits_NxSxS: np.ndarray, pos_NxTx2: np.ndarray, visible_NxT: np.ndarray, canvas: np.ndarray
 ) -> None:
   """Draws one digit per clip into canvas (N x T x H x W) at its top-left (y, x) of each frame
-  where it is visible; overlaps keep the brighter pixel."""
+  where it is visible; overlaps keep the brighter pixel. Pixels past an edge come back on the
+  opposite one (positions are taken modulo the frame: a torus)."""
   N, T = visible_NxT.shape
   S = digits_NxSxS.shape[1]
-  rows_NxTxS = pos_NxTx2[..., 0, None] + np.arange(S)
-  cols_NxTxS = pos_NxTx2[..., 1, None] + np.arange(S)
+  H, W = canvas.shape[2:]
+  rows_NxTxS = (pos_NxTx2[..., 0, None] + np.arange(S)) % H
+  cols_NxTxS = (pos_NxTx2[..., 1, None] + np.arange(S)) % W
   index = (
     np.arange(N)[:, None, None, None],
     np.arange(T)[None, :, None, None],
@@ -114,6 +121,11 @@ def read_knobs(data_config) -> dict:
     for knob, default in DEFAULTS.items()
   }
   knobs["label"] = label = data_config.get("label") or "digits"
+  knobs["motion"] = motion = data_config.get("motion") or "bounce"
+  if motion not in MOTIONS:
+    raise ConfigError(
+      f"moving_mnist: motion={motion!r} is not one of {MOTIONS}; set --config.data.motion"
+    )
   knobs["eval_size"] = check_int(
     "moving_mnist", "eval_size", data_config.get("eval_size"), DEFAULT_EVAL_SIZE, 1
   )
@@ -147,7 +159,7 @@ def read_knobs(data_config) -> dict:
       "raise --config.data.seq_len"
     )
   free = knobs["speed"] * min(FREE_MOVES, T - 1)
-  if label == "direction" and H - S < free:
+  if label == "direction" and motion == "bounce" and H - S < free:
     raise ConfigError(
       f"moving_mnist: a {S}x{S} digit in a {H}x{H} frame has {H - S} pixels to move, less "
       f"than the {free} of its first moves at speed={knobs['speed']}; lower "
@@ -181,6 +193,7 @@ class MovingDigits(Task):
     self.T, self.H, self.S = knobs["seq_len"], knobs["frame_size"], knobs["digit_size"]
     self.K, self.speed = knobs["num_digits"], knobs["speed"]
     self.show, self.distance = knobs["show_frames"], knobs["distance"]
+    self.motion = knobs["motion"]
     self.pools = {
       TRAIN_STREAM: (resize_digits(train_images, self.S), np.asarray(train_labels)),
       EVAL_STREAM: (resize_digits(eval_images, self.S), np.asarray(eval_labels)),
@@ -220,6 +233,8 @@ class MovingDigits(Task):
     reach_NxKx2 = velocity_NxKx2 * (min(FREE_MOVES, T - 1) if self.label == "direction" else 1)
     low_NxKx2 = np.maximum(-reach_NxKx2, 0)
     high_NxKx2 = room - np.maximum(reach_NxKx2, 0)
+    if self.motion == "wrap":  # anywhere on the torus
+      low_NxKx2, high_NxKx2 = np.zeros_like(reach_NxKx2), np.full_like(reach_NxKx2, H - 1)
     start_NxKx2 = low_NxKx2 + np.floor(rng.random((n, K, 2)) * (high_NxKx2 - low_NxKx2 + 1)).astype(
       np.int64
     )
@@ -233,10 +248,13 @@ class MovingDigits(Task):
         visible_NxKxT[:, k] = shown_NxT
     canvas_NxTxHxW = np.zeros((n, T, H, H), np.float32)
     for k in range(K):
-      pos_NxTx2 = np.stack(
-        [bounce(start_NxKx2[:, k, axis], velocity_NxKx2[:, k, axis], T, room) for axis in (0, 1)],
-        axis=-1,
-      )
+      start_Nx2, velocity_Nx2 = start_NxKx2[:, k], velocity_NxKx2[:, k]
+      if self.motion == "wrap":
+        pos_NxTx2 = start_Nx2[:, None] + velocity_Nx2[:, None] * np.arange(T)[None, :, None]
+      else:
+        pos_NxTx2 = np.stack(
+          [bounce(start_Nx2[:, axis], velocity_Nx2[:, axis], T, room) for axis in (0, 1)], -1
+        )
       render(images_MxSxS[picks_NxK[:, k]], pos_NxTx2, visible_NxKxT[:, k], canvas_NxTxHxW)
     classes_NxK = classes_M[picks_NxK]
     if self.label == "digits":
