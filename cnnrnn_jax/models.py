@@ -15,8 +15,10 @@ beyond the folklore: tcn (Bai et al. 2018 dilated causal CNN), mingru / lru (lin
 recurrences run as a parallel scan), transformer (pre-norm self-attention); the
 position-specific baselines of Greydanus 2020 (MNIST-1D): logreg and mlp over the
 whole flattened input; for forecasting, linear (NLinear / DLinear, Zeng et al. 2023), which
-makes the forecast without a head. `register` adds one; `validate` checks a config against a task
-before anything compiles; `parameter_counts` sizes a model from shapes alone.
+makes the forecast without a head; video (clips of frames): cnn3d, and any of them after a frame
+encoder (`arch.frame_encoder`, FRAME_ENCODERS: cnn2d, mlp). `register` adds one; `validate`
+checks a config against a task before anything compiles; `parameter_counts` sizes a model from
+shapes alone.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from cnnrnn_jax import attention, conv, linear_scan, plugins, recurrent
+from cnnrnn_jax import attention, conv, frames, linear_scan, plugins, recurrent
 from cnnrnn_jax.encoders import (  # noqa: F401
   CNNLSTM,
   READOUTS,
@@ -200,6 +202,7 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
   if name in VALIDATORS:
     VALIDATORS[name](arch, spec)
   _validate_forecast(name, arch, spec)
+  _validate_video(name, arch, spec)
   if spec.kind == "lm":
     if name not in CAUSAL_CAPABLE:
       raise ConfigError(f"model {name!r} is not causal and cannot do language modelling")
@@ -211,11 +214,18 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
 
 
 def build_model(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> SequenceModel:
-  """The registered encoder `name` inside a SequenceModel for `spec` (validated first)."""
+  """The registered encoder `name` inside a SequenceModel for `spec` (validated first);
+  after the frame encoder `arch.frame_encoder` when it is not 'none'."""
   if name in MODELS:
     arch = plugins.with_settings(arch, "arch", name)
   validate(name, arch, spec)
-  return SequenceModel(spec, MODELS[name](arch, spec), arch.embed_dim, arch.dropout)
+  encoder = MODELS[name](arch, spec)
+  frame_encoder = arch.get("frame_encoder", "none")
+  if frame_encoder != "none":
+    encoder = frames.FramesThen(
+      FRAME_ENCODERS[frame_encoder](arch, spec), encoder, tuple(spec.frame_shape)
+    )
+  return SequenceModel(spec, encoder, arch.embed_dim, arch.dropout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +386,69 @@ def _validate_forecast(name: str, arch, spec: TaskSpec) -> None:
   if name == "cnn" and spec.horizon and arch.forecast_readout not in FORECAST_READOUTS:
     raise ConfigError(
       f"config.arch.forecast_readout={arch.forecast_readout!r} is not one of {FORECAST_READOUTS}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Video (frames.py): frame encoders that put any registered model over time, and the 3-D CNN
+
+FRAME_ENCODERS: dict[str, EncoderFactory | None] = {
+  "none": None,
+  "cnn2d": lambda arch, spec: frames.FrameCNN(
+    tuple(arch.frame_filters), arch.frame_dim, arch.frame_pool, arch.conv_impl
+  ),
+  "mlp": lambda arch, spec: frames.FrameMLP(arch.frame_dim, arch.frame_mlp_layers),
+}
+
+register(
+  "cnn3d",
+  lambda arch, spec: frames.CNN3D(
+    tuple(spec.frame_shape), tuple(arch.frame_filters), arch.hidden, arch.conv_impl
+  ),
+  causal=False,
+)
+
+
+def _validate_video(name: str, arch, spec: TaskSpec) -> None:
+  """The frame encoder and cnn3d knobs, and that they meet a task made of frames."""
+  frame_encoder = arch.get("frame_encoder", "none")
+  if frame_encoder not in FRAME_ENCODERS:
+    raise ConfigError(
+      f"config.arch.frame_encoder={frame_encoder!r} is not one of {tuple(FRAME_ENCODERS)}"
+    )
+  if frame_encoder == "none" and name != "cnn3d":
+    return
+  what = "model cnn3d" if name == "cnn3d" else f"config.arch.frame_encoder={frame_encoder!r}"
+  if spec.frame_shape is None:
+    raise ConfigError(
+      f"{what} reads clips of frames but task spec has no frame_shape; use a video task "
+      "(e.g. --config.task=moving_mnist) or --config.arch.frame_encoder=none"
+    )
+  if name == "cnn3d" and frame_encoder != "none":
+    raise ConfigError(
+      "model cnn3d convolves the whole clip itself; set --config.arch.frame_encoder=none"
+    )
+  if arch.frame_dim <= 0 or arch.frame_mlp_layers < 1:
+    raise ConfigError(
+      f"config.arch.frame_dim={arch.frame_dim} and frame_mlp_layers={arch.frame_mlp_layers} "
+      "must be positive"
+    )
+  if frame_encoder == "mlp":
+    return
+  if arch.frame_pool not in frames.FRAME_POOLS:
+    raise ConfigError(
+      f"config.arch.frame_pool={arch.frame_pool!r} is not one of {frames.FRAME_POOLS}"
+    )
+  levels = len(arch.frame_filters)
+  if levels < 1 or any(f <= 0 for f in arch.frame_filters):
+    raise ConfigError(
+      f"config.arch.frame_filters={tuple(arch.frame_filters)} must be 1 or more positive widths"
+    )
+  if any(n % 2**levels for n in spec.frame_shape):
+    raise ConfigError(
+      f"{levels} 2x2 poolings need frames whose sides divide by {2**levels}, not "
+      f"{spec.frame_shape[0]}x{spec.frame_shape[1]}; use fewer config.arch.frame_filters "
+      "or another frame size"
     )
 
 

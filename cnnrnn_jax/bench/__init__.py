@@ -10,7 +10,7 @@
   tables.py       results.csv rows, the markdown tables, the target verdicts
   plots.py        benchmark.png
   runner.py       run(config) builds, times and tabulates; write(results, outdir) saves
-  train_steps.py  seconds per training step of whole training configs (Keras IMDB pair)
+  train_steps.py  seconds per training step of whole training configs (Keras IMDB pair, video)
 
 The targets (shapes, suites, target ratios) and the measured results of the recorded runs are
 in configs/benchmark.py; `python -m experiments.benchmark` reads its flags and calls `run`.
@@ -30,7 +30,7 @@ from cnnrnn_jax.bench.cost import (
 )
 from cnnrnn_jax.bench.machine import reuse_freed_memory
 from cnnrnn_jax.bench.runner import Results, progress, run, write
-from cnnrnn_jax.bench.train_steps import keras_imdb_step_times, step_times
+from cnnrnn_jax.bench.train_steps import keras_imdb_step_times, step_times, video_step_costs
 from cnnrnn_jax.timing import block, summarize_times, time_interleaved
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
   "run",
   "scan_aware_flops",
   "step_times",
+  "video_step_costs",
   "summarize_times",
   "time_interleaved",
   "write",

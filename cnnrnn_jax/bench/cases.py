@@ -1,7 +1,7 @@
 """Benchmark cases: one implementation at one shape, compiled and ready to time.
 
 Shape key: B batch, T length, I input channels, H hidden units, C channels, F filters,
-K convolution width, E embedding width, D model width, N matmul side.
+K convolution width, E embedding width, D model width, N matmul side, S frame side.
 
 Every builder returns a forward case and a forward+backward case of (params, inputs):
 "fwd+bwd" is the value and gradient of a fixed linear function of the outputs with
@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnrnn_jax import attention, conv, linear_scan, models, recurrent, train
+from cnnrnn_jax import attention, conv, conv2d, linear_scan, models, recurrent, train
 from cnnrnn_jax.bench import cost
 from cnnrnn_jax.tasks.base import TaskSpec
 
@@ -127,6 +127,14 @@ def conv_cases(suite: str, impl: str, B: int, T: int, C: int, F: int, K: int) ->
   layer = conv.Conv1D(F, K, "same", impl=impl)
   params = layer.init(jax.random.PRNGKey(0), x)
   return _pair(suite, "conv", impl, dict(B=B, T=T, C=C, F=F, K=K), layer.apply, params, x)
+
+
+def conv2d_cases(suite: str, impl: str, B: int, S: int, C: int, F: int) -> list[Case]:
+  """One 3x3 'same' ConvND layer over B frames of S x S pixels and C channels."""
+  x = _normal(8, (B, S, S, C))
+  layer = conv2d.ConvND(F, (3, 3), "same", impl=impl)
+  params = layer.init(jax.random.PRNGKey(0), x)
+  return _pair(suite, "conv2d", impl, dict(B=B, S=S, C=C, F=F, K=3), layer.apply, params, x)
 
 
 def _model_cases(

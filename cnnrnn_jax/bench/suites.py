@@ -13,7 +13,7 @@ from types import ModuleType
 
 import ml_collections
 
-from cnnrnn_jax import conv, linear_scan, recurrent
+from cnnrnn_jax import conv, conv2d, linear_scan, recurrent
 from cnnrnn_jax.bench import cases, peers
 from cnnrnn_jax.bench.cases import Case
 from cnnrnn_jax.configs.benchmark import FAMILIES, SUITES
@@ -84,6 +84,12 @@ def targets(
   if wanted(c, "attention"):
     progress("compiling attention")
     found += cases.attention_cases(suite, B, T, H, c.attention_heads)
+  if wanted(c, "conv2d"):
+    for impl in conv2d.IMPLS:
+      progress(f"compiling conv2d {impl}")
+      found += cases.conv2d_cases(
+        suite, impl, c.frames, c.frame_side, c.frame_channels, c.frame_filters
+      )
   return found
 
 

@@ -17,7 +17,7 @@ from cnnrnn_jax.tables import cell, markdown_table
 from cnnrnn_jax.timing import summarize_times
 
 Row = dict[str, Any]
-DIMS = ("B", "T", "I", "H", "C", "E", "F", "K", "D", "N")
+DIMS = ("B", "T", "S", "I", "H", "C", "E", "F", "K", "D", "N")
 # What each family's other implementations are compared with ("x ref").
 REFERENCE_IMPL = {
   "lstm": "fused",
@@ -28,6 +28,7 @@ REFERENCE_IMPL = {
   "lstm_model": "fused",
   "linear": "sequential",
   "attention": "self_attention",
+  "conv2d": "xla",
   "matmul": "jnp.matmul",
 }
 OURS = ("fused", "scan")  # our recurrences (both tested equal to the plain scan)

@@ -10,7 +10,8 @@ builds, times and writes is `cnnrnn_jax/bench/`. Three suites:
   targets  B=64, input 128, hidden 256, T=256, float32: every implementation of every
            family -- recurrences (ours fused and scan, Flax nn.RNN cells, torch),
            convolution layer and Kim CNN (vmap forms, XLA, torch), linear recurrence
-           (associative vs sequential scan) and self-attention -- plus an N x N float32
+           (associative vs sequential scan), self-attention and the 2-D convolution of the
+           video frame encoder (vmap forms, XLA) -- plus an N x N float32
            matmul: the machine's ceiling, timed in the same rounds. Ends with the target
            ratios (`targets` below) and whether they hold.
   lengths  the timed implementation of each family at T = `lengths` (batch `sweep_batch`):
@@ -88,12 +89,22 @@ peers; `--sweep_impls=all` times every implementation along the sweep for that r
 import ml_collections
 
 SUITES = ("targets", "lengths", "batch")
-FAMILIES = ("lstm", "gru", "rnn", "conv", "kim_cnn", "lstm_model", "linear", "attention")
+FAMILIES = (
+  "lstm",
+  "gru",
+  "rnn",
+  "conv",
+  "kim_cnn",
+  "lstm_model",
+  "linear",
+  "attention",
+  "conv2d",
+)
 # What each field with a flag of the same name in experiments/benchmark.py means (its --help).
 FLAG_HELP = {
   "suites": "Which suites to run: targets, lengths, batch.",
   "families": "Only these families (default: all): lstm, gru, rnn, conv, kim_cnn, lstm_model, "
-  "linear, attention.",
+  "linear, attention, conv2d.",
   "with_torch": "Also time torch nn.LSTM/GRU/RNN/Conv1d (needs torch installed: "
   "pip install -e '.[bench]').",
   "repeats": "Timed rounds of the targets suite.",
@@ -110,6 +121,8 @@ FLAG_HELP = {
   "implementation of it (all: scan and fused recurrences, every convolution form, both linear "
   "recurrences).",
   "ceiling_n": "Side of the ceiling matmul.",
+  "frames": "Frames in the conv2d family's batch (16-frame clips x 32 clips).",
+  "frame_side": "Side of the conv2d family's square frames.",
   "reuse_freed_memory": "Keep glibc from unmapping large freed buffers "
   "(bench.reuse_freed_memory); applies to JAX and torch alike. --noreuse_freed_memory to compare.",
   "profile": "Print where the fwd+bwd time of our LSTM and GRU goes, per XLA op "
@@ -140,6 +153,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.vocab_size = 10_000  # the models' vocabulary
   c.attention_heads = 4
   c.ceiling_n = 2048
+  # The conv2d family: one 3x3 'same' layer of the video frame encoder (8 -> 16 channels)
+  # over every frame of a batch of clips.
+  c.frames = 512
+  c.frame_side = 32
+  c.frame_channels = 8
+  c.frame_filters = 16
 
   # The sweeps.
   c.lengths = (32, 256, 1024, 4096)  # at batch sweep_batch

@@ -69,6 +69,12 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.arch.decomposition = 0  # linear: 0 = one map (NLinear); K = DLinear's K-step average
   config.arch.forecast_readout = "flatten"  # cnn on forecasting: flatten | last (keep time)
   config.arch.forecast_mode = "direct"  # rnn/lstm/gru: direct (vector head) | iterated
+  # --- Video (frames.py, docs/video.md): a frame encoder before any model, and cnn3d ---------
+  config.arch.frame_encoder = "none"  # none | cnn2d | mlp: run on every frame, then the model
+  config.arch.frame_filters = (16, 32, 32)  # cnn2d / cnn3d: conv-ReLU-2x2 pool levels
+  config.arch.frame_dim = 64  # frame feature width (cnn2d readout, mlp layers)
+  config.arch.frame_pool = "flatten"  # cnn2d readout: flatten (keeps where) | max | mean
+  config.arch.frame_mlp_layers = 2  # mlp frame encoder: Dense-ReLU layers of width frame_dim
 
   config.opt = ml_collections.ConfigDict()
   config.opt.optimizer = "adamw"  # adamw | sgd (with momentum)
@@ -111,6 +117,14 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.window_norm = config_dict.placeholder(str)  # none | last | mean | diff
   config.data.log = False  # forecast the log of a positive series
   config.data.interpolate_missing = False  # csv_series: fill empty cells linearly
+  # ---- Video (tasks/video.py): moving MNIST digits; train_path = the MNIST IDX folder.
+  config.data.label = config_dict.placeholder(str)  # digits | direction | sequence
+  config.data.frame_size = config_dict.placeholder(int)  # frames are square: 32
+  config.data.digit_size = config_dict.placeholder(int)  # digits resized to this side: 14
+  config.data.num_digits = config_dict.placeholder(int)  # digits per clip: 1
+  config.data.speed = config_dict.placeholder(int)  # pixels per frame along each moving axis
+  config.data.motion = config_dict.placeholder(str)  # bounce (off the walls) | wrap (torus)
+  config.data.show_frames = config_dict.placeholder(int)  # sequence: frames each digit shows
 
   plugins.merge_registered(config)  # the settings registered models and tasks bring
   if preset:

@@ -9,7 +9,15 @@ padded batches).
 from cnnrnn_jax.errors import ConfigError
 
 # Importing the task modules registers their tasks.
-from cnnrnn_jax.tasks import clean, files, forecast, mnist1d, synthetic, tfds_tasks  # noqa: F401
+from cnnrnn_jax.tasks import (  # noqa: F401
+  clean,
+  files,
+  forecast,
+  mnist1d,
+  synthetic,
+  tfds_tasks,
+  video,
+)
 from cnnrnn_jax.tasks.base import (
   KNOBS,
   Batch,

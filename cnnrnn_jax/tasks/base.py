@@ -48,6 +48,8 @@ class TaskSpec:
     predictor reaches (e.g. copy memory's 10 ln 8 / (T + 20)); reported next to it.
   horizon: forecasting tasks only: the steps ahead each target channel is predicted for
     (num_outputs = horizon x target channels, laid out step-major); None elsewhere.
+  frame_shape: (H, W) when each step is a flattened H x W frame of a clip (video tasks,
+    input_dim = H * W); frame encoders and cnn3d fold the steps back into frames.
   """
 
   kind: str
@@ -58,12 +60,15 @@ class TaskSpec:
   metric: str = "accuracy"
   baseline: float | None = None
   horizon: int | None = None
+  frame_shape: tuple[int, int] | None = None
 
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f"task kind {self.kind!r} is not one of {KINDS}")
     if (self.vocab_size is None) == (self.input_dim is None):
       raise ValueError("a TaskSpec needs exactly one of vocab_size (tokens) or input_dim")
+    if self.frame_shape is not None and self.frame_shape[0] * self.frame_shape[1] != self.input_dim:
+      raise ValueError(f"frame_shape {self.frame_shape} does not hold input_dim {self.input_dim}")
 
   @property
   def per_step(self) -> bool:
