@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from cnnrnn_jax import train
-from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax import errors, workdir
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config",
@@ -69,14 +68,24 @@ def main(argv: Sequence[str]) -> None:
       "use e.g. --seeds=0,1,2"
     )
   try:
-    if not seeds:
-      print("final eval: " + _format(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)))
-      return
-    results = train.train_over_seeds(_CONFIG.value, _WORKDIR.value, seeds)
-  except ConfigError as e:
+    # The lock comes before importing JAX (seconds): a busy workdir is refused at once.
+    with workdir.locked(_WORKDIR.value):
+      from cnnrnn_jax import train
+
+      if not seeds:
+        print("final eval: " + _format(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)))
+        return
+      results = train.train_over_seeds(_CONFIG.value, _WORKDIR.value, seeds)
+  except errors.ConfigError as e:
     sys.exit(f"config error: {e}")
   except FloatingPointError as e:
     sys.exit(f"training stopped: {e}")
+  except errors.WriteError as e:
+    print(f"write error: {e}", file=sys.stderr)
+    sys.exit(errors.EXIT_IO)
+  except errors.Interrupted as e:
+    print(f"interrupted: {e}", file=sys.stderr)
+    sys.exit(errors.EXIT_INTERRUPTED)
   for seed, metrics in results.items():
     print(f"final eval, seed {seed}: {_format(metrics)}")
   for name, s in train.seed_summary(results).items():
