@@ -121,6 +121,10 @@ def _kind_ok(kind: str, value: Any) -> bool:
   return isinstance(value, numbers.Real)  # float: an int is a float too
 
 
+def _num(x: float) -> str:
+  return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _what(rule: Rule) -> str:
   noun = {
     "int": "an integer",
@@ -131,11 +135,13 @@ def _what(rule: Rule) -> str:
   }[rule.kind]
   if rule.choices:
     return f"one of {', '.join(rule.choices)}"
+  if rule.kind == "int" and rule.low == 1 and rule.high is None:
+    return "positive (an integer >= 1)"
   if rule.low is not None and rule.high is not None:
     left, right = "(" if rule.low_open else "[", ")" if rule.high_open else "]"
-    return f"{noun} in {left}{rule.low:g}, {rule.high:g}{right}"
+    return f"{noun} in {left}{_num(rule.low)}, {_num(rule.high)}{right}"
   if rule.low is not None:
-    return f"{noun} {'>' if rule.low_open else '>='} {rule.low:g}"
+    return f"{noun} {'>' if rule.low_open else '>='} {_num(rule.low)}"
   return noun
 
 

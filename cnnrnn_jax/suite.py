@@ -46,7 +46,9 @@ from typing import Any
 import jax
 import ml_collections
 
-from cnnrnn_jax import measure, models, tasks, train
+from cnnrnn_jax import errors, measure, models, tasks
+from cnnrnn_jax import workdir as workdir_module
+from cnnrnn_jax.configs import compare as compare_config
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.suite_jobs import (  # noqa: F401  (PROBES moved to suite_jobs.py; re-exported)
   PROBES,
@@ -388,7 +390,16 @@ def run(
   Timing probes run first, one at a time in this process; the rest (training, gradients)
   run in `cfg.workers` processes, each taking one (model, task) chain at a time.
   """
-  train.make_workdir(workdir)
+  with workdir_module.locked(workdir):
+    return _run(cfg, workdir, log)
+
+
+def _run(cfg, workdir, log):
+  if cfg.get("preset", "default") not in compare_config.PRESETS:
+    raise ConfigError(
+      f"unknown compare preset {cfg.preset!r}; use --config=cnnrnn_jax/configs/compare.py:"
+      f"{' or :'.join(compare_config.PRESETS)}"
+    )
   jobs = plan(cfg)
   records = load_records(workdir)
   todo = [job for job in jobs if job.id not in records]
@@ -403,11 +414,14 @@ def run(
   workers = workers if _can_spawn() else 1
   by_id = {job.id: job for job in todo}
   progress = _Progress(todo, log)
-  with open(os.path.join(workdir, RECORDS), "a") as out:
+  with errors.writing(workdir):
+    out = open(os.path.join(workdir, RECORDS), "a")
+  with out:
 
     def on_record(record: dict) -> None:
-      out.write(json.dumps(record) + "\n")
-      out.flush()
+      with errors.writing(out.name):
+        out.write(json.dumps(record) + "\n")
+        out.flush()
       records[record["id"]] = record
       progress.done(by_id[record["id"]], record, workers)
 

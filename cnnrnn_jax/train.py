@@ -220,6 +220,7 @@ def train_and_return_state(
   and saved), and FloatingPointError naming the step when the loss stops being finite (the
   last checkpoint stays good).
   """
+  config_checks.check(config)  # before joining a cluster with a bad setting
   initialize_distributed(config)
   task, model = setup(config)
   mesh = data_mesh(config.batch_size)

@@ -13,6 +13,7 @@ prints the prompt followed by the sampled continuation (`sampling.sample`).
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,10 @@ def main(argv: Sequence[str]) -> None:
   """Prints the prompt and the sampled continuation."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  # Orbax narrates a restore at INFO; only the sample (or one error line) should show.
+  logging.getLogger("absl").addFilter(
+    lambda record: record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+  )
   try:
     _, task, model, params = sampling.load_lm_run(_WORKDIR.value)
     out = sampling.sample(

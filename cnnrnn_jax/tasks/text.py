@@ -77,6 +77,11 @@ def read_text(path: str, encoding: str | None = None) -> str:
     raise ConfigError(
       f"{path} starts with a UTF-16 byte-order mark; pass --config.data.encoding=utf-16"
     )
+  if encoding is None and data[:4096].count(b"\0") > len(data[:4096]) // 4:
+    raise ConfigError(  # valid UTF-8, but text in UTF-16 without a byte-order mark
+      f"{path} is mostly NUL bytes, as UTF-16 text is; pass --config.data.encoding=utf-16-le "
+      "(or utf-16-be)"
+    )
   codec = encoding or "utf-8-sig"
   try:
     return data.decode(codec)
@@ -87,12 +92,11 @@ def read_text(path: str, encoding: str | None = None) -> str:
     ) from None
   except UnicodeDecodeError as e:
     line = data.count(b"\n", 0, e.start) + 1
-    if encoding is not None:
-      hint = "check --config.data.encoding"
-    elif data[:4096].count(b"\0") > len(data[:4096]) // 4:  # UTF-16 without a byte-order mark
-      hint = "it looks like UTF-16: pass --config.data.encoding=utf-16-le (or utf-16-be)"
-    else:
-      hint = "pass --config.data.encoding=latin-1 (or the file's encoding)"
+    hint = (
+      "pass --config.data.encoding=latin-1 (or the file's encoding)"
+      if encoding is None
+      else "check --config.data.encoding"
+    )
     raise ConfigError(
       f"{path}:{line}: byte 0x{data[e.start]:02x} is not valid {encoding or 'UTF-8'}; {hint}"
     ) from None
