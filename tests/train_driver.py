@@ -1,6 +1,7 @@
 """A training subprocess for the durability and scale-out tests (not collected by pytest).
 
   python tests/train_driver.py WORKDIR CONFIG_JSON [--kill-before-batch K | --kill-in-save K]
+      [--signal-before-batch K --signal TERM|INT] [--fill-disk-before-batch K] [--cli]
 
 CONFIG_JSON holds dotted overrides of `default.get_config()` ({"arch.hidden": 8, ...}).
 The process SIGKILLs itself at a chosen moment, as a crash or preemption would:
@@ -9,7 +10,11 @@ The process SIGKILLs itself at a chosen moment, as a crash or preemption would:
                          while step K may still be running on the device;
   --kill-in-save K       inside Orbax's save of step K, after every file is written and
                          before the atomic rename that commits it (a half-written checkpoint).
-Otherwise it prints the final eval metrics as one JSON line prefixed with RESULT.
+Or it sends itself SIGTERM/SIGINT when the loop asks for batch K (--signal-before-batch), or
+fills the workdir's filesystem then (--fill-disk-before-batch: every later write finds no
+space). Otherwise it prints the final eval metrics as one JSON line prefixed with RESULT.
+--cli runs the same config through `python -m experiments.train` (flags, messages and exit
+codes as a user sees them) instead of calling the trainer.
 """
 
 import argparse
@@ -65,6 +70,49 @@ def kill_before_batch(k: int) -> None:
   checkpoint.Checkpoints.save = save_and_remember
 
 
+def at_batch(k: int, action) -> None:
+  """Runs `action()` when the loop asks for train batch `k`."""
+  build = tasks.build
+
+  def build_and_arm(*args, **kwargs):
+    task = build(*args, **kwargs)
+    train_batch = task.train_batch
+
+    def batch(step, batch_size):
+      if step == k:
+        action()
+      return train_batch(step, batch_size)
+
+    task.train_batch = batch
+    return task
+
+  tasks.build = build_and_arm
+
+
+def fill_disk(workdir: str) -> None:
+  """Takes every free byte of the filesystem holding `workdir`."""
+  with open(os.path.join(workdir, "filler"), "wb") as f:
+    free = os.statvfs(workdir).f_bavail * os.statvfs(workdir).f_frsize
+    if free:
+      os.posix_fallocate(f.fileno(), 0, free)
+    try:  # whatever fallocate left over
+      while True:
+        f.write(b"\0" * 4096)
+        f.flush()
+    except OSError:
+      pass
+
+
+def cli_flags(overrides: dict) -> list[str]:
+  """--config.KEY=VALUE flags for experiments.train (tuples as (3,))."""
+  out = []
+  for key, value in overrides.items():
+    if isinstance(value, list):
+      value = "(" + "".join(f"{v}," for v in value) + ")"
+    out.append(f"--config.{key}={value}")
+  return out
+
+
 def kill_in_save(k: int) -> None:
   from orbax.checkpoint._src.path import atomicity
 
@@ -84,13 +132,29 @@ def main():
   parser.add_argument("config_json")
   parser.add_argument("--kill-before-batch", type=int)
   parser.add_argument("--kill-in-save", type=int)
+  parser.add_argument("--signal-before-batch", type=int)
+  parser.add_argument("--signal", choices=("TERM", "INT"), default="TERM")
+  parser.add_argument("--fill-disk-before-batch", type=int)
+  parser.add_argument("--cli", action="store_true")
   args = parser.parse_args()
   logging.getLogger().setLevel(logging.INFO)
   if args.kill_before_batch is not None:
     kill_before_batch(args.kill_before_batch)
   if args.kill_in_save is not None:
     kill_in_save(args.kill_in_save)
-  metrics = train.train_and_evaluate(make_config(json.loads(args.config_json)), args.workdir)
+  if args.signal_before_batch is not None:
+    signum = getattr(signal, f"SIG{args.signal}")
+    at_batch(args.signal_before_batch, lambda: os.kill(os.getpid(), signum))
+  if args.fill_disk_before_batch is not None:
+    at_batch(args.fill_disk_before_batch, lambda: fill_disk(args.workdir))
+  overrides = json.loads(args.config_json)
+  if args.cli:
+    import runpy
+
+    sys.argv = ["experiments.train", f"--workdir={args.workdir}", *cli_flags(overrides)]
+    runpy.run_module("experiments.train", run_name="__main__")
+    return
+  metrics = train.train_and_evaluate(make_config(overrides), args.workdir)
   print("RESULT " + json.dumps(metrics), flush=True)
 
 
