@@ -216,4 +216,5 @@ class Checkpoints:
       return
     if not quiet:
       raise failure
-    logging.warning("closing the checkpoints in %s: %s", self.directory, str(failure)[:300])
+    if not isinstance(failure, errors.WriteError):  # a failed save is what is on its way
+      logging.warning("closing the checkpoints in %s: %s", self.directory, str(failure)[:300])

@@ -51,15 +51,28 @@ def _format(metrics) -> str:
   return "  ".join(f"{k}={_num(v)}" for k, v in metrics.items())
 
 
+def _quiet_orbax(record: std_logging.LogRecord) -> bool:
+  """Drops Orbax's INFO narration of every save; its warnings and errors stay, one line each
+  (a failing save logs tracebacks from several threads; the run's own last line says what
+  failed and what was kept)."""
+  if "/orbax/" not in record.pathname:
+    return True
+  if record.levelno < std_logging.WARNING or _quiet_orbax.after_error:
+    return False
+  record.msg, record.args = record.getMessage().splitlines()[0][:300], ()
+  record.exc_info = record.exc_text = None
+  return True
+
+
+_quiet_orbax.after_error = False  # set once the run's error is printed: it is the last line
+
+
 def main(argv: Sequence[str]) -> None:
   """Trains the config (once, or once per --seeds) and prints the final eval metrics."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)
-  # Orbax narrates every save at INFO; keep its warnings (e.g. a corrupt checkpoint) only.
-  std_logging.getLogger("absl").addFilter(
-    lambda record: record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
-  )
+  std_logging.getLogger("absl").addFilter(_quiet_orbax)
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:
@@ -81,6 +94,7 @@ def main(argv: Sequence[str]) -> None:
   except FloatingPointError as e:
     sys.exit(f"training stopped: {e}")
   except errors.WriteError as e:
+    _quiet_orbax.after_error = True  # Orbax's save threads may still be logging the failure
     print(f"write error: {e}", file=sys.stderr)
     sys.exit(errors.EXIT_IO)
   except errors.Interrupted as e:

@@ -391,12 +391,13 @@ def test_tensorboard_write_on_a_full_disk_is_one_line_not_a_hang(reference, tmp_
   assert "rerun the same command to resume from it" in message
 
 
-def in_tiny_filesystem(tmp_path):
-  """A command prefix that runs its command with `tmp_path/disk` on a fresh 8 MB tmpfs."""
+def in_tiny_filesystem(tmp_path, then=""):
+  """A command prefix that runs its command with `tmp_path/disk` on a fresh 8 MB tmpfs (in a
+  mount namespace of its own), after the shell commands `then` ($D is the mount point)."""
   disk = tmp_path / "disk"
   disk.mkdir()
-  mount = f'mount -t tmpfs -o size=8m tmpfs {disk} && exec "$@"'
-  prefix = ["unshare", "-rm", "sh", "-c", mount, "-"]
+  script = f'D={disk}; mount -t tmpfs -o size=8m tmpfs $D && {then or "true"} && exec "$@"'
+  prefix = ["unshare", "-rm", "sh", "-c", script, "-"]
   probe = subprocess.run([*prefix, "true"], capture_output=True)
   if probe.returncode != 0:
     pytest.skip(f"cannot mount a tmpfs here: {probe.stderr.decode().strip()}")
@@ -404,17 +405,28 @@ def in_tiny_filesystem(tmp_path):
 
 
 @pytest.mark.parametrize(
-  "overrides,batch,failing",
+  "overrides,batch,failing,kept",
   [
-    ({}, 4, "metrics.jsonl"),  # step 5 fills the disk; step 6 logs a line
-    ({"log_every": 100, "eval_every": 100}, 4, "checkpoints/6"),  # only checkpoints write
+    # the disk fills before step 2, which logs the first line of metrics.jsonl
+    ({}, 1, "metrics.jsonl", "no checkpoint was saved yet: fix it and rerun from scratch"),
+    # only checkpoints write: the one of step 6 finds the disk full
+    (
+      {"log_every": 100, "eval_every": 100},
+      4,
+      "checkpoints/6",
+      "the last good checkpoint is {run}/checkpoints/3: free space (or fix the path), then "
+      "rerun the same command to resume from it",
+    ),
   ],
   ids=["metrics", "checkpoint"],
 )
-def test_full_disk_stops_the_cli_with_one_line_and_exit_74(tmp_path, overrides, batch, failing):
+def test_full_disk_stops_the_cli_with_one_line_and_exit_74(
+  tmp_path, overrides, batch, failing, kept
+):
   disk, prefix = in_tiny_filesystem(tmp_path)
+  run = disk / "run"
   rc, log = run_driver(
-    disk / "run",
+    run,
     "--cli",
     "--fill-disk-before-batch",
     str(batch),
@@ -423,9 +435,24 @@ def test_full_disk_stops_the_cli_with_one_line_and_exit_74(tmp_path, overrides, 
   )
   assert rc == errors.EXIT_IO, log
   assert "Traceback" not in log
-  line = last_line(log)
-  assert line.startswith(f"write error: cannot write {disk / 'run' / failing} (ENOSPC"), line
-  assert f"the last good checkpoint is {disk / 'run' / 'checkpoints' / '3'}" in line
+  lines = log.strip().splitlines()
+  error = (
+    f"write error: cannot write {run / failing} (ENOSPC, No space left on device); "
+    + kept.format(run=run)
+  )
+  assert error in lines, log
+  # Orbax's save threads may still log their own failure (one line each) as the run exits
+  assert all("] [process=0]" in line for line in lines[lines.index(error) + 1 :]), log
+
+
+def test_read_only_workdir_is_one_line(tmp_path):
+  disk, prefix = in_tiny_filesystem(tmp_path, then="mkdir $D/run && mount -o remount,ro $D")
+  rc, log = run_driver(disk / "run", "--cli", prefix=prefix)
+  assert rc == errors.EXIT_CONFIG, log
+  assert last_line(log) == (
+    f"config error: cannot write in workdir {disk / 'run'} (Read-only file system); pass a "
+    "writable --workdir"
+  )
 
 
 # ---------------------------------------------------------------------------------------------

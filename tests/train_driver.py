@@ -45,34 +45,25 @@ def die():
   os.kill(os.getpid(), signal.SIGKILL)
 
 
-def kill_before_batch(k: int) -> None:
-  build, save, managers = tasks.build, checkpoint.Checkpoints.save, set()
+_MANAGERS = set()  # the Checkpoints objects that saved something
+
+
+def remember_managers() -> None:
+  save = checkpoint.Checkpoints.save
 
   def save_and_remember(self, *args, **kwargs):
-    managers.add(self)
+    _MANAGERS.add(self)
     return save(self, *args, **kwargs)
 
-  def build_and_arm(*args, **kwargs):
-    task = build(*args, **kwargs)
-    train_batch = task.train_batch
-
-    def batch(step, batch_size):
-      if step == k:
-        for manager in managers:
-          manager.wait_until_finished()
-        die()
-      return train_batch(step, batch_size)
-
-    task.train_batch = batch
-    return task
-
-  tasks.build = build_and_arm
   checkpoint.Checkpoints.save = save_and_remember
 
 
 def at_batch(k: int, action) -> None:
-  """Runs `action()` when the loop asks for train batch `k`."""
+  """Runs `action()` when the loop asks for train batch `k` (step k+1), once the earlier
+  checkpoints are committed (so the test knows which one resumes), while step k may still
+  be running on the device."""
   build = tasks.build
+  remember_managers()
 
   def build_and_arm(*args, **kwargs):
     task = build(*args, **kwargs)
@@ -80,6 +71,8 @@ def at_batch(k: int, action) -> None:
 
     def batch(step, batch_size):
       if step == k:
+        for manager in _MANAGERS:
+          manager.wait_until_finished()
         action()
       return train_batch(step, batch_size)
 
@@ -91,16 +84,17 @@ def at_batch(k: int, action) -> None:
 
 def fill_disk(workdir: str) -> None:
   """Takes every free byte of the filesystem holding `workdir`."""
-  with open(os.path.join(workdir, "filler"), "wb") as f:
-    free = os.statvfs(workdir).f_bavail * os.statvfs(workdir).f_frsize
-    if free:
-      os.posix_fallocate(f.fileno(), 0, free)
-    try:  # whatever fallocate left over
-      while True:
-        f.write(b"\0" * 4096)
-        f.flush()
-    except OSError:
-      pass
+  fd = os.open(os.path.join(workdir, "filler"), os.O_WRONLY | os.O_CREAT)
+  try:
+    stats = os.statvfs(workdir)
+    if stats.f_bavail:
+      os.posix_fallocate(fd, 0, stats.f_bavail * stats.f_frsize)
+    while True:  # whatever fallocate left over
+      os.write(fd, b"\0" * 4096)
+  except OSError:
+    pass
+  finally:
+    os.close(fd)
 
 
 def cli_flags(overrides: dict) -> list[str]:
@@ -139,7 +133,7 @@ def main():
   args = parser.parse_args()
   logging.getLogger().setLevel(logging.INFO)
   if args.kill_before_batch is not None:
-    kill_before_batch(args.kill_before_batch)
+    at_batch(args.kill_before_batch, die)
   if args.kill_in_save is not None:
     kill_in_save(args.kill_in_save)
   if args.signal_before_batch is not None:
