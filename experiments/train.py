@@ -67,12 +67,24 @@ def _quiet_orbax(record: std_logging.LogRecord) -> bool:
 _quiet_orbax.after_error = False  # set once the run's error is printed: it is the last line
 
 
+def _skip_closed_loop_noise(hook):
+  """`hook` (sys.excepthook) minus the tracebacks of TensorStore callbacks that arrive after a
+  failed Orbax save closed its event loop (RuntimeError: Event loop is closed)."""
+
+  def excepthook(kind, value, tb):
+    if not (kind is RuntimeError and str(value) == "Event loop is closed"):
+      hook(kind, value, tb)
+
+  return excepthook
+
+
 def main(argv: Sequence[str]) -> None:
   """Trains the config (once, or once per --seeds) and prints the final eval metrics."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)
   std_logging.getLogger("absl").addFilter(_quiet_orbax)
+  sys.excepthook = _skip_closed_loop_noise(sys.excepthook)
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:

@@ -196,12 +196,20 @@ def test_resume_with_another_config_is_a_config_error(reference, tmp_path):
   ref_dir, _ = reference
   workdir = tmp_path / "run"
   shutil.copytree(ref_dir, workdir)
+  other = make_config({**TINY, "arch.num_filters": 4})
+  with pytest.raises(
+    tasks.ConfigError,
+    match=r"holds a run of another config \(arch.num_filters differ from its config.json\); "
+    r"use a new --workdir",
+  ):
+    train.train_and_evaluate(other, str(workdir))
+  os.remove(workdir / "config.json")  # the checkpoints say it too
   with pytest.raises(
     tasks.ConfigError,
     match=r"holds checkpoints of another config "
     r"\(arch.num_filters differ\); use a new --workdir",
   ):
-    train.train_and_evaluate(make_config({**TINY, "arch.num_filters": 4}), str(workdir))
+    train.train_and_evaluate(other, str(workdir))
 
 
 def test_nonfinite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
