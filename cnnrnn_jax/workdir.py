@@ -149,7 +149,11 @@ def acquire(workdir: str) -> None:
         workdir,
         _holder_text(left),
       )
-  _claim(fd, path)
+  try:
+    _claim(fd, path)
+  except BaseException:
+    os.close(fd)  # releases the flock; the exclusive file of the fallback stays for a retry
+    raise
   _held[key] = [fd, 1, flocked]
 
 

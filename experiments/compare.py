@@ -51,6 +51,9 @@ def main(argv):
   except errors.WriteError as e:
     print(f"write error: {e}; the records written so far are kept: rerun to go on", file=sys.stderr)
     sys.exit(errors.EXIT_IO)
+  except errors.Interrupted as e:
+    print(f"interrupted: {e}; the records written so far are kept", file=sys.stderr)
+    sys.exit(errors.EXIT_INTERRUPTED)
   print()
   print(report.verdict_text(rep))
   print(f"\nreport: {paths['md']} and {paths['html']} ({time.perf_counter() - start:.0f}s in all)")

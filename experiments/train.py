@@ -67,15 +67,25 @@ def _quiet_orbax(record: std_logging.LogRecord) -> bool:
 _quiet_orbax.after_error = False  # set once the run's error is printed: it is the last line
 
 
-def _skip_closed_loop_noise(hook):
-  """`hook` (sys.excepthook) minus the tracebacks of TensorStore callbacks that arrive after a
-  failed Orbax save closed its event loop (RuntimeError: Event loop is closed)."""
+def _closed_loop(kind: type, value: BaseException) -> bool:
+  """The error of a TensorStore callback arriving after a failed Orbax save closed its event
+  loop: harmless, and printed as a bare traceback from a background thread."""
+  return kind is RuntimeError and str(value) == "Event loop is closed"
 
-  def excepthook(kind, value, tb):
-    if not (kind is RuntimeError and str(value) == "Event loop is closed"):
-      hook(kind, value, tb)
 
-  return excepthook
+def _skip_closed_loop_noise() -> None:
+  """Installs sys.excepthook and sys.unraisablehook that drop `_closed_loop` errors."""
+  excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+  def on_exception(kind, value, tb):
+    if not _closed_loop(kind, value):
+      excepthook(kind, value, tb)
+
+  def on_unraisable(unraisable):
+    if not _closed_loop(unraisable.exc_type, unraisable.exc_value):
+      unraisablehook(unraisable)
+
+  sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
 
 
 def main(argv: Sequence[str]) -> None:
@@ -84,7 +94,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)
   std_logging.getLogger("absl").addFilter(_quiet_orbax)
-  sys.excepthook = _skip_closed_loop_noise(sys.excepthook)
+  _skip_closed_loop_noise()
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:
