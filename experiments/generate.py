@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from cnnrnn_jax import sampling
 from cnnrnn_jax.errors import ConfigError
@@ -35,9 +36,11 @@ def main(argv: Sequence[str]) -> None:
   """Prints the prompt and the sampled continuation."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # Orbax narrates a restore at INFO; only the sample (or one error line) should show.
+  # Only the sample (or one error line) should show: no progress lines, and none of Orbax's
+  # narration of a read-only restore (its errors stay).
+  absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger("absl").addFilter(
-    lambda record: record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+    lambda record: record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
   )
   try:
     _, task, model, params = sampling.load_lm_run(_WORKDIR.value)
