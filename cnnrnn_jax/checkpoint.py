@@ -29,6 +29,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from cnnrnn_jax import errors
 from cnnrnn_jax.errors import ConfigError
 
 SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
@@ -77,6 +78,15 @@ def config_changes(saved: dict, current: dict) -> list[str]:
   )
 
 
+def committed_steps(directory: str) -> list[int]:
+  """The steps of the committed (renamed into place) checkpoints in `directory`, oldest first."""
+  try:
+    names = os.listdir(directory)
+  except OSError:
+    return []
+  return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+
+
 class Checkpoints:
   """An Orbax CheckpointManager over `workdir/checkpoints` that keeps the last `keep`.
 
@@ -95,13 +105,15 @@ class Checkpoints:
             "ignoring half-written checkpoint %s (a save was interrupted); removing it",
             os.path.join(self.directory, name),
           )
-    self._manager = ocp.CheckpointManager(
-      self.directory,
-      item_names=("state", "meta"),
-      options=ocp.CheckpointManagerOptions(
-        max_to_keep=keep, read_only=read_only, cleanup_tmp_directories=not read_only
-      ),
-    )
+    self._pending = self.directory  # what a failing background save was writing
+    with errors.writing(self.directory):
+      self._manager = ocp.CheckpointManager(
+        self.directory,
+        item_names=("state", "meta"),
+        options=ocp.CheckpointManagerOptions(
+          max_to_keep=keep, read_only=read_only, cleanup_tmp_directories=not read_only
+        ),
+      )
 
   def steps(self) -> list[int]:
     """The steps of the finished checkpoints, oldest first."""
@@ -116,11 +128,13 @@ class Checkpoints:
       "config": config_dict(config),
       "digest": digest(tree),
     }
-    self._manager.save(
-      step,
-      force=True,
-      args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
-    )
+    with errors.writing(self._pending):  # the previous save's failure surfaces here
+      self._manager.save(
+        step,
+        force=True,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
+      )
+    self._pending = os.path.join(self.directory, str(step))
 
   def read_meta(self, step: int) -> dict[str, Any]:
     """The JSON `meta` item of the checkpoint at `step`."""
@@ -182,10 +196,25 @@ class Checkpoints:
     self._manager.reload()
 
   def wait_until_finished(self) -> None:
-    """Blocks until the saves in flight are committed."""
-    self._manager.wait_until_finished()
+    """Blocks until the saves in flight are committed (a WriteError if one failed)."""
+    with errors.writing(self._pending):
+      self._manager.wait_until_finished()
 
-  def close(self) -> None:
-    """Waits for saves in flight (so the latest checkpoint is complete), then closes."""
-    self._manager.wait_until_finished()
-    self._manager.close()
+  def close(self, quiet: bool = False) -> None:
+    """Waits for saves in flight (so the latest checkpoint is complete), then closes.
+
+    `quiet`: a failing save is logged, not raised (another error is on its way already).
+    """
+    failure = None
+    for finish in (self.wait_until_finished, self._manager.close):
+      try:
+        with errors.writing(self._pending):
+          finish()
+      except Exception as e:  # noqa: BLE001 -- the manager is closed whatever happened
+        failure = failure or e
+    if failure is None:
+      return
+    if not quiet:
+      raise failure
+    if not isinstance(failure, errors.WriteError):  # a failed save is what is on its way
+      logging.warning("closing the checkpoints in %s: %s", self.directory, str(failure)[:300])

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cnnrnn_jax import errors
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.tasks.base import Batch, TaskSpec
 
 Metrics = dict[str, jax.Array]
@@ -106,11 +109,21 @@ def _truncate_metrics(path: str, last_step: int) -> None:
   """Drops metrics.jsonl lines past `last_step` (and a torn last line) before a (re)start.
 
   A resumed run replays the steps after its checkpoint and writes their lines again, so the
-  file ends up exactly as an uninterrupted run writes it.
+  file ends up exactly as an uninterrupted run writes it. A run starting from step 0 over an
+  earlier run's lines says so (a warning): they are replaced.
   """
   if not os.path.exists(path):
+    if last_step:
+      logging.warning(
+        "%s is missing but the checkpoint is at step %d: the lines of steps 1..%d are lost; "
+        "the file starts again at step %d",
+        path,
+        last_step,
+        last_step,
+        last_step + 1,
+      )
     return
-  with open(path) as f:
+  with errors.writing(path), open(path) as f:
     lines = f.readlines()
   keep = []
   for line in lines:
@@ -120,15 +133,56 @@ def _truncate_metrics(path: str, last_step: int) -> None:
     except (ValueError, KeyError, TypeError):
       pass  # a line torn by a kill mid-write
   if len(keep) < len(lines):
-    logging.info(
+    (logging.warning if last_step == 0 else logging.info)(
       "dropping %d lines past step %d from %s (those steps run again)",
       len(lines) - len(keep),
       last_step,
       path,
     )
-    with open(path + ".tmp", "w") as f:
-      f.writelines(keep)
-    os.replace(path + ".tmp", path)
+    workdir_module.write_atomic(path, "".join(keep))
+
+
+class _EventFile:
+  """TensorBoard scalars written synchronously from the calling thread.
+
+  tensorboardX's SummaryWriter writes from a thread behind a bounded queue: when a write fails
+  (a full disk), that thread dies and the next `add_scalar` blocks forever on the full queue.
+  Here each event is written and flushed where it is logged, so a failure raises at once.
+  """
+
+  def __init__(self, logdir: str, purge_step: int | None):
+    from tensorboardX.event_file_writer import EventsWriter  # light; keeps TensorFlow out
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+    self._event = Event
+    self.logdir = logdir
+    with errors.writing(logdir):
+      os.makedirs(logdir, exist_ok=True)
+      self._file = EventsWriter(os.path.join(logdir, "events"))
+      if purge_step is not None:  # TensorBoard drops what an earlier attempt logged from here on
+        self._file.write_event(Event(step=purge_step, file_version="brain.Event:2"))
+        self._file.write_event(
+          Event(step=purge_step, session_log=SessionLog(status=SessionLog.START))
+        )
+      self._file.flush()
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    """One event holding every scalar of a logged line, flushed."""
+    from tensorboardX import summary
+
+    event = self._event(wall_time=time.time(), step=step)
+    for tag, value in scalars.items():
+      event.summary.value.extend(summary.scalar(tag, float(value)).value)
+    with errors.writing(self.logdir):
+      self._file.write_event(event)
+      self._file.flush()
+
+  def close(self) -> None:
+    """Closes the event file (a failing final flush is reported, not raised)."""
+    try:
+      self._file.close()
+    except OSError as e:
+      logging.warning("closing the TensorBoard file in %s failed: %s", self.logdir, e)
 
 
 class MetricWriter:
@@ -136,34 +190,49 @@ class MetricWriter:
 
   Opened at `start_step` (the restored step, 0 for a fresh run), it first drops what an
   earlier attempt wrote past that step, in metrics.jsonl and in TensorBoard (purge_step).
-  Only the first process of a multi-host run writes (`active`).
+  Only the first process of a multi-host run writes (`active`). Every write is flushed where
+  it happens; an I/O failure is a one-line `WriteError` naming the file. metrics.jsonl deleted
+  during the run is written anew, with a warning that the earlier lines are gone.
   """
 
   def __init__(self, workdir: str, seed: int, start_step: int = 0, active: bool = True):
     self._active, self._seed = active, seed
     if not active:
       return
-    from tensorboardX import SummaryWriter  # light, and keeps TensorFlow out of training
-
-    path = os.path.join(workdir, "metrics.jsonl")
-    _truncate_metrics(path, start_step)
-    self._jsonl = open(path, "a")
-    self._tb = SummaryWriter(
-      os.path.join(workdir, "tensorboard"), purge_step=start_step + 1 if start_step else None
+    self._path = os.path.join(workdir, "metrics.jsonl")
+    _truncate_metrics(self._path, start_step)
+    self._jsonl = self._open()
+    self._tb = _EventFile(
+      os.path.join(workdir, "tensorboard"), start_step + 1 if start_step else None
     )
+
+  def _open(self):
+    with errors.writing(self._path):
+      return open(self._path, "a")
 
   def write(self, step: int, split: str, values: dict[str, float]) -> None:
     """One line {step, split, seed, **values}, flushed at once."""
     if not self._active:
       return
+    if os.fstat(self._jsonl.fileno()).st_nlink == 0:
+      logging.warning(
+        "%s was deleted during the run; writing it anew from step %d (earlier lines are lost)",
+        self._path,
+        step,
+      )
+      self._jsonl.close()
+      self._jsonl = self._open()
     record = {"step": step, "split": split, "seed": self._seed, **values}
-    self._jsonl.write(json.dumps(record) + "\n")
-    self._jsonl.flush()
-    for key, value in values.items():
-      self._tb.add_scalar(f"{split}/{key}", value, step)
+    with errors.writing(self._path):
+      self._jsonl.write(json.dumps(record) + "\n")
+      self._jsonl.flush()
+    self._tb.write(step, {f"{split}/{key}": value for key, value in values.items()})
 
   def close(self) -> None:
     """Closes both files."""
     if self._active:
-      self._jsonl.close()
+      try:
+        self._jsonl.close()
+      except OSError as e:
+        logging.warning("closing %s failed: %s", self._path, e)
       self._tb.close()

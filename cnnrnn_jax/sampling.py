@@ -12,6 +12,8 @@ per token; PAD and OOV are never drawn.
 from __future__ import annotations
 
 import functools
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -77,11 +79,29 @@ def sample(
   return vocab.decode(ids)
 
 
+def _check_data_still_there(workdir: str) -> None:
+  """A ConfigError naming the run's own data file when it is gone (the task is rebuilt from
+  it; the user cannot fix that with a flag of the generator)."""
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      data = json.load(f).get("data", {})
+  except (OSError, ValueError, AttributeError):
+    return  # restore() reports a workdir without a readable run
+  for key in ("train_path", "eval_path"):
+    path = data.get(key)
+    if path and not os.path.exists(path):
+      raise ConfigError(
+        f"the run in {workdir} was trained on {key} {path}, which is gone; generating rebuilds "
+        "the run's task from it: put the file back there (see its config.json)"
+      )
+
+
 def load_lm_run(
   workdir: str,
 ) -> tuple[ml_collections.ConfigDict, Task, nn.Module, Any]:
   """(config, task, model, params) of the lm run in `workdir`: the newest good checkpoint
   (`train.restore`) and the run's vocab.json (through config.data.vocab_path)."""
+  _check_data_still_there(workdir)
   try:
     config, state = train.restore(workdir)
   except FileNotFoundError:

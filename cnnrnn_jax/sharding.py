@@ -23,7 +23,13 @@ DATA_AXIS = "data"
 def initialize_distributed(config: ml_collections.ConfigDict) -> None:
   """Multi-host (TPU pod slice, multi-node GPU): join the other processes before using JAX."""
   if config.get("distributed", False) and not jax.distributed.is_initialized():
-    jax.distributed.initialize()  # cluster, coordinator and process id come from the environment
+    try:  # cluster, coordinator and process id come from the environment
+      jax.distributed.initialize()
+    except ValueError as e:  # nothing detected: e.g. 'coordinator_address should be defined'
+      raise ConfigError(
+        f"config.distributed=True but no cluster was detected ({e}); run on a TPU pod slice, "
+        "SLURM, Open MPI or Kubernetes, or drop --config.distributed"
+      ) from None
 
 
 def data_mesh(batch_size: int | None = None, num_devices: int | None = None) -> jax.sharding.Mesh:

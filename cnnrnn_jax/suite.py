@@ -52,7 +52,9 @@ from typing import Any
 import jax
 import ml_collections
 
-from cnnrnn_jax import measure, models, plugins, tasks, train
+from cnnrnn_jax import errors, measure, models, plugins, tasks
+from cnnrnn_jax import workdir as workdir_module
+from cnnrnn_jax.configs import compare as compare_config
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.suite_jobs import (  # noqa: F401  (PROBES moved to suite_jobs.py; re-exported)
   PROBES,
@@ -494,8 +496,17 @@ def run(
   run in `cfg.workers` processes, each taking one (model, task) chain at a time. No job's
   failure stops the others: it is recorded with its one-line cause.
   """
+  with workdir_module.locked(workdir):
+    return _run(cfg, workdir, log)
+
+
+def _run(cfg, workdir, log):
+  if cfg.get("preset", "default") not in compare_config.PRESETS:
+    raise ConfigError(
+      f"unknown compare preset {cfg.preset!r}; use --config=cnnrnn_jax/configs/compare.py:"
+      f"{' or :'.join(compare_config.PRESETS)}"
+    )
   plugins.load(cfg.get("plugins"))
-  train.make_workdir(workdir)
   jobs = plan(cfg)
   records = load_records(workdir)
   retry = cfg.get("retry_failed", True)
@@ -513,11 +524,14 @@ def run(
   workers = workers if _can_spawn() else 1
   by_id = {job.id: job for job in todo}
   progress = _Progress(todo, log)
-  with open(os.path.join(workdir, RECORDS), "a") as out:
+  with errors.writing(workdir):
+    out = open(os.path.join(workdir, RECORDS), "a")
+  with out:
 
     def on_record(record: dict) -> None:
-      out.write(json.dumps(record) + "\n")
-      out.flush()
+      with errors.writing(out.name):
+        out.write(json.dumps(record) + "\n")
+        out.flush()
       records[record["id"]] = record
       progress.done(by_id[record["id"]], record, workers)
 

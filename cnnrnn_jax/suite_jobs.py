@@ -34,6 +34,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -45,7 +46,7 @@ import flax.serialization
 import jax
 import ml_collections
 
-from cnnrnn_jax import measure, plugins, train
+from cnnrnn_jax import errors, measure, plugins, train
 from cnnrnn_jax.errors import ConfigError
 
 RECORDS = "records.jsonl"
@@ -235,18 +236,69 @@ class BudgetMatcher:
     return matched, info
 
 
+# The fields of a result that hold words, not numbers: a failed job's cause and kind, and a
+# diverged run's message.
+TEXT_FIELDS = ("error", "failure", "message")
+
+
+def _record_problem(record: Any) -> str | None:
+  """Why a parsed line of records.jsonl is not a record, or None when it is one."""
+  if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+    return "no string 'id'"
+  result = record.get("result")
+  if not isinstance(result, dict):
+    return "no 'result' object"
+  todo = [(k, v) for k, v in result.items() if k not in TEXT_FIELDS]
+  while todo:
+    key, value = todo.pop()
+    if isinstance(value, dict):
+      todo += list(value.items())
+    elif isinstance(value, list):
+      todo += [(key, v) for v in value]
+    elif value is not None and not isinstance(value, (int, float)):
+      return f"result {key!r} is {type(value).__name__}, not a number"
+  return None
+
+
 def load_records(workdir: str) -> dict[str, dict]:
-  """id -> record from workdir/records.jsonl (a torn last line from a crash is ignored)."""
+  """id -> record from workdir/records.jsonl.
+
+  A line torn by a crash (no final newline) is cut off the file, so the next record starts
+  on a line of its own; other lines that are not records (not JSON, no id, a metric that is
+  not a number) are skipped with one warning giving their count and first line number
+  (their jobs run again).
+  """
   path = os.path.join(workdir, RECORDS)
-  records = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          continue
-        records[record["id"]] = record
+  records: dict[str, dict] = {}
+  if not os.path.exists(path):
+    return records
+  with errors.writing(path), open(path, "rb+") as f:
+    data = f.read()
+    if data and not data.endswith(b"\n"):
+      keep = data.rfind(b"\n") + 1
+      logging.warning(
+        "%s ends with a torn line (%d bytes, from a crash); cutting it off", path, len(data) - keep
+      )
+      f.truncate(keep)
+      data = data[:keep]
+  bad = []
+  for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      record = None
+    problem = "not JSON" if record is None else _record_problem(record)
+    if problem:
+      bad.append(f"line {number}: {problem}")
+      continue
+    records[record["id"]] = record
+  if bad:
+    logging.warning(
+      "%s: skipped %d line(s) that are not records (their jobs run again); first: %s",
+      path,
+      len(bad),
+      bad[0],
+    )
   return records
 
 

@@ -19,6 +19,7 @@ ends with bit-for-bit the parameters (and metrics.jsonl) of an uninterrupted one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -36,8 +37,9 @@ import numpy as np
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import checkpoint, models, optim, plugins, tasks
-from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax import checkpoint, config_checks, models, optim, plugins, stopping, tasks
+from cnnrnn_jax import workdir as workdir_module
+from cnnrnn_jax.errors import ConfigError, Interrupted, WriteError
 from cnnrnn_jax.metrics import (
   NO_BAD_STEP,
   Metrics,
@@ -83,12 +85,6 @@ def eval_step(params: Any, batch: Batch, *, apply_fn: Any, spec: TaskSpec) -> Me
   return loss_and_sums(spec, outputs, batch)[1]
 
 
-def _check_positive(config, *keys):
-  for key in keys:
-    if config[key] <= 0:
-      raise ConfigError(f"config.{key}={config[key]} must be positive")
-
-
 def selection_task(config: ml_collections.ConfigDict) -> Task | None:
   """The task evaluated on `config.select_on` (its data.eval_split), or None when unset."""
   split = config.get("select_on")
@@ -132,13 +128,8 @@ def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   config.json, or a job in a worker process, finds the models and tasks they register.
   """
   plugins.load(config.get("plugins"))
-  _check_positive(config, "batch_size", "train_steps", "log_every", "eval_every")
+  config_checks.check(config)
   optim.validate(config.opt)
-  if config.get("checkpoint_every", 0) < 0 or config.get("keep_checkpoints", 1) <= 0:
-    raise ConfigError(
-      f"config.checkpoint_every={config.checkpoint_every} must be >= 0 (0 = off) "
-      f"and config.keep_checkpoints={config.keep_checkpoints} positive"
-    )
   task = tasks.build(config.task, config.data, config.seed)
   model = models.build_model(config.model, config.arch, task.spec)
   return task, model
@@ -170,12 +161,7 @@ def init_state(config: ml_collections.ConfigDict, task: Task, model: nn.Module) 
 
 def make_workdir(workdir: str) -> None:
   """Creates `workdir`; a ConfigError naming the flag when it cannot."""
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    raise ConfigError(
-      f"cannot create workdir {workdir!r} ({e.strerror}); pass a writable --workdir"
-    ) from None
+  workdir_module.make(workdir)
 
 
 def train_and_accumulate(
@@ -256,6 +242,12 @@ def train_over_seeds(
   A seed whose run finished already is restored from its final checkpoint, not retrained.
   The mean and sample std of each final metric (`seed_summary`) go to workdir/seeds.json.
   """
+  lock = workdir_module.locked(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+  with lock:
+    return _train_seeds(config, workdir, seeds)
+
+
+def _train_seeds(config, workdir, seeds):
   results = {}
   for seed in seeds:
     seeded = config.copy_and_resolve_references()
@@ -263,8 +255,8 @@ def train_over_seeds(
       seeded.seed = int(seed)
     results[int(seed)] = train_and_evaluate(seeded, os.path.join(workdir, f"seed_{seed}"))
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "seeds.json"), "w") as f:
-      json.dump(seed_summary(results), f, indent=2)
+    path = os.path.join(workdir, "seeds.json")
+    workdir_module.write_atomic(path, json.dumps(seed_summary(results), indent=2))
   return results
 
 
@@ -279,9 +271,14 @@ def train_and_return_state(
   Writes config.json, metrics.jsonl, TensorBoard scalars, the task's assets (e.g.
   vocab.json) and (config.checkpoint_every > 0) checkpoints into `workdir`, and resumes from
   the newest good checkpoint found there.
-  Raises ConfigError for bad settings (before compiling anything) and FloatingPointError
-  naming the step when the loss stops being finite (the last checkpoint stays good).
+  Holds the workdir's lock (workdir.py) while it runs. Raises ConfigError for bad settings
+  (before compiling anything), WriteError (one line naming the path, the errno and the last
+  good checkpoint) when a write fails, Interrupted after SIGTERM/SIGINT (the step finished
+  and saved), and FloatingPointError naming the step when the loss stops being finite (the
+  last checkpoint stays good).
   """
+  plugins.load(config.get("plugins"))  # their settings are checked too
+  config_checks.check(config)  # before joining a cluster with a bad setting
   initialize_distributed(config)
   task, model = setup(config)
   config = _completed(config)
@@ -294,12 +291,54 @@ def train_and_return_state(
     )
   chooser = selection_task(config)
   mesh = data_mesh(config.batch_size)
-  make_workdir(workdir)
   primary = jax.process_index() == 0
+  lock = workdir_module.locked(workdir) if primary else contextlib.nullcontext()
+  with lock, stopping.on_signals() as stop:
+    try:
+      return _train(config, workdir, task, model, mesh, primary, stop, chooser)
+    except WriteError as e:
+      raise e.with_note(_kept(config, workdir)) from None
+
+
+def _kept(config, workdir: str) -> str:
+  """What survives a failed write: the newest committed checkpoint, and how to resume."""
+  directory = os.path.join(workdir, checkpoint.SUBDIR)
+  if not config.get("checkpoint_every", 0):
+    return "; no checkpoints are kept (config.checkpoint_every=0): fix it and rerun from scratch"
+  steps = checkpoint.committed_steps(directory)
+  if not steps:
+    return "; no checkpoint was saved yet: fix it and rerun from scratch"
+  return (
+    f"; the last good checkpoint is {os.path.join(directory, str(steps[-1]))}: free space "
+    "(or fix the path), then rerun the same command to resume from it"
+  )
+
+
+def _check_workdir_config(config, workdir: str) -> None:
+  """A ConfigError when `workdir` holds a run of another config (run-control keys aside)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    logging.warning("%s is unreadable (%s); writing it anew", path, e)
+    return
+  changed = checkpoint.config_changes(saved, checkpoint.config_dict(config))
+  if changed:
+    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+    raise ConfigError(
+      f"{workdir} holds a run of another config ({shown} differ from its config.json); use a "
+      "new --workdir or the old settings"
+    )
+
+
+def _train(config, workdir, task, model, mesh, primary, stop, chooser=None):
+  _check_workdir_config(config, workdir)
   if primary:
     task.save_assets(workdir)  # e.g. vocab.json, so evaluation and later runs reuse it
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json(indent=2))
+    workdir_module.write_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
 
   spec = task.spec
   replicated = jax.sharding.NamedSharding(mesh, P())
@@ -312,64 +351,95 @@ def train_and_return_state(
       "config.checkpoint_every=0: starting from scratch and ignoring the checkpoints in %s", workdir
     )
   try:
-    found = None
-    if ckpts is not None and ckpts.steps():
-      found = ckpts.restore_latest(_abstract_tree(config, task, model, replicated), config)
-    if found:
-      start, state, sums = found[0], found[1]["state"], found[1]["sums"]
-      logging.info(
-        "resuming from the checkpoint at step %d of %d in %s",
-        start,
-        config.train_steps,
-        ckpts.directory,
-      )
-    else:
-      start = 0
-      state = put_global(jax.device_get(init_state(config, task, model)), replicated)
-    zero_sums = put_global(_zero_sums(state, task, config), replicated)
-    if not found:
-      sums = zero_sums
-    logging.info(
-      "model %s on task %s: %s parameters; %s; %d devices (%d processes)",
-      config.model,
-      config.task,
-      f"{count_params(state.params):,}",
-      spec,
-      jax.device_count(),
-      jax.process_count(),
+    result = _restore_and_loop(
+      config, workdir, task, model, ckpts, spec, replicated, batch_sharding, primary, stop, chooser
     )
-    run = _Run(
-      config=config,
-      task=task,
-      select_spec=None if chooser is None else chooser.spec,
-      select_fn=None
-      if chooser is None
-      else _sharded_evaluator(
-        model, chooser, state.params, config.batch_size, replicated, batch_sharding
-      ),
-      metrics_path=os.path.join(workdir, "metrics.jsonl"),
-      ckpts=ckpts,
-      zero_sums=zero_sums,
-      step_fn=jax.jit(
-        functools.partial(train_and_accumulate, spec=spec),
-        in_shardings=(replicated, replicated, batch_sharding, replicated),
-        out_shardings=(replicated, replicated),
-        donate_argnums=0,
-      ),
-      eval_fn=_sharded_evaluator(
-        model, task, state.params, config.batch_size, replicated, batch_sharding
-      ),
-      batch_sharding=batch_sharding,
-      rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
-      writer=MetricWriter(workdir, config.seed, start, active=primary),
-    )
-    try:
-      return _loop(run, state, sums, start)
-    finally:
-      run.writer.close()
-  finally:
+  except BaseException:
     if ckpts is not None:
-      ckpts.close()
+      ckpts.close(quiet=True)  # an error is on its way already: do not replace it
+    raise
+  if ckpts is not None:
+    ckpts.close()
+  return result
+
+
+def _restore_and_loop(
+  config, workdir, task, model, ckpts, spec, replicated, batch_sharding, primary, stop, chooser
+):
+  found = None
+  if ckpts is not None and ckpts.steps():
+    found = ckpts.restore_latest(_abstract_tree(config, task, model, replicated), config)
+  if found:
+    start, state, sums = found[0], found[1]["state"], found[1]["sums"]
+    _check_resume(config, ckpts, start, found[2])
+  else:
+    start = 0
+    state = put_global(jax.device_get(init_state(config, task, model)), replicated)
+  zero_sums = put_global(_zero_sums(state, task, config), replicated)
+  if not found:
+    sums = zero_sums
+  logging.info(
+    "model %s on task %s: %s parameters; %s; %d devices (%d processes)",
+    config.model,
+    config.task,
+    f"{count_params(state.params):,}",
+    spec,
+    jax.device_count(),
+    jax.process_count(),
+  )
+  run = _Run(
+    config=config,
+    task=task,
+    select_spec=None if chooser is None else chooser.spec,
+    select_fn=None
+    if chooser is None
+    else _sharded_evaluator(
+      model, chooser, state.params, config.batch_size, replicated, batch_sharding
+    ),
+    metrics_path=os.path.join(workdir, "metrics.jsonl"),
+    ckpts=ckpts,
+    zero_sums=zero_sums,
+    step_fn=jax.jit(
+      functools.partial(train_and_accumulate, spec=spec),
+      in_shardings=(replicated, replicated, batch_sharding, replicated),
+      out_shardings=(replicated, replicated),
+      donate_argnums=0,
+    ),
+    eval_fn=_sharded_evaluator(
+      model, task, state.params, config.batch_size, replicated, batch_sharding
+    ),
+    batch_sharding=batch_sharding,
+    rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
+    writer=MetricWriter(workdir, config.seed, start, active=primary),
+    stop=stop,
+  )
+  try:
+    return _loop(run, state, sums, start)
+  finally:
+    run.writer.close()
+
+
+def _check_resume(config, ckpts, start: int, meta: dict) -> None:
+  """Resuming past train_steps is an error; a changed train_steps is said (the schedule)."""
+  total = config.train_steps
+  if start > total:
+    raise ConfigError(
+      f"the checkpoint in {ckpts.directory} is at step {start}, past config.train_steps="
+      f"{total}; pass --config.train_steps={start} or more, or use a new --workdir"
+    )
+  logging.info("resuming from the checkpoint at step %d of %d in %s", start, total, ckpts.directory)
+  saved = meta["config"].get("train_steps")
+  if saved != total:
+    logging.warning(
+      "config.train_steps changed from %s to %d on resume: the learning-rate schedule "
+      "(warmup, then decay over train_steps) is recomputed for %d steps and continues from "
+      "step %d, so this run will not equal one trained for %d steps from the start",
+      saved,
+      total,
+      total,
+      start,
+      total,
+    )
 
 
 @dataclasses.dataclass
@@ -383,6 +453,7 @@ class _Run:
   batch_sharding: jax.sharding.Sharding
   rng: jax.Array
   writer: MetricWriter
+  stop: stopping.StopRequest
   select_spec: TaskSpec | None = None  # the selection split's (its own naive baseline)
   select_fn: Any = None
   metrics_path: str = ""
@@ -429,11 +500,31 @@ def _check_finite(run: _Run, sums: Metrics) -> None:
     )
 
 
+def _stop(run: _Run, sums: Metrics, step: int, saved: bool, state=None) -> None:
+  """Saves the state after `step` (unless saved already) and raises Interrupted."""
+  config, name = run.config, run.stop.name
+  where = f"stopped by {name} after step {step} of {config.train_steps}"
+  if run.ckpts is None:
+    raise Interrupted(
+      f"{where}; nothing saved (config.checkpoint_every=0): a rerun starts from step 0", name
+    )
+  if not saved:
+    _check_finite(run, sums)  # never save a state that went through a non-finite step
+    run.ckpts.save(step, {"state": state, "sums": sums}, config)
+  run.ckpts.wait_until_finished()
+  if step == 0:
+    raise Interrupted(f"{where}; nothing to save yet: rerun the same command to start", name)
+  path = os.path.join(run.ckpts.directory, str(step))
+  raise Interrupted(f"{where}; saved {path}: rerun the same command to resume from it", name)
+
+
 def _loop(run: _Run, state, sums, start: int):
   config, task, writer = run.config, run.task, run.writer
   spec, total, every = task.spec, config.train_steps, config.get("checkpoint_every", 0)
   t_start = t_last = time.perf_counter()
   last_logged, eval_metrics, in_flight = start, None, InFlight()
+  if run.stop.name and start < total:  # a signal during compile or restore
+    _stop(run, sums, start, saved=True)
   for step in range(start + 1, total + 1):
     batch = put_global(task.train_batch(step - 1, config.batch_size), run.batch_sharding)
     state, sums = run.step_fn(state, sums, batch, run.rng)
@@ -470,6 +561,8 @@ def _loop(run: _Run, state, sums, start: int):
       )
     if save:  # after this step's lines are written: a resume keeps exactly those
       run.ckpts.save(step, {"state": state, "sums": sums}, config)
+    if run.stop.name and step < total:
+      _stop(run, sums, step, saved=save, state=state)
   if eval_metrics is None:  # restored at the last step: its lines are already written
     eval_metrics = summarize(spec, run.eval_fn(state.params))
   logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)

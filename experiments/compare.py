@@ -15,9 +15,8 @@ import time
 
 from absl import app, flags, logging
 
-from cnnrnn_jax import report, suite
+from cnnrnn_jax import errors, workdir
 from cnnrnn_jax.configs import compare
-from cnnrnn_jax.errors import ConfigError
 from experiments import cli
 
 _CONFIG = cli.define_config(
@@ -39,16 +38,23 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   start = time.perf_counter()
   try:
-    records = suite.run(_CONFIG.value, _WORKDIR.value)
-  except ConfigError as e:
+    # The lock comes before importing JAX (seconds): a busy workdir is refused at once.
+    with workdir.locked(_WORKDIR.value):
+      from cnnrnn_jax import report, suite
+
+      records = suite.run(_CONFIG.value, _WORKDIR.value)
+      print(f"measured in {time.perf_counter() - start:.0f}s; writing the report")
+      command = shlex.join(["python", "-m", "experiments.compare"] + sys.argv[1:])
+      rep = report.build(_CONFIG.value, records, command=command)
+      paths = report.write(rep, _WORKDIR.value)
+  except errors.ConfigError as e:
     sys.exit(f"config error: {e}")
-  print(f"measured in {time.perf_counter() - start:.0f}s; writing the report")
-  rep = report.build(
-    _CONFIG.value,
-    records,
-    command=shlex.join(["python", "-m", "experiments.compare"] + sys.argv[1:]),
-  )
-  paths = report.write(rep, _WORKDIR.value)
+  except errors.WriteError as e:
+    print(f"write error: {e}; the records written so far are kept: rerun to go on", file=sys.stderr)
+    sys.exit(errors.EXIT_IO)
+  except errors.Interrupted as e:
+    print(f"interrupted: {e}; the records written so far are kept", file=sys.stderr)
+    sys.exit(errors.EXIT_INTERRUPTED)
   print()
   print(report.verdict_text(rep))
   print(f"\nreport: {paths['md']} and {paths['html']} ({time.perf_counter() - start:.0f}s in all)")

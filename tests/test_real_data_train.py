@@ -3,6 +3,7 @@ modelling end to end and sampling from the trained run (what experiments/generat
 the entry point itself is not imported here, its absl flags would clash with others)."""
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -65,6 +66,9 @@ def test_text_files_run_writes_vocab_and_a_later_run_reuses_it(tmp_path, reviews
   assert (task.train_batch(0, 4)["inputs"][:, 0] == text.OOV_ID).all()  # unknown words -> OOV
 
   fresh = tiny_config("cnn", "text_files", train_path=str(other), eval_path=str(other))
+  with pytest.raises(ConfigError, match="holds a run of another config"):
+    train.train_and_evaluate(fresh, str(first))
+  os.remove(first / "config.json")  # the vocabulary is guarded on its own too
   with pytest.raises(ConfigError, match="holds a different vocabulary than this run built"):
     train.train_and_evaluate(fresh, str(first))
 

@@ -190,3 +190,25 @@ def test_a_deliberately_leaky_probe_is_flagged_by_its_position_only_control(tmp_
   assert rows[-1][0] == "logreg (control)" and float(rows[-1][2].rstrip("%")) > 90
   found, _ = leaky("relative_order", 16, (1, 3))
   assert found == {}
+
+
+def test_load_records_cuts_a_torn_line_and_counts_bad_ones(tmp_path, caplog):
+  good = {"id": "a", "probe": "speed", "result": {"ms": 1.5, "curve": [1, 2], "ok": True}}
+  failed = {"id": "e", "result": {"error": "model 'bag' cannot do this task"}}
+  diverged = {"id": "d", "result": {"diverged": True, "converged": False, "message": "nan at 7"}}
+  lines = [
+    json.dumps(good),
+    json.dumps(diverged),  # words where words belong (suite_jobs.TEXT_FIELDS) are a record
+    "garbage",
+    json.dumps({"probe": "speed", "result": {}}),  # no id
+    json.dumps({"id": "b", "result": {"ms": "fast"}}),  # a metric that is not a number
+    json.dumps(failed),
+    '{"id": "c", "res',  # torn by a crash: no final newline
+  ]
+  path = tmp_path / suite.RECORDS
+  path.write_text("\n".join(lines))
+  records = suite.load_records(str(tmp_path))
+  assert set(records) == {"a", "d", "e"}
+  assert path.read_text().endswith(json.dumps(failed) + "\n")  # the next record starts a line
+  assert "ends with a torn line" in caplog.text
+  assert "skipped 3 line(s)" in caplog.text and "first: line 3: not JSON" in caplog.text

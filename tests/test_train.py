@@ -14,6 +14,7 @@ from tiers import fast_tier
 from cnnrnn_jax import models, tasks, train
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.metrics import MetricWriter
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
@@ -180,3 +181,14 @@ def test_seeds_run_separately_and_summarize_with_sample_std(tmp_path):
   assert summary["loss"]["mean"] == pytest.approx(sum(values) / 2)
   assert summary["loss"]["std"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
   assert train.seed_summary({3: {"loss": 0.5}})["loss"]["std"] == 0.0
+
+
+def test_metric_writer_rewrites_a_metrics_file_deleted_during_the_run(tmp_path, caplog):
+  writer = MetricWriter(str(tmp_path), seed=0)
+  writer.write(2, "train", {"loss": 0.5})
+  os.remove(tmp_path / "metrics.jsonl")
+  writer.write(4, "train", {"loss": 0.25})
+  writer.close()
+  assert "was deleted during the run; writing it anew from step 4" in caplog.text
+  with open(tmp_path / "metrics.jsonl") as f:
+    assert [json.loads(line)["step"] for line in f] == [4]

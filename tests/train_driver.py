@@ -1,6 +1,7 @@
 """A training subprocess for the durability and scale-out tests (not collected by pytest).
 
   python tests/train_driver.py WORKDIR CONFIG_JSON [--kill-before-batch K | --kill-in-save K]
+      [--signal-before-batch K --signal TERM|INT] [--fill-disk-before-batch K] [--cli]
 
 CONFIG_JSON holds dotted overrides of `default.get_config()` ({"arch.hidden": 8, ...}).
 The process SIGKILLs itself at a chosen moment, as a crash or preemption would:
@@ -9,7 +10,11 @@ The process SIGKILLs itself at a chosen moment, as a crash or preemption would:
                          while step K may still be running on the device;
   --kill-in-save K       inside Orbax's save of step K, after every file is written and
                          before the atomic rename that commits it (a half-written checkpoint).
-Otherwise it prints the final eval metrics as one JSON line prefixed with RESULT.
+Or it sends itself SIGTERM/SIGINT when the loop asks for batch K (--signal-before-batch), or
+fills the workdir's filesystem then (--fill-disk-before-batch: every later write finds no
+space). Otherwise it prints the final eval metrics as one JSON line prefixed with RESULT.
+--cli runs the same config through `python -m experiments.train` (flags, messages and exit
+codes as a user sees them) instead of calling the trainer.
 """
 
 import argparse
@@ -40,12 +45,25 @@ def die():
   os.kill(os.getpid(), signal.SIGKILL)
 
 
-def kill_before_batch(k: int) -> None:
-  build, save, managers = tasks.build, checkpoint.Checkpoints.save, set()
+_MANAGERS = set()  # the Checkpoints objects that saved something
+
+
+def remember_managers() -> None:
+  save = checkpoint.Checkpoints.save
 
   def save_and_remember(self, *args, **kwargs):
-    managers.add(self)
+    _MANAGERS.add(self)
     return save(self, *args, **kwargs)
+
+  checkpoint.Checkpoints.save = save_and_remember
+
+
+def at_batch(k: int, action) -> None:
+  """Runs `action()` when the loop asks for train batch `k` (step k+1), once the earlier
+  checkpoints are committed (so the test knows which one resumes), while step k may still
+  be running on the device."""
+  build = tasks.build
+  remember_managers()
 
   def build_and_arm(*args, **kwargs):
     task = build(*args, **kwargs)
@@ -53,16 +71,40 @@ def kill_before_batch(k: int) -> None:
 
     def batch(step, batch_size):
       if step == k:
-        for manager in managers:
+        for manager in _MANAGERS:
           manager.wait_until_finished()
-        die()
+        action()
       return train_batch(step, batch_size)
 
     task.train_batch = batch
     return task
 
   tasks.build = build_and_arm
-  checkpoint.Checkpoints.save = save_and_remember
+
+
+def fill_disk(workdir: str) -> None:
+  """Takes every free byte of the filesystem holding `workdir`."""
+  fd = os.open(os.path.join(workdir, "filler"), os.O_WRONLY | os.O_CREAT)
+  try:
+    stats = os.statvfs(workdir)
+    if stats.f_bavail:
+      os.posix_fallocate(fd, 0, stats.f_bavail * stats.f_frsize)
+    while True:  # whatever fallocate left over
+      os.write(fd, b"\0" * 4096)
+  except OSError:
+    pass
+  finally:
+    os.close(fd)
+
+
+def cli_flags(overrides: dict) -> list[str]:
+  """--config.KEY=VALUE flags for experiments.train (tuples as (3,))."""
+  out = []
+  for key, value in overrides.items():
+    if isinstance(value, list):
+      value = "(" + "".join(f"{v}," for v in value) + ")"
+    out.append(f"--config.{key}={value}")
+  return out
 
 
 def kill_in_save(k: int) -> None:
@@ -84,13 +126,29 @@ def main():
   parser.add_argument("config_json")
   parser.add_argument("--kill-before-batch", type=int)
   parser.add_argument("--kill-in-save", type=int)
+  parser.add_argument("--signal-before-batch", type=int)
+  parser.add_argument("--signal", choices=("TERM", "INT"), default="TERM")
+  parser.add_argument("--fill-disk-before-batch", type=int)
+  parser.add_argument("--cli", action="store_true")
   args = parser.parse_args()
   logging.getLogger().setLevel(logging.INFO)
   if args.kill_before_batch is not None:
-    kill_before_batch(args.kill_before_batch)
+    at_batch(args.kill_before_batch, die)
   if args.kill_in_save is not None:
     kill_in_save(args.kill_in_save)
-  metrics = train.train_and_evaluate(make_config(json.loads(args.config_json)), args.workdir)
+  if args.signal_before_batch is not None:
+    signum = getattr(signal, f"SIG{args.signal}")
+    at_batch(args.signal_before_batch, lambda: os.kill(os.getpid(), signum))
+  if args.fill_disk_before_batch is not None:
+    at_batch(args.fill_disk_before_batch, lambda: fill_disk(args.workdir))
+  overrides = json.loads(args.config_json)
+  if args.cli:
+    import runpy
+
+    sys.argv = ["experiments.train", f"--workdir={args.workdir}", *cli_flags(overrides)]
+    runpy.run_module("experiments.train", run_name="__main__")
+    return
+  metrics = train.train_and_evaluate(make_config(overrides), args.workdir)
   print("RESULT " + json.dumps(metrics), flush=True)
 
 

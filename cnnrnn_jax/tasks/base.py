@@ -193,6 +193,11 @@ def register_generated(name: str, defaults: dict[str, Any] | None = None) -> Cal
   return deco
 
 
+def default_if_none(value: Any, default: Any) -> Any:
+  """`value`, or `default` when it is None (0, '' and False are values, not "unset")."""
+  return default if value is None else value
+
+
 def check_int(task: str, knob: str, value: Any, default: int | None, minimum: int) -> int | None:
   """`value`, or `default` when it is None; a ConfigError unless it is an integer >= minimum."""
   if value is None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import gzip
 import logging
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ import numpy as np
 
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import arrays, forecast, text
-from cnnrnn_jax.tasks.base import register
+from cnnrnn_jax.tasks.base import default_if_none, register
 
 TEXT_NAMES = ("sentence", "text", "review", "content", "document", "comment", "body", "tweet")
 LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y", "polarity")
@@ -265,7 +266,7 @@ def _text_files(data_config, seed: int) -> text.TextClassifyTask:
       )
     evaluation, _ = _read_examples(data_config.eval_path, data_config, errors, columns)
   else:
-    fraction = data_config.get("eval_fraction") or DEFAULT_EVAL_FRACTION
+    fraction = default_if_none(data_config.get("eval_fraction"), DEFAULT_EVAL_FRACTION)
     train_rows, eval_rows = arrays.holdout_split(len(train), fraction, name)
     train, evaluation = [train[i] for i in train_rows], [train[i] for i in eval_rows]
   return text.TextClassifyTask(
@@ -288,7 +289,7 @@ def _text_corpus(data_config, seed: int) -> text.CorpusTask:
     train_text = corpus
     eval_text = text.normalize_newlines(text.read_text(data_config.eval_path, encoding))
   else:
-    fraction = data_config.get("eval_fraction") or DEFAULT_EVAL_FRACTION
+    fraction = default_if_none(data_config.get("eval_fraction"), DEFAULT_EVAL_FRACTION)
     if not 0.0 < fraction < 1.0:
       raise ConfigError(
         f"text_corpus: eval_fraction={fraction} must be in (0, 1); set --config.data.eval_fraction"
@@ -316,10 +317,9 @@ def read_series(
   if not rows or rows[0][1] is None:
     raise ConfigError(f"{path} holds no CSV rows; check --config.data.train_path")
 
-  def numeric(value: str) -> bool:
+  def numeric(value: str) -> bool:  # nan and inf are missing values, not numbers, here
     try:
-      float(value)
-      return True
+      return math.isfinite(float(value))
     except ValueError:
       return False
 
@@ -350,19 +350,18 @@ def read_series(
       errors.bad(f"{path}:{line}", f"expected {width} fields, found {len(fields)}")
       continue
     cells = [fields[c].strip() for c in picked]
-    if data_config.get("interpolate_missing"):
-      cells = [v or "nan" for v in cells]
-    bad = next((n for n, v in zip(names, cells) if not numeric(v)), None)
+    missing_ok = bool(data_config.get("interpolate_missing"))  # empty cells: NaN, filled later
+    bad = next((n for n, v in zip(names, cells) if not numeric(v) and (v or not missing_ok)), None)
     if bad is not None:
       value = cells[names.index(bad)]
       errors.bad(
         f"{path}:{line}",
-        f"column {bad!r} holds {value!r}, not a number"
+        f"column {bad!r} holds {value!r}, not a finite number"
         if value
         else f"column {bad!r} is empty (a missing value)",
       )
       continue
-    values.append([float(v) for v in cells])
+    values.append([float(v) if v else math.nan for v in cells])
   if not values:
     raise ConfigError(f"{path} holds no numeric rows in columns {names}")
   return np.asarray(values), names
@@ -403,11 +402,7 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 def read_idx(path: str) -> np.ndarray:
   """An IDX file (optionally gzipped) as an array: 0 0 dtype ndim, big-endian dims, data."""
-  try:
-    with open(path, "rb") as f:
-      data = f.read()
-  except OSError as e:
-    raise ConfigError(f"cannot read {path} ({e.strerror})") from None
+  data = text.read_bytes(path)
   if data[:2] == b"\x1f\x8b":
     try:
       data = gzip.decompress(data)

@@ -44,6 +44,7 @@ import os
 
 import numpy as np
 
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import arrays
 from cnnrnn_jax.tasks.base import TaskSpec, register, rng_for
@@ -254,8 +255,8 @@ class ForecastTask(arrays.DenseTask):
     )
 
   def save_assets(self, workdir: str) -> None:
-    with open(os.path.join(workdir, BASELINES_FILE), "w") as f:
-      json.dump(self.baselines, f, indent=2)
+    path = os.path.join(workdir, BASELINES_FILE)
+    workdir_module.write_atomic(path, json.dumps(self.baselines, indent=2))
 
 
 def sines_series(rng: np.random.Generator, T: int, period: int) -> np.ndarray:

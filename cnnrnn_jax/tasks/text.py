@@ -27,14 +27,16 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 
 import ml_collections
 import numpy as np
 
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import arrays
-from cnnrnn_jax.tasks.base import TaskSpec
+from cnnrnn_jax.tasks.base import TaskSpec, check_int
 
 PAD, OOV = "<pad>", "<unk>"
 PAD_ID, OOV_ID = 0, 1
@@ -48,15 +50,38 @@ _WORD_RE = re.compile(r"[\w']+|[^\w\s]")
 _WORD_LM_RE = re.compile(r"[\w']+|[^\w\s]|\n")
 
 
-def read_text(path: str, encoding: str | None = None) -> str:
-  """The decoded contents of `path` (UTF-8 unless `encoding` is given)."""
+def read_bytes(path: str) -> bytes:
+  """The bytes of the regular file `path`; a ConfigError for a device, FIFO or socket (whose
+  read may never end: /dev/zero) or an unreadable file."""
   try:
     with open(path, "rb") as f:
-      data = f.read()
+      if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        raise ConfigError(
+          f"{path} is not a regular file (a device, pipe or socket); point "
+          "--config.data.train_path / eval_path at a file or folder"
+        )
+      return f.read()
   except OSError as e:
     raise ConfigError(
       f"cannot read {path} ({e.strerror}); check --config.data.train_path / eval_path"
     ) from None
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def read_text(path: str, encoding: str | None = None) -> str:
+  """The decoded contents of `path` (UTF-8 unless `encoding` is given)."""
+  data = read_bytes(path)
+  if encoding is None and data[:2] in _UTF16_BOMS:
+    raise ConfigError(
+      f"{path} starts with a UTF-16 byte-order mark; pass --config.data.encoding=utf-16"
+    )
+  if encoding is None and data[:4096].count(b"\0") > len(data[:4096]) // 4:
+    raise ConfigError(  # valid UTF-8, but text in UTF-16 without a byte-order mark
+      f"{path} is mostly NUL bytes, as UTF-16 text is; pass --config.data.encoding=utf-16-le "
+      "(or utf-16-be)"
+    )
   codec = encoding or "utf-8-sig"
   try:
     return data.decode(codec)
@@ -189,10 +214,9 @@ class Vocabulary:
     }
 
   def save(self, path: str) -> None:
-    """Writes the vocabulary to `path` as JSON (vocab.json)."""
-    with open(path, "w", encoding="utf-8") as f:
-      json.dump(self.to_json(), f, ensure_ascii=False, indent=0)
-      f.write("\n")
+    """Writes the vocabulary to `path` as JSON (vocab.json), atomically."""
+    text = json.dumps(self.to_json(), ensure_ascii=False, indent=0) + "\n"
+    workdir_module.write_atomic(path, text)
 
   @classmethod
   def load(cls, path: str) -> Vocabulary:
@@ -356,13 +380,19 @@ class TextClassifyTask(arrays.TokenTask):
       (t for t, _, _ in train),
       level=level,
       lowercase=True if lowercase is None else bool(lowercase),
-      max_size=data_config.get("vocab_size") or DEFAULT_VOCAB,
-      min_count=data_config.get("min_count") or (2 if level == "word" else 1),
+      max_size=check_int(name, "vocab_size", data_config.get("vocab_size"), DEFAULT_VOCAB, 3),
+      min_count=check_int(
+        name, "min_count", data_config.get("min_count"), 2 if level == "word" else 1, 1
+      ),
       labels=label_names,
     )
-    max_len = data_config.get("max_len") or DEFAULT_MAX_LEN
-    if max_len < 1:
-      raise ConfigError(f"{name}: max_len={max_len} must be positive; set --config.data.max_len")
+    seen = sorted({label for _, label, _ in train})
+    if len(seen) < 2:
+      raise ConfigError(
+        f"{name}: the training examples hold {len(seen)} class {seen}; a classifier needs at "
+        "least 2: check the file and --config.data.label_column"
+      )
+    max_len = check_int(name, "max_len", data_config.get("max_len"), DEFAULT_MAX_LEN, 1)
 
     def encode(examples):
       ids, labels = [], []
@@ -413,17 +443,18 @@ class CorpusTask(arrays.StreamLMTask):
 
   def __init__(self, name: str, data_config, seed: int, train_text: str, eval_text: str):
     level = data_config.get("level") or "char"
+    default_vocab = DEFAULT_VOCAB if level == "word" else None  # char: every character
     lowercase = data_config.get("lowercase")
     self.vocab = vocabulary_for(
       data_config,
       [train_text],
       level=level,
       lowercase=False if lowercase is None else bool(lowercase),
-      max_size=data_config.get("vocab_size") or (None if level == "char" else DEFAULT_VOCAB),
-      min_count=data_config.get("min_count") or 1,
+      max_size=check_int(name, "vocab_size", data_config.get("vocab_size"), default_vocab, 3),
+      min_count=check_int(name, "min_count", data_config.get("min_count"), 1, 1),
       keep_newlines=True,
     )
-    seq_len = data_config.get("seq_len") or 128
+    seq_len = check_int(name, "seq_len", data_config.get("seq_len"), 128, 1)
     spec = TaskSpec(
       kind="lm",
       num_outputs=len(self.vocab),

@@ -1,0 +1,202 @@
+"""One writer per workdir: a lock file that names its holder, and atomic small writes.
+
+A run (`experiments.train`, `experiments.compare`, `train.train_and_evaluate`, ...) holds
+`WORKDIR/run.lock` while it writes there. A second run on the same workdir is refused at once
+with one line naming the holder's host and PID. The lock is `flock(2)` on that file, so the
+kernel releases it when its process dies in any way (SIGKILL included); the file keeps the
+holder's host, PID and start time, and a run that finds it filled in but unlocked logs that
+it takes over a lock left by a killed run.
+
+Where the filesystem has no `flock` (some network and FUSE mounts, e.g. a bucket mounted with
+gcsfuse), the lock is the file's exclusive creation instead, removed on exit: a file left by a
+dead process of the same host is taken over; one from another host cannot be checked from
+here, so the refusal names the file to delete once that run is known to be gone.
+
+This module imports only the standard library: entry points take the lock before importing
+JAX, so a busy workdir is refused in well under a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+
+from cnnrnn_jax.errors import ConfigError, writing
+
+LOCK_FILE = "run.lock"
+_NO_FLOCK = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+_held: dict[str, list] = {}  # real path of a lock this process holds -> [fd, depth, flocked]
+
+
+class WorkdirBusy(ConfigError):
+  """Another live run holds the workdir's lock."""
+
+
+def make(workdir: str) -> None:
+  """Creates `workdir`; a ConfigError naming the flag when it cannot."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+  except OSError as e:
+    raise ConfigError(
+      f"cannot create workdir {workdir!r} ({e.strerror}); pass a writable --workdir"
+    ) from None
+
+
+def _holder_text(info: dict) -> str:
+  started = info.get("started")
+  since = time.strftime(" since %Y-%m-%d %H:%M:%S", time.localtime(started)) if started else ""
+  return f"PID {info.get('pid', '?')} on host {info.get('host', '?')}{since}"
+
+
+def _read(fd: int) -> dict:
+  try:
+    data = os.pread(fd, 4096, 0)
+    info = json.loads(data) if data.strip() else {}  # empty: released cleanly
+  except (OSError, ValueError):
+    return {"pid": "?", "host": "?"}  # torn by a kill mid-write: a holder of unknown identity
+  return info if isinstance(info, dict) else {"pid": "?", "host": "?"}
+
+
+def _alive_here(info: dict) -> bool:
+  """False only when `info` names a process of this host that no longer exists."""
+  if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+    return True
+  try:
+    os.kill(info["pid"], 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def _claim(fd: int, path: str) -> None:
+  me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+  me["command"] = " ".join(sys.argv)[:500]
+  with writing(path):
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)
+
+
+def _exclusive_create(path: str, workdir: str) -> int:
+  """The lock without flock: create the file exclusively (retried once over a stale one)."""
+  for _ in range(2):
+    try:
+      return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+      with open(path, "rb") as f:
+        fd = f.fileno()
+        info = _read(fd)
+      if info and _alive_here(info):
+        raise WorkdirBusy(
+          f"workdir {workdir} is in use by {_holder_text(info)} (this filesystem has no file "
+          f"locks: if that run is gone, delete {path}); or pass another --workdir"
+        ) from None
+      if info:
+        logging.warning("taking over the lock %s left by %s (gone)", path, _holder_text(info))
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+  raise WorkdirBusy(f"workdir {workdir} is being claimed by another run; pass another --workdir")
+
+
+def acquire(workdir: str) -> None:
+  """Takes `workdir`'s lock (creating the folder) or raises WorkdirBusy naming the holder.
+
+  Re-entrant within a process: the entry point and the trainer may both take it.
+  """
+  make(workdir)
+  path = os.path.join(workdir, LOCK_FILE)
+  key = os.path.realpath(path)
+  if key in _held:
+    _held[key][1] += 1
+    return
+  try:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as e:
+    raise ConfigError(
+      f"cannot write in workdir {workdir} ({e.strerror}); pass a writable --workdir"
+    ) from None
+  flocked = True
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    info = _read(fd)
+    os.close(fd)
+    raise WorkdirBusy(
+      f"workdir {workdir} is in use by {_holder_text(info)}; wait for that run to end "
+      "or pass another --workdir"
+    ) from None
+  except OSError as e:
+    os.close(fd)
+    if e.errno not in _NO_FLOCK:
+      raise
+    logging.warning("%s has no file locks (%s); locking by exclusive file creation", workdir, e)
+    flocked = False
+    fd = _exclusive_create(path, workdir)
+  if flocked:
+    left = _read(fd)
+    if left:
+      logging.warning(
+        "taking over the lock of workdir %s left by %s, which ended without releasing it (killed?)",
+        workdir,
+        _holder_text(left),
+      )
+  try:
+    _claim(fd, path)
+  except BaseException:
+    os.close(fd)  # releases the flock; the exclusive file of the fallback stays for a retry
+    raise
+  _held[key] = [fd, 1, flocked]
+
+
+def release(workdir: str) -> None:
+  """Gives `workdir`'s lock back (the outermost release of this process empties the file)."""
+  path = os.path.join(workdir, LOCK_FILE)
+  key = os.path.realpath(path)
+  entry = _held.get(key)
+  if entry is None:
+    return
+  entry[1] -= 1
+  if entry[1] > 0:
+    return
+  del _held[key]
+  fd, _, flocked = entry
+  with contextlib.suppress(OSError):  # an empty file tells the next run it was released
+    os.ftruncate(fd, 0)
+  if not flocked:
+    with contextlib.suppress(OSError):
+      os.remove(path)
+  os.close(fd)  # closing releases the flock
+
+
+@contextlib.contextmanager
+def locked(workdir: str) -> Iterator[str]:
+  """`with locked(workdir):` holds the lock for the block (see `acquire`)."""
+  acquire(workdir)
+  try:
+    yield workdir
+  finally:
+    release(workdir)
+
+
+def write_atomic(path: str, text: str) -> None:
+  """Writes `text` to `path` through a temporary file and a rename (a reader never sees half
+  of it); an I/O failure is a one-line WriteError naming `path`."""
+  tmp = f"{path}.tmp"
+  with writing(path):
+    try:
+      with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+      os.replace(tmp, path)
+    finally:
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
