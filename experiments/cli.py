@@ -16,6 +16,7 @@ program with one line naming the closest field. Entry points without a config fi
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import importlib.util
 import os
@@ -26,7 +27,7 @@ import ml_collections
 from absl import app
 from ml_collections import config_flags
 
-from cnnrnn_jax import plugins
+from cnnrnn_jax import plugins, workdir
 from cnnrnn_jax.errors import ConfigError
 
 _ABSL_ARGV: list[str] | None = None  # argv for absl: sys.argv without --config=PATH
@@ -46,6 +47,20 @@ def flag_value(argv: Sequence[str], name: str) -> str | None:
     elif arg.startswith((f"--{name}=", f"-{name}=")):
       value = arg.split("=", 1)[1]
   return value
+
+
+def claim_workdir(argv: Sequence[str]) -> None:
+  """Takes the lock of --workdir now, before the config file loads (loading it imports JAX,
+  seconds), so a busy workdir is refused at once. The run takes the lock again inside (it is
+  re-entrant in one process); it is given back when the program exits."""
+  path = flag_value(argv, "workdir")
+  if not path:
+    return  # absl reports the missing flag
+  try:
+    workdir.acquire(path)
+  except ConfigError as e:
+    fail(e)
+  atexit.register(workdir.release, path)
 
 
 def import_plugins(spec: str | Sequence[str] | None) -> None:

@@ -19,6 +19,9 @@ from cnnrnn_jax import errors, workdir
 from cnnrnn_jax.configs import compare
 from experiments import cli
 
+if __name__ == "__main__":  # before the config file loads: a busy workdir is refused at once
+  cli.claim_workdir(sys.argv)
+
 _CONFIG = cli.define_config(
   "cnnrnn_jax/configs/compare.py",
   "Compare config file (ml_collections); --config.plugins=my_pkg.mod imports extensions first.",

@@ -21,6 +21,9 @@ from absl import app, flags, logging
 from cnnrnn_jax import errors, workdir
 from experiments import cli
 
+if __name__ == "__main__":  # before the config file loads: a busy workdir is refused at once
+  cli.claim_workdir(sys.argv)
+
 _CONFIG = cli.define_config(
   "cnnrnn_jax/configs/default.py",
   "Training config file (ml_collections); --config.plugins=my_pkg.mod imports extensions first.",

@@ -98,3 +98,6 @@ def pytest_collection_modifyitems(config, items):
   for item in items:
     if item.originalname in SLOW_IN_FAST_TIER or "trained" in item.fixturenames:
       item.add_marker(pytest.mark.slow)
+  # Slow tests first: with one worker per core (xdist), the long ones start early and the
+  # short ones fill in behind them, instead of one long test finishing alone at the end.
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
