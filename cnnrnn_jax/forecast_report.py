@@ -24,8 +24,8 @@ from cnnrnn_jax.tasks.base import TaskSpec
 # Zeng et al. 2023 ("Are Transformers Effective for Time Series Forecasting?", AAAI), ETTh1 at
 # input length 336, MSE and MAE at H = 96, 192, 336, 720 of its two best linear rows, as
 # transcribed in the authors' repository (github.com/cure-lab/LTSF-Linear, LTSF-Benchmark.md;
-# its headings say input 96, its values are the paper's input-336 tables). That file names
-# row 1 DLinear and row 2 NLinear; the paper's tables name them the other way round.
+# its headings say input 96, its values are those of the paper's input-336 tables). That file
+# names row 1 DLinear and row 2 NLinear; configs/ett.py shows why the names look swapped.
 PUBLISHED = {
   ("univariate", 336): {
     "published 1": ((0.053, 0.069, 0.081, 0.080), (0.177, 0.204, 0.226, 0.226)),
