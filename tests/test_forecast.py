@@ -365,7 +365,7 @@ def test_ett_preset_runs_unchanged_on_another_ett_file(tmp_path):
   records = forecast_report.collect(str(root))
   assert records[0]["params"] == 48 * 24 + 24 and records[0]["horizon"] == 24
   table = forecast_report.results_table(records)
-  assert "| univariate | 48 | 24 |" in table and "(1)" in table
+  assert "| univariate, L = 48, test MSE | H = 24 |" in table and "(1) |" in table
   assert "linear" in forecast_report.cost_table(records)
   assert ml_collections.ConfigDict(json.loads((root / "S_linear/seed_0/config.json").read_text()))
 
