@@ -17,6 +17,7 @@ from typing import Any
 
 import ml_collections
 
+from cnnrnn_jax import optim
 from cnnrnn_jax.errors import ConfigError
 
 
@@ -77,7 +78,7 @@ RULES: dict[str, Rule] = {
   "arch.pos_encoding": _STR,
   "arch.rnn_impl": _STR,
   "arch.mlp_layers": _int(0),
-  "opt.optimizer": Rule("str", choices=("adamw", "sgd")),
+  "opt.optimizer": Rule("str", choices=optim.OPTIMIZERS),
   "opt.learning_rate": Rule("float", 0.0, low_open=True),
   "opt.warmup_steps": _int(0),
   "opt.schedule": Rule("str", choices=("cosine", "constant")),

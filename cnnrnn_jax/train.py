@@ -37,7 +37,7 @@ import numpy as np
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import checkpoint, config_checks, models, optim, plugins, stopping, tasks
+from cnnrnn_jax import checkpoint, config_checks, models, plugins, stopping, tasks
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError, Interrupted, WriteError
 from cnnrnn_jax.metrics import (
@@ -128,8 +128,7 @@ def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   config.json, or a job in a worker process, finds the models and tasks they register.
   """
   plugins.load(config.get("plugins"))
-  config_checks.check(config)
-  optim.validate(config.opt)
+  config_checks.check(config)  # the optimizer's knobs included (optim.OPTIMIZERS)
   task = tasks.build(config.task, config.data, config.seed)
   model = models.build_model(config.model, config.arch, task.spec)
   return task, model

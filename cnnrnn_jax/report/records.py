@@ -23,6 +23,7 @@ class Records:
     self.all = records
     self.ok = {rid: r for rid, r in records.items() if "error" not in r["result"]}
     self.models = suite.resolve_models(cfg)
+    self.leaky: dict[str, dict[int, str]] = {}  # task -> leaky_distances, computed once
 
   @property
   def pair(self) -> tuple[str, str]:
@@ -116,10 +117,12 @@ def chance_accuracy(view: Records, task: str) -> float:
 def leaky_distances(view: Records, task: str) -> dict[int, str]:
   """distance -> the judge (a control: position-only or order-blind) whose mean accuracy
   there beats chance by more than cfg.controls.margin: a shortcut, not context."""
+  if task in view.leaky:
+    return view.leaky[task]
+  view.leaky[task] = leaky = {}
   if not view.judges:
-    return {}
+    return leaky
   chance, margin = chance_accuracy(view, task), view.cfg.controls.margin
-  leaky: dict[int, str] = {}
   for judge in view.judges:
     sources, _ = sweep_sources(view, judge, task)
     by_d: dict[int, list[float]] = {}
