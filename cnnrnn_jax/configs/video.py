@@ -8,7 +8,8 @@ differ only in what reads the 16 frame features:
 
   mean         the order-blind control: mean over frames, a ReLU layer of 470 (`bag`)
   lstm         an LSTM of 64 units, last state
-  tcn          a TCN of 3 levels x 40 channels (receptive field 29 frames), last step
+  tcn          a TCN of 3 levels x 40 channels (receptive field 29 frames: a whole 16-frame
+               clip), last step
   transformer  one pre-norm self-attention block of width 60, mean over frames
   cnn3d        no frame encoder: 3 x 3 x 3 convolutions over (time, height, width) with 8, 16,
                64 filters, max over space and time, a ReLU layer of 600 (temporal reach 7 frames)
