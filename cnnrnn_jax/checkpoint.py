@@ -30,6 +30,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from cnnrnn_jax import errors
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 
 SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
@@ -241,11 +242,10 @@ def kept_note(config: ml_collections.ConfigDict, workdir: str) -> str:
 def check_workdir_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """A ConfigError when `workdir` holds a run of another config (run-control keys aside)."""
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  if not workdir_module.exists(path):
     return
   try:
-    with open(path) as f:
-      saved = json.load(f)
+    saved = json.loads(workdir_module.read_text(path))
   except (OSError, ValueError) as e:
     logging.warning("%s is unreadable (%s); writing it anew", path, e)
     return

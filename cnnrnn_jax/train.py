@@ -290,7 +290,7 @@ def _train(config, workdir, task, model, mesh, primary, stop, chooser=None):
   ckpts = None
   if config.get("checkpoint_every", 0):
     ckpts = checkpoint.Checkpoints(workdir, config.keep_checkpoints)
-  elif os.path.isdir(os.path.join(workdir, checkpoint.SUBDIR)):
+  elif workdir_module.exists(os.path.join(workdir, checkpoint.SUBDIR)):
     logger.warning(
       "config.checkpoint_every=0: starting from scratch and ignoring the checkpoints in %s", workdir
     )

@@ -7,7 +7,6 @@ import dataclasses
 import html
 import os
 
-from cnnrnn_jax import errors
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.report.rows import Row
 from cnnrnn_jax.tables import markdown_table
@@ -113,9 +112,7 @@ def write(report: Report, workdir: str) -> dict[str, str]:
   {'md': ..., 'html': ...}."""
   paths = {"md": os.path.join(workdir, "report.md"), "html": os.path.join(workdir, "report.html")}
   for name, data in report.images.items():
-    path = os.path.join(workdir, name)
-    with errors.writing(path), open(path, "wb") as f:
-      f.write(data)
+    workdir_module.write_bytes(os.path.join(workdir, name), data)
   workdir_module.write_atomic(paths["md"], to_markdown(report))
   workdir_module.write_atomic(paths["html"], to_html(report))
   return paths
