@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import inspect
 import os
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ import ml_collections
 from cnnrnn_jax.errors import ConfigError
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = "cnnrnn_jax/configs"  # the package's config files, as --config names them
 
 
 def config_file_path(file: str) -> str:
@@ -41,17 +43,45 @@ def flag_value(argv: Sequence[str], name: str) -> str | None:
   return value
 
 
+def _config_module(file: str):
+  spec = importlib.util.spec_from_file_location("config_file", file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def preset_listing() -> str:
+  """Every config file of the package, read from the files themselves: its first docstring
+  line, what `:PRESET` takes (get_config's first docstring line, its default) and the named
+  presets of its PRESETS or SIZES table. What `--list_presets` prints."""
+  lines = []
+  folder = os.path.join(_PACKAGE_ROOT, CONFIGS)
+  for name in sorted(os.listdir(folder)):
+    if not name.endswith(".py") or name.startswith("_"):
+      continue
+    module = _config_module(os.path.join(folder, name))
+    summary = (module.__doc__ or "").strip().splitlines()[0]
+    lines.append(f"--config={CONFIGS}/{name}  {summary}")
+    params = list(inspect.signature(module.get_config).parameters.values())
+    if not params:
+      continue
+    takes = (inspect.getdoc(module.get_config) or "").splitlines()
+    named = getattr(module, "PRESETS", None) or getattr(module, "SIZES", None) or ()
+    detail = f"default {params[0].default!r}" if params[0].default is not None else "optional"
+    if named:
+      detail += "; presets: " + ", ".join(str(k) for k in named)
+    lines.append(f"    :PRESET  {takes[0] if takes else params[0].name} ({detail})")
+  return "\n".join(lines)
+
+
 def load_config_file(path: str) -> ml_collections.ConfigDict:
   """`get_config(arg)` of the config file PATH[:arg] (unlocked); one-line errors."""
   file, *arg = path.split(":", 1)
   file = config_file_path(file)
   if not os.path.isfile(file):
     raise ConfigError(f"no config file {file!r}; pass --config=cnnrnn_jax/configs/NAME.py")
-  spec = importlib.util.spec_from_file_location("config_file", file)
-  module = importlib.util.module_from_spec(spec)
   try:
-    spec.loader.exec_module(module)
-    return module.get_config(*arg)
+    return _config_module(file).get_config(*arg)
   except (ConfigError, ValueError, TypeError) as e:
     raise ConfigError(f"--config={path}: {e}") from None
 

@@ -57,6 +57,14 @@ def import_plugins(spec: str | Sequence[str] | None) -> None:
     fail(e)
 
 
+def list_presets_if_asked(argv: Sequence[str]) -> None:
+  """With --list_presets in argv: prints the package's config files and their presets
+  (`command_line.preset_listing`) and exits 0, before any config loads."""
+  if "--list_presets" in argv:
+    print(command_line.preset_listing())
+    sys.exit(0)
+
+
 def define_config(
   default: str,
   help_string: str,
@@ -71,6 +79,7 @@ def define_config(
   """
   global _ABSL_ARGV
   argv = list(sys.argv)
+  list_presets_if_asked(argv)
   import_plugins(command_line.flag_value(argv, "config.plugins"))
   path = command_line.flag_value(argv, "config") or default
   try:
@@ -85,9 +94,17 @@ def define_config(
     if problem:
       fail(problem)
   _ABSL_ARGV = command_line.without_config_path(argv)
+  define_list_presets_flag()
   return config_flags.DEFINE_config_dict(
     "config", config, help_string, lock_config=True, sys_argv=_ABSL_ARGV
   )
+
+
+def define_list_presets_flag() -> None:
+  """--list_presets in --help (`list_presets_if_asked` acts on it before absl parses)."""
+  from absl import flags
+
+  flags.DEFINE_bool("list_presets", False, "Print the config files, their presets; exit.")
 
 
 def run(main: Callable[[list[str]], None]) -> None:
