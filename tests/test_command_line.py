@@ -33,3 +33,18 @@ def test_list_presets_from_another_directory(module, tmp_path):
   )
   assert result.returncode == 0, result.stderr
   assert result.stdout == command_line.preset_listing() + "\n"
+
+
+@pytest.mark.slow  # a fresh interpreter importing the entry point
+def test_console_script_runs_the_module_as_main(tmp_path):
+  call = "import sys; from experiments import scripts; sys.argv[1:] = ['--list_presets']; "
+  result = subprocess.run(
+    [sys.executable, "-c", call + "scripts.compare()"],
+    cwd=tmp_path,
+    env={**os.environ, "PYTHONPATH": ROOT},
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == command_line.preset_listing() + "\n"
