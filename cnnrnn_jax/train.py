@@ -368,6 +368,8 @@ def _compiled_step(state, sums, task, config, spec, replicated, batch_sharding, 
     out_shardings=(replicated, replicated),
     donate_argnums=0,
   )
+  if start >= config.train_steps:
+    return jitted  # restored at the last step: nothing to train, nothing to compile
   t = time.perf_counter()
   batch = put_global(task.train_batch(start, config.batch_size), batch_sharding)
   rng = put_global(jax.random.PRNGKey(0), replicated)
