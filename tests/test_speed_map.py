@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from cnnrnn_jax import report, suite
+from cnnrnn_jax import measure, report, suite
 from cnnrnn_jax.configs import compare
 from cnnrnn_jax.report import speed_map
 
@@ -130,8 +130,18 @@ def test_the_map_report_has_its_tables_and_heatmaps():
   header, rows = speed_map.flip_table(report.Records(cfg, records))
   assert header[-1] == "where it flips"
   assert rows[0][:6] == ["lstm", "1", "10k", "0.5× ✗", "1×", "4× ★"]
-  assert {"map_train.png", "map_infer.png", "map_memory.png"} <= set(rep.images)
+  assert {"map_pair.png", "map_train.png", "map_infer.png", "map_memory.png"} <= set(rep.images)
   assert rep.images["map_train.png"].startswith(b"\x89PNG")
   text = report.to_markdown(rep)
   assert "skipped: time budget" in text and "Against the default preset" not in text
   assert report.verdict_text(rep).startswith("| model")
+
+
+@pytest.mark.slow  # compiles one tiny train step
+def test_a_cell_over_the_memory_limit_is_skipped_after_compiling():
+  cfg = _map_config()
+  config = suite.train_config(cfg, "cnn", "order", 0, seq_len=16)
+  config.batch_size, config.arch.num_filters = 2, 4
+  result = measure.speed(config, repeats=1, max_peak_bytes=1)
+  assert result["skipped"].startswith("compiled train step needs") and result["peak_bytes"] > 1
+  assert "train_s_per_example" not in result

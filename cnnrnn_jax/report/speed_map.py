@@ -169,10 +169,11 @@ def _others(view: Records) -> list[str]:
 
 def plot_ratio_map(view: Records, what: str = "train", models: list[str] | None = None):
   """Heatmaps of model / CNN (log2 colour) over (length, parameter budget), one row per
-  model and one column per batch size, the ratio written in each cell (grey: skipped); solid
+  model and one column per batch size, the ratio written in each cell (grey: skipped, or
+  — not run); solid
   contour: the claim's x1.41 (CNN faster), dashed: its reversal (model x1.41 faster)."""
   field, title = FIELDS[what]
-  m = view.cfg.map
+  m, cnn = view.cfg.map, view.cfg.folklore.cnn
   models = models or _others(view)
   grids = {(mo, b): ratio_grid(view, mo, b, field) for mo in models for b in m.batch_sizes}
   if all(np.isnan(g).all() for g in grids.values()):
@@ -189,15 +190,18 @@ def plot_ratio_map(view: Records, what: str = "train", models: list[str] | None 
       image = ax.imshow(log2, cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower")
       if log2.count() >= 2 and min(grid.shape) >= 2:
         ax.contour(log2, levels=[-0.5, 0.5], colors="k", linestyles=["--", "-"], linewidths=1.2)
-      for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-          text = "skip" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2g}"
+      for i, budget in enumerate(m.param_budgets):
+        for j, length in enumerate(m.lengths):
+          text = f"{grid[i, j]:.2g}"
+          if np.isnan(grid[i, j]):  # skipped (or failed) in either model, or not run yet
+            pair = [cell(view, mo, budget, length, batch, field) for mo in (model, cnn)]
+            text = "skip" if any(isinstance(v, str) for v in pair) else "—"
           ax.text(j, i, text, ha="center", va="center", fontsize=7)
       ax.set_xticks(range(len(m.lengths)), [str(L) for L in m.lengths], fontsize=7)
       ax.set_yticks(
         range(len(m.param_budgets)), [f"{p / 1000:g}k" for p in m.param_budgets], fontsize=7
       )
-      ax.set_title(f"{model} / {view.cfg.folklore.cnn}, batch {batch}", fontsize=8)
+      ax.set_title(f"{model} / {cnn}, batch {batch}", fontsize=8)
       if r == len(models) - 1:
         ax.set_xlabel("sequence length L", fontsize=7)
       if c == 0:
