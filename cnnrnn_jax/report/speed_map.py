@@ -107,11 +107,10 @@ def _rising(lengths, ratios, at: float) -> bool:
   return False
 
 
-def _cell_mark(ratio: float) -> str:
+def _cell_mark(ratio: float, claim: float) -> str:
   if np.isnan(ratio):
     return "—"
-  mark = " ★" if ratio >= CLAIM else (" ✗" if ratio <= 1 / CLAIM else "")
-  return f"{ratio:.2g}×{mark}"
+  return f"{ratio:.2g}×" + {1.0: " ★", -1.0: " ✗"}.get(float(claim), "")
 
 
 def flip_table(view: Records, field: str = "train_s_per_example") -> tables.Table:
@@ -128,7 +127,7 @@ def flip_table(view: Records, field: str = "train_s_per_example") -> tables.Tabl
           continue
         rows.append(
           [model, str(batch), f"{budget / 1000:g}k"]
-          + [_cell_mark(r) for r in grid[i]]
+          + [_cell_mark(r, c) for r, c in zip(grid[i], claim_cells(grid[i]))]
           + [flip_text(list(m.lengths), list(grid[i])) or "—"]
         )
   return header, rows
