@@ -118,7 +118,7 @@ def test_ratio_grid_claim_cells_and_where_the_claim_flips():
   (down,) = speed_map.crossings([32, 128, 512], [0.5, 1.0, 4.0], 1 / math.sqrt(2))
   assert down == pytest.approx(32 * 4**0.5)
   assert speed_map.flip_text([32, 128, 512], [0.5, 1.0, 4.0]) == (
-    "holds above L≈181; reverses below L≈64"
+    "reverses below L≈64; holds above L≈181"
   )
   np.testing.assert_allclose(speed_map.ratio_grid(view, "lstm", 1, "peak_bytes_per_example"), 3.0)
 

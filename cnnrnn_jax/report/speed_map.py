@@ -89,14 +89,15 @@ def crossings(lengths, ratios, level: float) -> list[float]:
 
 
 def flip_text(lengths, ratios, threshold: float = CLAIM) -> str:
-  """Where along the lengths the claim starts or stops holding, or stops reversing."""
+  """Where along the lengths the claim starts or stops holding, or stops reversing, shortest
+  length first."""
   parts = []
   # the claim holds above its level and reverses below the reversal's
   for level, word, high in ((threshold, "holds", True), (1.0 / threshold, "reverses", False)):
     for at in crossings(lengths, ratios, level):
       above = _rising(lengths, ratios, at) == high
-      parts.append(f"{word} {'above' if above else 'below'} L≈{at:.0f}")
-  return "; ".join(parts)
+      parts.append((at, f"{word} {'above' if above else 'below'} L≈{at:.0f}"))
+  return "; ".join(text for _, text in sorted(parts))
 
 
 def _rising(lengths, ratios, at: float) -> bool:
