@@ -100,11 +100,13 @@ def to_html(report: Report) -> str:
 
 
 def verdict_text(report: Report) -> str:
-  """The verdict table as Markdown: what the terminal prints."""
-  for block in report.blocks:
-    if block[0] == "table" and block[1] and block[1][0] == "criterion":
+  """The verdict table as Markdown: what the terminal prints (a report without one, such as
+  the map's: its first table)."""
+  found = [block for block in report.blocks if block[0] == "table" and block[1]]
+  for block in found:
+    if block[1][0] == "criterion":
       return markdown_table(block[1], block[2])
-  return ""
+  return markdown_table(found[0][1], found[0][2]) if found else ""
 
 
 def write(report: Report, workdir: str) -> dict[str, str]:
