@@ -301,6 +301,7 @@ def decode_run(
       raise ConfigError(f"{run_dir} trained a {task.spec.kind} task; decoding needs seq2seq")
     for beam in beams:
       metrics = evaluate(model, state.params, task, beam, batch_size, alpha)
+      metrics["params"] = float(sum(x.size for x in jax.tree.leaves(state.params)))
       if hasattr(task, "train"):
         metrics["train_pairs"] = float(len(task.train))
       results[result_key(beam, eval_len)] = metrics
