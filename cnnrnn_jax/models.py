@@ -341,7 +341,7 @@ def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
 # ---------------------------------------------------------------------------------------------
 # Sequence to sequence (seq2seq.py): encoder-decoders with attention, teacher-forced
 
-SEQ2SEQ_DEFAULTS = {"s2s_attention": "additive", "s2s_kernel_size": 3}
+SEQ2SEQ_DEFAULTS = {"attention_score": "additive", "s2s_kernel_size": 3}
 
 
 def _rnn_seq2seq(cell):
@@ -352,7 +352,7 @@ def _rnn_seq2seq(cell):
     arch.embed_dim,
     arch.hidden,
     arch.bidirectional,
-    arch.s2s_attention,
+    arch.attention_score,
     arch.dropout,
     arch.rnn_impl,
   )
@@ -387,9 +387,9 @@ def _transformer_s2s(arch, spec):
 def _validate_seq2seq(name: str) -> Validator:
   def check(arch, spec: TaskSpec) -> None:
     del spec
-    if arch.s2s_attention not in seq2seq.SCORES:
+    if arch.attention_score not in seq2seq.SCORES:
       raise ConfigError(
-        f"config.arch.s2s_attention={arch.s2s_attention!r} is not one of {seq2seq.SCORES}"
+        f"config.arch.attention_score={arch.attention_score!r} is not one of {seq2seq.SCORES}"
       )
     for key in ("num_layers", "num_heads", "mlp_ratio", "s2s_kernel_size"):
       if arch[key] <= 0:

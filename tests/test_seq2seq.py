@@ -182,8 +182,8 @@ def test_seq2seq_models_and_tasks_refuse_each_other():
   spec = TaskSpec("seq2seq", 7, 8, vocab_size=5, target_len=8)
   with pytest.raises(ConfigError, match="task kind seq2seq needs an encoder-decoder"):
     models.build_model("lstm", config.arch, spec)
-  config.arch.s2s_attention = "cosine"
-  with pytest.raises(ConfigError, match="s2s_attention='cosine' is not one of"):
+  config.arch.attention_score = "cosine"
+  with pytest.raises(ConfigError, match="attention_score='cosine' is not one of"):
     models.build_model("seq2seq_lstm", config.arch, spec)
 
 
