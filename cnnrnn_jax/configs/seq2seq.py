@@ -48,7 +48,7 @@ TASKS = {
   "reverse": (
     "reverse",
     {"seq_len": 20},
-    {"batch_size": 64, "train_steps": 3000, "eval_every": 1000, "checkpoint_every": 1000},
+    {"batch_size": 64, "train_steps": 2000, "eval_every": 1000, "checkpoint_every": 1000},
     {
       "lstm": {"hidden": 128, "embed_dim": 32},
       "gru": {"hidden": 142, "embed_dim": 32},

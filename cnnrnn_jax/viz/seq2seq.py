@@ -28,7 +28,8 @@ def attention_of(model: Any, params: Any, task: Any, source: Sequence[str]):
     model, params, [list(source)], task.source, task.target, task.spec.seq_len,
     task.spec.target_len, beam=1, batch_size=1,
   )  # fmt: skip
-  batch = encode_pairs([(list(source), hyp)], task.source, task.target, task.spec.seq_len)
+  width = max(task.spec.seq_len, len(hyp) + 1)  # an output that never stopped has no EOS
+  batch = encode_pairs([(list(source), hyp)], task.source, task.target, width)
   assert batch["decoder_inputs"][0, 0] == BOS
   _, aux = model.apply(
     {"params": params},
