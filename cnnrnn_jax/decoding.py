@@ -168,12 +168,12 @@ def decode_sources(
     idx = order[start : start + batch_size]
     pairs = [(list(sources[i]), []) for i in idx] + [(dummy, [])] * (batch_size - len(idx))
     batch = encode_pairs(pairs, source_vocab, target_vocab, width)
-    if start == 0:
+    if start == 0:  # every batch has this shape: compile once, outside the timing
       t0 = time.perf_counter()
-      jax.block_until_ready(decode.lower(params, batch["inputs"], batch["lengths"]).compile())
+      compiled = decode.lower(params, batch["inputs"], batch["lengths"]).compile()
       compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    tokens_BxT, _ = jax.block_until_ready(decode(params, batch["inputs"], batch["lengths"]))
+    tokens_BxT, _ = jax.block_until_ready(compiled(params, batch["inputs"], batch["lengths"]))
     decode_s += time.perf_counter() - t0
     for row, i in enumerate(idx):
       hyps[i] = target_vocab.tokens(np.asarray(tokens_BxT[row]))
