@@ -152,6 +152,7 @@ class RNNSeq2Seq(nn.Module):
     self.drop = nn.Dropout(self.dropout)
 
   def encode(self, src_BxS: jax.Array, lengths_B: jax.Array, train: bool = False) -> Memory:
+    """Keys, values and mask of the encoder states; the decoder's first carry (bridged)."""
     x_BxSxE = self.drop(masked_embed(self.source_embed, src_BxS, lengths_B), not train)
     h_BxSxD, last_BxD, _ = self.encoder(x_BxSxE, lengths_B)
     h0_BxH = jnp.tanh(self.bridge(last_BxD))
@@ -167,7 +168,11 @@ class RNNSeq2Seq(nn.Module):
     return functools.partial(decoder_step, cell=self.cell, score=self.score)
 
   def __call__(
-    self, src_BxS: jax.Array, lengths_B: jax.Array, decoder_inputs_BxT: jax.Array, train=False
+    self,
+    src_BxS: jax.Array,
+    lengths_B: jax.Array,
+    decoder_inputs_BxT: jax.Array,
+    train: bool = False,
   ) -> tuple[jax.Array, dict[str, jax.Array]]:
     memory = self.encode(src_BxS, lengths_B, train)
     y_BxTxE = self.perturb("target_embedding", self.target_embed(decoder_inputs_BxT))
@@ -187,11 +192,13 @@ class RNNSeq2Seq(nn.Module):
     return self.out(self.drop(o_BxTxH, not train)), {"attention": w_BxTxS}
 
   def decode_init(self, memory: Memory) -> Any:
+    """The decoder's carry before the first output: (cell carry, o_0 = 0)."""
     return memory["carry"]
 
   def decode_step(
     self, memory: Memory, state: Any, tokens_BxT: jax.Array, t: jax.Array
   ) -> tuple[jax.Array, Any]:
+    """One cell step on token t and one attention read (the carry is the cache)."""
     y_BxE = self.target_embed(tokens_BxT[:, t])
     params, step = self.decoder, self._step_fn()
 
@@ -254,6 +261,7 @@ class ConvS2S(nn.Module):
     return self.drop(jnp.where(valid_BxLx1, x_BxLxE + pos_LxE[None], 0.0), not train)
 
   def encode(self, src_BxS: jax.Array, lengths_B: jax.Array, train: bool = False) -> Memory:
+    """Keys z and values (z + e) * sqrt(1/2) of the convolutional encoder, and the mask."""
     valid_BxSx1 = mask_BxL(lengths_B, src_BxS.shape[1])[:, :, None]
     e_BxSxE = self._embed(self.source_embed, src_BxS, lengths_B, train)
     x_BxSxD = self.enc_in(e_BxSxE)
@@ -281,16 +289,22 @@ class ConvS2S(nn.Module):
     return self.out(h_BxTxE), {"attention": w_BxTxS}
 
   def __call__(
-    self, src_BxS: jax.Array, lengths_B: jax.Array, decoder_inputs_BxT: jax.Array, train=False
+    self,
+    src_BxS: jax.Array,
+    lengths_B: jax.Array,
+    decoder_inputs_BxT: jax.Array,
+    train: bool = False,
   ) -> tuple[jax.Array, dict[str, jax.Array]]:
     return self._decode(self.encode(src_BxS, lengths_B, train), decoder_inputs_BxT, train)
 
   def decode_init(self, memory: Memory) -> Any:
-    return {}  # recomputation: nothing carried between steps
+    """Nothing: decode_step recomputes the prefix."""
+    return {}
 
   def decode_step(
     self, memory: Memory, state: Any, tokens_BxT: jax.Array, t: jax.Array
   ) -> tuple[jax.Array, Any]:
+    """The whole causal decoder over the token buffer, read at step t (recomputation)."""
     logits_BxTxV, _ = self._decode(memory, tokens_BxT, False)
     return jnp.take(logits_BxTxV, t, axis=1), state
 
@@ -356,6 +370,7 @@ class TransformerS2S(nn.Module):
     self.drop = nn.Dropout(self.dropout)
 
   def encode(self, src_BxS: jax.Array, lengths_B: jax.Array, train: bool = False) -> Memory:
+    """The encoder's outputs (zero past each length) and the source lengths."""
     x_BxSxE = self.drop(masked_embed(self.source_embed, src_BxS, lengths_B), not train)
     y_BxSxD, _ = self.encoder(x_BxSxE, lengths_B, train)
     return {"values": y_BxSxD, "lengths": lengths_B}
@@ -369,15 +384,21 @@ class TransformerS2S(nn.Module):
     return self.out(y_BxTxD), {"attention": jnp.mean(w_BxNxTxS, axis=1)}
 
   def __call__(
-    self, src_BxS: jax.Array, lengths_B: jax.Array, decoder_inputs_BxT: jax.Array, train=False
+    self,
+    src_BxS: jax.Array,
+    lengths_B: jax.Array,
+    decoder_inputs_BxT: jax.Array,
+    train: bool = False,
   ) -> tuple[jax.Array, dict[str, jax.Array]]:
     return self._decode(self.encode(src_BxS, lengths_B, train), decoder_inputs_BxT, train)
 
   def decode_init(self, memory: Memory) -> Any:
-    return {}  # recomputation: nothing carried between steps
+    """Nothing: decode_step recomputes the prefix."""
+    return {}
 
   def decode_step(
     self, memory: Memory, state: Any, tokens_BxT: jax.Array, t: jax.Array
   ) -> tuple[jax.Array, Any]:
+    """The whole causal decoder over the token buffer, read at step t (recomputation)."""
     logits_BxTxV, _ = self._decode(memory, tokens_BxT, False)
     return jnp.take(logits_BxTxV, t, axis=1), state
