@@ -37,7 +37,7 @@ TASKS = {
   "g2p": (
     "cmudict",
     {},
-    {"batch_size": 128, "train_steps": 10000, "eval_every": 2000, "checkpoint_every": 1000},
+    {"batch_size": 128, "train_steps": 8000, "eval_every": 2000, "checkpoint_every": 1000},
     {
       "lstm": {"hidden": 256, "embed_dim": 128},
       "gru": {"hidden": 286, "embed_dim": 128},
