@@ -96,6 +96,36 @@ class SelfAttention(nn.Module):
     return jnp.where(valid_BxLx1, y_BxLxD, 0.0), {"attention": weights_BxNxLxL}
 
 
+class CrossAttention(nn.Module):
+  """Multi-head attention of a decoder's steps over an encoder's valid steps (seq2seq.py).
+
+  Queries come from x_BxLxD, keys and values from memory_BxSxD; key s of row b counts iff
+  s < memory_lengths_B[b]. Returns (y_BxLxD, {'attention': weights_BxNxLxS}).
+  """
+
+  num_heads: int = 4
+
+  @nn.compact
+  def __call__(
+    self, x_BxLxD: jax.Array, memory_BxSxD: jax.Array, memory_lengths_B: jax.Array
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    L, D = x_BxLxD.shape[1:]
+    S = memory_BxSxD.shape[1]
+    if D % self.num_heads:
+      raise ValueError(f"width {D} is not divisible by num_heads={self.num_heads}")
+    heads = (self.num_heads, D // self.num_heads)
+    q_BxLxNxK = nn.DenseGeneral(heads, name="q")(x_BxLxD)
+    kv_BxSx2xNxK = nn.DenseGeneral((2,) + heads, name="kv")(memory_BxSxD)
+
+    def one_sequence(q_LxNxK, kv_Sx2xNxK, length):
+      mask_LxS = jnp.broadcast_to(mask_L(length, S)[None, :], (L, S))
+      return dot_product_attention(q_LxNxK, kv_Sx2xNxK[:, 0], kv_Sx2xNxK[:, 1], mask_LxS)
+
+    out_BxLxNxK, weights_BxNxLxS = jax.vmap(one_sequence)(q_BxLxNxK, kv_BxSx2xNxK, memory_lengths_B)
+    y_BxLxD = nn.DenseGeneral(D, axis=(-2, -1), name="out")(out_BxLxNxK)
+    return y_BxLxD, {"attention": weights_BxNxLxS}
+
+
 class PreNormStack(nn.Module):
   """`num_layers` x [x + drop(mixer(LN(x))); x + drop(MLP(LN(x)))], then a final LN.
 

@@ -16,7 +16,9 @@ recurrences run as a parallel scan), transformer (pre-norm self-attention); the
 position-specific baselines of Greydanus 2020 (MNIST-1D): logreg and mlp over the
 whole flattened input; for forecasting, linear (NLinear / DLinear, Zeng et al. 2023), which
 makes the forecast without a head; video (clips of frames): cnn3d, and any of them after a frame
-encoder (`arch.frame_encoder`, FRAME_ENCODERS: cnn2d, mlp). `register` adds one; `validate`
+encoder (`arch.frame_encoder`, FRAME_ENCODERS: cnn2d, mlp); for sequence-to-sequence tasks the
+whole encoder-decoders of seq2seq.py (`SEQ2SEQ`: seq2seq_lstm, seq2seq_gru, convs2s,
+transformer_s2s), which replace SequenceModel. `register` adds one; `validate`
 checks a config against a task before anything compiles; `parameter_counts` sizes a model from
 shapes alone.
 """
@@ -33,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from cnnrnn_jax import attention, conv, frames, linear_scan, plugins, recurrent
+from cnnrnn_jax import attention, conv, frames, linear_scan, plugins, recurrent, seq2seq
 from cnnrnn_jax.encoders import (  # noqa: F401
   CNNLSTM,
   READOUTS,
@@ -143,6 +145,7 @@ MODELS: dict[str, EncoderFactory] = {
   "bag": _bag,
 }
 CAUSAL_CAPABLE = {"cnn", "rnn", "lstm", "gru", "cnn_lstm", "bag"}
+SEQ2SEQ: set[str] = set()  # encoder-decoders: the factory builds the whole model
 Validator = Callable[[Any, TaskSpec], None]
 VALIDATORS: dict[str, Validator] = {}
 
@@ -154,8 +157,12 @@ def register(
   causal: bool,
   defaults: dict[str, Any] | None = None,
   validate: Validator | None = None,
+  seq2seq: bool = False,
 ) -> None:
   """Adds a model: `factory(arch_config, task_spec) -> encoder module`.
+
+  seq2seq: True for an encoder-decoder of seq2seq tasks: the factory returns the whole model
+    (the interface in seq2seq.py), not an encoder for SequenceModel.
 
   causal: True when output t can be made to depend on inputs up to t only (for an `lm` task
     the factory sees `spec.kind == 'lm'`); False keeps the model off language modelling.
@@ -170,6 +177,8 @@ def register(
   MODELS[name] = factory
   if causal:
     CAUSAL_CAPABLE.add(name)
+  if seq2seq:
+    SEQ2SEQ.add(name)
   if validate is not None:
     VALIDATORS[name] = validate
 
@@ -189,6 +198,16 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
     raise ConfigError(f"config.arch.conv_impl={arch.conv_impl!r} is not one of {conv.IMPLS}")
   if arch.rnn_impl not in recurrent.IMPLS:
     raise ConfigError(f"config.arch.rnn_impl={arch.rnn_impl!r} is not one of {recurrent.IMPLS}")
+  if (spec.kind == "seq2seq") != (name in SEQ2SEQ):
+    if name in SEQ2SEQ:
+      raise ConfigError(
+        f"model {name!r} is an encoder-decoder for sequence-to-sequence tasks; use it on one "
+        "(cmudict, parallel_tsv, reverse, sort, addition)"
+      )
+    raise ConfigError(
+      f"task kind seq2seq needs an encoder-decoder, not {name!r}; use one of "
+      f"{', '.join(sorted(SEQ2SEQ))}"
+    )
   widths = {"cnn": list(arch.kernel_sizes), "cnn_lstm": [arch.hybrid_kernel_size]}.get(name, [])
   if any(k <= 0 for k in widths):
     raise ConfigError(f"config.arch.kernel_sizes={tuple(arch.kernel_sizes)} must be positive")
@@ -213,12 +232,15 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
       )
 
 
-def build_model(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> SequenceModel:
+def build_model(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> nn.Module:
   """The registered encoder `name` inside a SequenceModel for `spec` (validated first);
-  after the frame encoder `arch.frame_encoder` when it is not 'none'."""
+  after the frame encoder `arch.frame_encoder` when it is not 'none'. An encoder-decoder
+  (`SEQ2SEQ`) is the model itself."""
   if name in MODELS:
     arch = plugins.with_settings(arch, "arch", name)
   validate(name, arch, spec)
+  if name in SEQ2SEQ:
+    return MODELS[name](arch, spec)
   encoder = MODELS[name](arch, spec)
   frame_encoder = arch.get("frame_encoder", "none")
   if frame_encoder != "none":
@@ -314,6 +336,92 @@ def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
       f"config.arch.hidden={arch.hidden} is not divisible by "
       f"config.arch.num_heads={arch.num_heads}; make hidden a multiple of it"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequence to sequence (seq2seq.py): encoder-decoders with attention, teacher-forced
+
+SEQ2SEQ_DEFAULTS = {"attention_score": "additive", "s2s_kernel_size": 3}
+
+
+def _rnn_seq2seq(cell):
+  return lambda arch, spec: seq2seq.RNNSeq2Seq(
+    spec.vocab_size,
+    spec.num_outputs,
+    cell,
+    arch.embed_dim,
+    arch.hidden,
+    arch.bidirectional,
+    arch.attention_score,
+    arch.dropout,
+    arch.rnn_impl,
+  )
+
+
+def _convs2s(arch, spec):
+  return seq2seq.ConvS2S(
+    spec.vocab_size,
+    spec.num_outputs,
+    arch.embed_dim,
+    arch.hidden,
+    arch.num_layers,
+    arch.s2s_kernel_size,
+    arch.dropout,
+    arch.conv_impl,
+  )
+
+
+def _transformer_s2s(arch, spec):
+  return seq2seq.TransformerS2S(
+    spec.vocab_size,
+    spec.num_outputs,
+    arch.embed_dim,
+    arch.hidden,
+    arch.num_layers,
+    arch.num_heads,
+    arch.mlp_ratio * arch.hidden,
+    arch.dropout,
+  )
+
+
+def _validate_seq2seq(name: str) -> Validator:
+  def check(arch, spec: TaskSpec) -> None:
+    del spec
+    if arch.attention_score not in seq2seq.SCORES:
+      raise ConfigError(
+        f"config.arch.attention_score={arch.attention_score!r} is not one of {seq2seq.SCORES}"
+      )
+    for key in ("num_layers", "num_heads", "mlp_ratio", "s2s_kernel_size"):
+      if arch[key] <= 0:
+        raise ConfigError(f"config.arch.{key}={arch[key]} must be positive")
+    if name == "transformer_s2s" and arch.hidden % arch.num_heads:
+      raise ConfigError(
+        f"config.arch.hidden={arch.hidden} is not divisible by config.arch.num_heads="
+        f"{arch.num_heads}; make hidden a multiple of it"
+      )
+    if name.startswith("seq2seq_") and arch.bidirectional and arch.hidden % 2:
+      raise ConfigError(
+        f"config.arch.hidden={arch.hidden} is odd: a bidirectional encoder has hidden/2 units "
+        "each way; make it even"
+      )
+
+  return check
+
+
+for _name, _factory in (
+  ("seq2seq_lstm", _rnn_seq2seq("lstm")),
+  ("seq2seq_gru", _rnn_seq2seq("gru")),
+  ("convs2s", _convs2s),
+  ("transformer_s2s", _transformer_s2s),
+):
+  register(
+    _name,
+    _factory,
+    causal=False,
+    defaults=SEQ2SEQ_DEFAULTS,
+    validate=_validate_seq2seq(_name),
+    seq2seq=True,
+  )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ from cnnrnn_jax.metrics import (
 from cnnrnn_jax.models import count_params
 from cnnrnn_jax.optim import make_optimizer
 from cnnrnn_jax.sharding import DATA_AXIS, InFlight, data_mesh, initialize_distributed, put_global
-from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec
+from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec, model_args
 
 TrainState = train_state.TrainState
 logger = logging.getLogger(__name__)  # under progress.LOGGER: shown in a notebook too
@@ -77,7 +77,7 @@ def train_step(
 
   def loss_fn(params):
     outputs, _ = state.apply_fn(
-      {"params": params}, batch["inputs"], batch["lengths"], train=True, rngs={"dropout": rng}
+      {"params": params}, *model_args(batch), train=True, rngs={"dropout": rng}
     )
     return loss_and_sums(spec, outputs, batch)
 
@@ -91,7 +91,7 @@ def train_step(
 
 def eval_step(params: Any, batch: Batch, *, apply_fn: Any, spec: TaskSpec) -> Metrics:
   """The metric sums of `params` on one batch (no dropout)."""
-  outputs, _ = apply_fn({"params": params}, batch["inputs"], batch["lengths"], train=False)
+  outputs, _ = apply_fn({"params": params}, *model_args(batch), train=False)
   return loss_and_sums(spec, outputs, batch)[1]
 
 
@@ -126,7 +126,7 @@ def init_state(config: ml_collections.ConfigDict, task: Task, model: nn.Module) 
   batch = task.train_batch(0, config.batch_size)
   # jitted: one compile instead of one per eager op (the recurrent init alone is dozens)
   key = jax.random.PRNGKey(config.seed)
-  params = jax.jit(model.init)(key, batch["inputs"], batch["lengths"])["params"]
+  params = jax.jit(model.init)(key, *model_args(batch))["params"]
   return TrainState.create(
     apply_fn=model.apply, params=params, tx=make_optimizer(config.opt, config.train_steps)
   )

@@ -111,7 +111,9 @@ def test_unknown_config_keys_name_the_closest_field():
   far = command_line.unknown_field(config, "arch.qrnn_kernel_size")  # a plugin not loaded
   assert far.endswith("did you mean --config.arch.tcn_kernel_size? (a plugin's field: name its "
                       "module in --config.plugins)")  # fmt: skip
-  assert "its fields: bidirectional, conv_impl" in command_line.unknown_field(config, "arch.zzz")
+  assert "its fields: attention_score, bidirectional, conv_impl" in command_line.unknown_field(
+    config, "arch.zzz"
+  )
   argv = ["x", "--config", "c.py:lstm", "--config.arch.hidden=3", "--noconfig.distributed"]
   assert command_line.flag_value(argv, "config") == "c.py:lstm"
   assert command_line.override_paths(argv) == ["arch.hidden", "distributed"]

@@ -67,8 +67,8 @@ def names_of(text: str) -> list[str]:
 
 def resolve_models(cfg: ml_collections.ConfigDict) -> list[str]:
   """cfg.models: comma-separated registered names, or 'all' for the whole registry (but the
-  forecasting-only models, which cannot classify)."""
-  every = sorted(set(models.MODELS) - models.FORECAST_ONLY)
+  forecasting-only models and the encoder-decoders, which cannot classify)."""
+  every = sorted(set(models.MODELS) - models.FORECAST_ONLY - models.SEQ2SEQ)
   names = every if cfg.models == "all" else names_of(cfg.models)
   unknown = [m for m in names if m not in models.MODELS]
   if unknown:

@@ -14,6 +14,7 @@ from cnnrnn_jax.tasks import (  # noqa: F401
   files,
   forecast,
   mnist1d,
+  seq2seq,
   synthetic,
   tfds_tasks,
   video,

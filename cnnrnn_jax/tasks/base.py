@@ -6,8 +6,11 @@ A batch is a dict of numpy arrays:
   inputs   int32 B x L (token ids, 0 = PAD)  or  float32 B x L x C (continuous)
   lengths  int32 B      valid steps of each row; positions >= length are padding
   targets  int32 B (classify) | float32 B or B x O (regress) | int32 B x L (per_step, lm)
+           | int32 B x T (seq2seq: the target sequence, EOS-terminated)
   weights  float32 B or B x L: 1 for what counts in loss/metric, 0 for padding
            (padded eval rows, positions past the length, steps without a target)
+  decoder_inputs  seq2seq only: int32 B x T, the targets shifted right behind BOS (teacher
+           forcing); models are called as model(inputs, lengths, decoder_inputs)
 
 Tasks are deterministic: `train_batch(step, batch_size)` depends only on the task's
 seed and `step` (so a resumed run sees exactly the batches an uninterrupted run saw),
@@ -29,7 +32,7 @@ from cnnrnn_jax.errors import ConfigError  # noqa: F401  (re-exported for old im
 
 Batch = dict[str, np.ndarray]
 
-KINDS = ("classify", "regress", "per_step", "lm")
+KINDS = ("classify", "regress", "per_step", "lm", "seq2seq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +41,8 @@ class TaskSpec:
 
   kind: 'classify' (one label per sequence), 'regress' (one real number per sequence),
     'per_step' (a label at each step, weights mark the scored steps) or 'lm'
-    (next-token prediction: the model must be causal).
+    (next-token prediction: the model must be causal) or 'seq2seq' (a target sequence per
+    source sequence: an encoder-decoder with a causal decoder, tasks/seq2seq.py).
   vocab_size: number of token ids including PAD=0, or None for continuous inputs.
   input_dim: channels of continuous inputs (None for tokens).
   num_outputs: classes (classify, per_step, lm) or 1 (regress).
@@ -50,6 +54,8 @@ class TaskSpec:
     (num_outputs = horizon x target channels, laid out step-major); None elsewhere.
   frame_shape: (H, W) when each step is a flattened H x W frame of a clip (video tasks,
     input_dim = H * W); frame encoders and cnn3d fold the steps back into frames.
+  target_len: seq2seq only: the longest target a batch can hold (EOS included), which is
+    also how many steps decoding may take; num_outputs is then the target vocabulary.
   """
 
   kind: str
@@ -61,12 +67,15 @@ class TaskSpec:
   baseline: float | None = None
   horizon: int | None = None
   frame_shape: tuple[int, int] | None = None
+  target_len: int | None = None
 
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f"task kind {self.kind!r} is not one of {KINDS}")
     if (self.vocab_size is None) == (self.input_dim is None):
       raise ValueError("a TaskSpec needs exactly one of vocab_size (tokens) or input_dim")
+    if (self.kind == "seq2seq") != (self.target_len is not None):
+      raise ValueError("a TaskSpec has target_len exactly when its kind is seq2seq")
     if self.frame_shape is not None and self.frame_shape[0] * self.frame_shape[1] != self.input_dim:
       raise ValueError(f"frame_shape {self.frame_shape} does not hold input_dim {self.input_dim}")
 
@@ -74,6 +83,12 @@ class TaskSpec:
   def per_step(self) -> bool:
     """True when the model answers at every step (per_step and lm tasks)."""
     return self.kind in ("per_step", "lm")
+
+
+def model_args(batch: Batch) -> tuple[Any, ...]:
+  """What a model is called with: (inputs, lengths), and decoder_inputs for seq2seq batches."""
+  args = (batch["inputs"], batch["lengths"])
+  return args + ((batch["decoder_inputs"],) if "decoder_inputs" in batch else ())
 
 
 class Task(abc.ABC):

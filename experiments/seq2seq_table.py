@@ -1,0 +1,46 @@
+r"""Print (or write into docs/seq2seq.md) the seq2seq tables from the runs' files.
+
+  python -m experiments.seq2seq_table --workdirs=runs/s2s
+  python -m experiments.seq2seq_table --workdirs=runs/s2s --write=docs/seq2seq.md
+
+With --write, the text between the `<!-- seq2seq-g2p -->` / `<!-- seq2seq-transductions -->`
+markers and their `<!-- end -->` lines is replaced by the tables (report/seq2seq_tables.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from absl import app, flags
+
+from cnnrnn_jax.report import seq2seq_tables
+
+_WORKDIRS = flags.DEFINE_string("workdirs", "runs/s2s", "Folder of the MODEL_TASK run folders.")
+_WRITE = flags.DEFINE_string("write", None, "A markdown file whose marked tables to replace.")
+
+
+def main(argv: Sequence[str]) -> None:
+  """Prints the tables, or writes them between the markers of --write."""
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  tables = {
+    "seq2seq-g2p": seq2seq_tables.g2p_table(_WORKDIRS.value),
+    "seq2seq-transductions": seq2seq_tables.transduction_table(_WORKDIRS.value),
+  }
+  if not _WRITE.value:
+    print("\n\n".join(tables.values()))
+    return
+  with open(_WRITE.value) as f:
+    text = f.read()
+  for marker, table in tables.items():
+    pattern = re.compile(rf"(<!-- {marker} -->\n).*?(<!-- end -->)", re.S)
+    if not pattern.search(text):
+      raise app.UsageError(f"{_WRITE.value} has no <!-- {marker} --> ... <!-- end --> block")
+    text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
+  with open(_WRITE.value, "w") as f:
+    f.write(text)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,343 @@
+"""Sequence to sequence: tasks, the TSV reader, the encoder-decoders, decoding and its scores."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from cnnrnn_jax import decoding, models, seq2seq, tasks
+from cnnrnn_jax.configs import seq2seq as configs
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.tasks import seq2seq as s2s_tasks
+from cnnrnn_jax.tasks.base import TaskSpec, model_args
+
+pytestmark = pytest.mark.usefixtures("quick_compiles")
+
+CMUDICT = """\
+;;; a comment line would be a word here; cmudict has none
+abc EY1 B IY1 S IY1
+abc(2) AE1 B K
+read R IY1 D
+read(2) R EH1 D
+the DH AH0 # a comment
+the(2) DH IY0
+zoo Z UW1
+"""
+
+
+def _data(**kw) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict({"seq_len": None, "vocab_size": None, "eval_size": None, **kw})
+
+
+def test_read_cmudict_alternatives_comments_and_stress(tmp_path):
+  path = tmp_path / "cmudict.dict"
+  path.write_text(CMUDICT.split("\n", 1)[1])
+  entries = s2s_tasks.read_cmudict(str(path))
+  assert entries["abc"] == [["EY1", "B", "IY1", "S", "IY1"], ["AE1", "B", "K"]]
+  assert entries["the"] == [["DH", "AH0"], ["DH", "IY0"]]
+  plain = s2s_tasks.read_cmudict(str(path), stress=False)
+  assert plain["read"] == [["R", "IY", "D"], ["R", "EH", "D"]]
+
+
+def test_word_split_is_seeded_disjoint_and_keeps_a_word_whole():
+  words = [f"w{i}" for i in range(200)]
+  split = s2s_tasks.split_words(words, 0)
+  assert split == s2s_tasks.split_words(list(reversed(words)), 0)
+  assert sorted(sum(split.values(), [])) == sorted(words)
+  assert (len(split["test"]), len(split["validation"])) == (20, 10)
+
+
+def test_batches_teacher_force_and_weight_the_eos():
+  src, tgt = (
+    s2s_tasks.Vocab(s2s_tasks.SOURCE_SPECIALS, "abc"),
+    s2s_tasks.Vocab(s2s_tasks.TARGET_SPECIALS, "xy"),
+  )
+  batch = s2s_tasks.encode_pairs([(list("ab"), list("xyx")), (list("c"), [])], src, tgt, 5)
+  ids = [tgt.stoi[t] for t in "xyx"]
+  assert batch["decoder_inputs"][0].tolist() == [s2s_tasks.BOS] + ids + [0]
+  assert batch["targets"][0].tolist() == ids + [s2s_tasks.EOS, 0]
+  assert batch["weights"][0].tolist() == [1, 1, 1, 1, 0]
+  assert batch["targets"][1].tolist() == [s2s_tasks.EOS, 0, 0, 0, 0]
+  assert batch["lengths"].tolist() == [2, 1]
+  assert len(model_args(batch)) == 3
+
+
+@pytest.mark.parametrize("name", ["reverse", "sort", "addition"])
+def test_transductions_are_right_and_obey_the_length_knob(name):
+  task = tasks.build(name, _data(seq_len=4, eval_size=50, eval_len=7), 3)
+  rng = np.random.default_rng(0)
+  for _ in range(50):
+    src, tgt = task.make(rng, int(rng.integers(1, 5)), False)
+    want = {
+      "reverse": lambda s: s[::-1],
+      "sort": sorted,
+      "addition": lambda s: list(str(eval("".join(s)))),
+    }[name](src)
+    assert tgt == want
+  train = task.train_batch(0, 32)
+  assert train["inputs"].shape[1] == task.width(4)
+  (evaluation,) = list(task.eval_batches(64))
+  assert evaluation["lengths"][:50].tolist() == [2 * 7 + 1 if name == "addition" else 7] * 50
+  sources, refs = task.references()
+  assert len(sources) == 50 and all(len(r) == 1 for r in refs)
+
+
+def test_cmudict_task_groups_pronunciations_for_scoring(tmp_path):
+  path = tmp_path / "cmudict.dict"
+  words = [f"{chr(97 + i % 26)}{chr(97 + i // 26)}q" for i in range(60)]
+  lines = [f"{w} K AE1 T" for w in words] + [f"{w}(2) K AA1 T" for w in words[:30]]
+  path.write_text("\n".join(lines) + "\n")
+  task = tasks.build("cmudict", _data(train_path=str(path), eval_split="test", stress=True), 0)
+  assert task.spec.kind == "seq2seq" and task.stressed_phones
+  sources, refs = task.references()
+  assert len(sources) == 6  # 10% of 60 words
+  for src, options in zip(sources, refs):
+    assert len(options) == (2 if "".join(src) in words[:30] else 1)
+  train_words = {"".join(s) for s, _ in task.train}
+  assert not train_words & {"".join(s) for s in sources}
+
+
+def _tsv(tmp_path, body: str) -> str:
+  path = tmp_path / "pairs.tsv"
+  path.write_bytes(body.encode())
+  return str(path)
+
+
+@pytest.mark.parametrize(
+  "body, problem",
+  [
+    ("ab\tx y\nno tab here\n", "pairs.tsv:2: expected source<TAB>target, found 1 field(s)"),
+    ("ab\tx\n\nc\td\te\n", "pairs.tsv:3: expected source<TAB>target, found 3 field(s)"),
+    ("ab\tx\r\n \tx\r\n", "pairs.tsv:2: empty source"),
+    ("ab\t\n", "pairs.tsv:1: empty target"),
+  ],
+)
+def test_parallel_tsv_names_the_bad_row(tmp_path, body, problem):
+  path = _tsv(tmp_path, body)
+  with pytest.raises(ConfigError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+    tasks.build("parallel_tsv", _data(train_path=path, skip_bad_rows=False), 0)
+
+
+def test_parallel_tsv_levels_split_and_skipping(tmp_path):
+  rows = [f"w{i} a\tx{i % 3} y" for i in range(20)] + ["broken"]
+  path = _tsv(tmp_path, "\n".join(rows) + "\n")
+  task = tasks.build(
+    "parallel_tsv", _data(train_path=path, level="word", skip_bad_rows=True, eval_fraction=0.25), 1
+  )
+  assert (len(task.train), len(task.evaluation)) == (15, 5)
+  assert all(len(t) == 2 and t[1] == "y" for _, t in task.train)
+  chars = tasks.build("parallel_tsv", _data(train_path=path, skip_bad_rows=True), 1)
+  assert chars.train[0][0][:1] == ["w"]
+
+
+def test_error_rates_score_against_the_closest_reference():
+  refs = [[["K", "AE1", "T"], ["K", "AA1", "T"]], [["D", "AO1", "G"]]]
+  hyps = [["K", "AA1", "T"], ["D", "AO0", "G", "Z"]]
+  out = decoding.score(hyps, refs, phones=True)
+  assert out["wer"] == 0.5 and out["per"] == pytest.approx(2 / 6)
+  assert out["wer_nostress"] == 0.5 and out["per_nostress"] == pytest.approx(1 / 6)
+  assert decoding.edit_distance("kitten", "sitting") == 3
+
+
+G2P_VOCABS = (31, 72)  # source and target vocabulary of cmudict with stress
+
+
+def _counts(task: str) -> dict[str, int]:
+  out = {}
+  for name in configs.MODELS:
+    config = configs.get_config(f"{name},{task}")
+    spec = TaskSpec("seq2seq", G2P_VOCABS[1], 16, vocab_size=G2P_VOCABS[0], target_len=16)
+    model = models.build_model(config.model, config.arch, spec)
+    x = jnp.zeros((1, 16), jnp.int32)
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, jnp.ones(1, jnp.int32), x)
+    out[name] = models.count_params(shapes["params"])
+  return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["g2p", "reverse"])
+def test_presets_match_parameters_within_ten_percent(task):
+  counts = _counts(task)
+  assert max(counts.values()) <= 1.1 * min(counts.values()), counts
+  if task == "g2p":
+    assert counts == {
+      "lstm": 1_279_944,
+      "gru": 1_280_522,
+      "convs2s": 1_366_520,
+      "transformer": 1_317_608,
+    }
+
+
+def test_seq2seq_models_and_tasks_refuse_each_other():
+  config = configs.get_config("lstm,reverse")
+  classify = TaskSpec("classify", 2, 8, vocab_size=5)
+  with pytest.raises(ConfigError, match="encoder-decoder for sequence-to-sequence tasks"):
+    models.build_model("seq2seq_lstm", config.arch, classify)
+  spec = TaskSpec("seq2seq", 7, 8, vocab_size=5, target_len=8)
+  with pytest.raises(ConfigError, match="task kind seq2seq needs an encoder-decoder"):
+    models.build_model("lstm", config.arch, spec)
+  config.arch.attention_score = "cosine"
+  with pytest.raises(ConfigError, match="attention_score='cosine' is not one of"):
+    models.build_model("seq2seq_lstm", config.arch, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# The models: tiny, one of each family
+
+V_SRC, V_TGT = 6, 5  # target: PAD, BOS, EOS and two symbols
+TINY = {
+  "seq2seq_lstm": lambda: seq2seq.RNNSeq2Seq(V_SRC, V_TGT, "lstm", 8, 12, True, "additive", 0.0),
+  "seq2seq_gru": lambda: seq2seq.RNNSeq2Seq(V_SRC, V_TGT, "gru", 8, 12, False, "dot", 0.0, "scan"),
+  "convs2s": lambda: seq2seq.ConvS2S(V_SRC, V_TGT, 8, 12, 2, 3, 0.0),
+  "transformer_s2s": lambda: seq2seq.TransformerS2S(V_SRC, V_TGT, 8, 12, 2, 2, 16, 0.0),
+}
+
+
+def _init(model, B=3, S=5, T=4, seed=0):
+  rng = np.random.default_rng(seed)
+  src = jnp.asarray(rng.integers(2, V_SRC, (B, S)), jnp.int32)
+  lengths = jnp.asarray([S, 3, 1][:B], jnp.int32)
+  dec = jnp.asarray(rng.integers(1, V_TGT, (B, T)), jnp.int32)
+  variables = model.init(jax.random.PRNGKey(seed), src, lengths, dec)
+  return variables, src, lengths, dec  # variables: params and the perturbations (zeros)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_decoder_is_causal_by_gradients(name):
+  model = TINY[name]()
+  variables, src, lengths, dec = _init(model)
+  perturbations = jax.tree.map(jnp.zeros_like, variables["perturbations"])
+
+  def logits(p):
+    out, _ = model.apply({"params": variables["params"], "perturbations": p}, src, lengths, dec)
+    return out
+
+  # d logits[b, t, v] / d decoder input embedding [b', s, e], every t and s at once
+  jac = np.asarray(jax.jacrev(logits)(perturbations)["target_embedding"])
+  per_step_TxS = np.abs(jac).sum(axis=(0, 2, 3, 5))
+  T = dec.shape[1]
+  later_TxS = np.arange(T)[None, :] > np.arange(T)[:, None]
+  assert np.all(per_step_TxS[later_TxS] == 0.0), per_step_TxS  # never a later input
+  assert np.all(np.diag(per_step_TxS) > 0.0)  # always its own (the previous target)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_source_padding_changes_nothing(name):
+  model = TINY[name]()
+  variables, src, lengths, dec = _init(model)
+  logits, _ = model.apply(variables, src, lengths, dec)
+  junk = jnp.where(jnp.arange(5)[None] < lengths[:, None], src, 4)  # junk past each length
+  longer = jnp.concatenate([junk, jnp.full((3, 3), 5, jnp.int32)], axis=1)
+  logits_longer, aux = model.apply(variables, longer, lengths, dec)
+  np.testing.assert_allclose(logits, logits_longer, atol=1e-5)
+  weights_BxTxS = np.asarray(aux["attention"])
+  assert np.all(weights_BxTxS[2, :, 1:] < 1e-6)  # a one-step source: all attention on step 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_greedy_decoding_scores_what_teacher_forcing_scores(name):
+  model = TINY[name]()
+  variables, src, lengths, _ = _init(model)
+  tokens_BxT, logp_B = decoding.make_decoder(model, max_len=4)(variables["params"], src, lengths)
+  dec = jnp.concatenate([jnp.ones((3, 1), jnp.int32), tokens_BxT[:, :-1]], axis=1)
+  logits, _ = model.apply({"params": variables["params"]}, src, lengths, dec)
+  lp_BxTxV = decoding.log_probs(logits.reshape(-1, V_TGT)).reshape(logits.shape)
+  picked = jnp.take_along_axis(lp_BxTxV, tokens_BxT[..., None], axis=-1)[..., 0]
+  np.testing.assert_allclose(jnp.sum(jnp.where(tokens_BxT > 0, picked, 0.0), 1), logp_B, atol=1e-4)
+
+
+def _brute_force(model, variables, src, lengths, max_len):
+  """The best complete hypothesis (EOS within max_len, or max_len symbols) of each row."""
+  symbols = range(3, V_TGT)
+  candidates = [
+    list(y) + [s2s_tasks.EOS] for n in range(max_len) for y in itertools.product(symbols, repeat=n)
+  ]
+  candidates += [list(y) for y in itertools.product(symbols, repeat=max_len)]
+  out = tokens = jnp.asarray([c + [0] * (max_len - len(c)) for c in candidates], jnp.int32)
+  best = []
+  for b in range(src.shape[0]):
+    n = len(candidates)
+    dec = jnp.concatenate([jnp.ones((n, 1), jnp.int32), tokens[:, :-1]], axis=1)
+    logits, _ = model.apply(
+      {"params": variables["params"]},
+      jnp.repeat(src[b : b + 1], n, 0),
+      jnp.repeat(lengths[b : b + 1], n, 0),
+      dec,
+    )
+    lp = decoding.log_probs(logits.reshape(-1, V_TGT)).reshape(logits.shape)
+    picked = jnp.take_along_axis(lp, tokens[..., None], axis=-1)[..., 0]
+    scores = jnp.sum(jnp.where(tokens > 0, picked, 0.0), axis=1)
+    best.append((out[int(jnp.argmax(scores))], float(jnp.max(scores))))
+  return best
+
+
+@pytest.mark.slow
+def test_beam_search_finds_the_brute_force_best_and_beam_one_is_greedy():
+  model = TINY["seq2seq_lstm"]()
+  variables, src, lengths, _ = _init(model, seed=4)
+  params = variables["params"]
+  greedy_tokens, greedy_logp = decoding.make_decoder(model, 3)(params, src, lengths)
+  one_tokens, one_logp = decoding.make_decoder(model, 3, beam=1)(params, src, lengths)
+  np.testing.assert_array_equal(one_tokens, greedy_tokens)
+  wide_tokens, wide_logp = decoding.make_decoder(model, 3, beam=16)(params, src, lengths)
+  for b, (tokens, logp) in enumerate(_brute_force(model, variables, src, lengths, 3)):
+    np.testing.assert_array_equal(wide_tokens[b], tokens)
+    assert float(wide_logp[b]) == pytest.approx(logp, abs=1e-5)
+  assert np.all(np.asarray(wide_logp) >= np.asarray(greedy_logp) - 1e-6)
+
+
+@pytest.mark.slow
+def test_beam_never_scores_below_greedy_on_a_fixed_tiny_model():
+  model = TINY["transformer_s2s"]()
+  variables, _, _, _ = _init(model, seed=1)
+  rng = np.random.default_rng(5)
+  src = jnp.asarray(rng.integers(2, V_SRC, (16, 5)), jnp.int32)
+  lengths = jnp.asarray(rng.integers(1, 6, 16), jnp.int32)
+  _, greedy_logp = decoding.make_decoder(model, 6)(variables["params"], src, lengths)
+  _, beam_logp = decoding.make_decoder(model, 6, beam=5)(variables["params"], src, lengths)
+  assert np.all(np.asarray(beam_logp) >= np.asarray(greedy_logp) - 1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(configs.MODELS))
+def test_every_family_trains_and_decodes_a_transduction(tmp_path, name):
+  from cnnrnn_jax import train
+
+  config = configs.get_config(f"{name},reverse")
+  config.data.update({"seq_len": 4, "eval_size": 16})
+  config.update({"batch_size": 8, "train_steps": 2, "eval_every": 2, "checkpoint_every": 2})
+  config.arch.update({"hidden": 16, "embed_dim": 8, "num_layers": 1})
+  metrics = train.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(metrics["loss"])
+  results = decoding.decode_run(str(tmp_path), beams=(2,), eval_lens=(6,))
+  assert set(results) == {"beam2_len6"}
+  with open(os.path.join(tmp_path, decoding.RESULTS)) as f:
+    assert 0.0 <= json.load(f)["beam2_len6"]["seq_accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_attention_picture_of_one_source():
+  from cnnrnn_jax.viz import seq2seq as viz_seq2seq
+
+  task = tasks.build("reverse", _data(seq_len=4, eval_size=4), 0)
+  config = configs.get_config("lstm,reverse")
+  config.arch.update({"hidden": 8, "embed_dim": 4})
+  model = models.build_model(config.model, config.arch, task.spec)
+  batch = task.train_batch(0, 2)
+  params = model.init(jax.random.PRNGKey(0), *model_args(batch))["params"]
+  src, out, weights_TxS = viz_seq2seq.attention_of(model, params, task, list("abc"))
+  assert src == list("abc") and out[-1] == "</s>"
+  assert weights_TxS.shape == (len(out), 3)
+  np.testing.assert_allclose(weights_TxS.sum(axis=1), 1.0, atol=1e-5)
+  fig = viz_seq2seq.attention_figure([("lstm", src, out, weights_TxS)])
+  assert len(fig.axes) == 1
