@@ -19,25 +19,33 @@ LOGGER = "cnnrnn_jax"
 
 
 class ProgressHandler(logging.StreamHandler):
-  """Writes records as `HH:MM:SS message` to sys.stderr as it is at each record (a Jupyter
-  kernel replaces sys.stderr per cell, so a stream fixed at creation would print elsewhere)."""
+  """Writes records below WARNING as `HH:MM:SS message` to sys.stderr as it is at each
+  record (a Jupyter kernel replaces sys.stderr per cell, so a stream fixed at creation would
+  print elsewhere), and passes the others on to the root logger."""
 
   def __init__(self) -> None:
     super().__init__()
     self.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
 
   def emit(self, record: logging.LogRecord) -> None:
+    if record.levelno >= logging.WARNING:  # shown the way the caller shows warnings
+      logging.getLogger().handle(record)
+      return
     self.stream = sys.stderr
     super().emit(record)
 
 
 @contextlib.contextmanager
 def shown(level: int = logging.INFO) -> Iterator[None]:
-  """While open, the `cnnrnn_jax` logger's records at `level` and above are printed, when
-  nothing would print them otherwise (its effective level is above `level`).
+  """While open, the `cnnrnn_jax` logger's records from `level` up to (not including)
+  WARNING are printed, when nothing would print them otherwise (its effective level is
+  above `level`).
 
-  Those records then go to a `ProgressHandler` only (not also to the root logger's handlers,
-  which would print the warnings twice); the logger is restored on exit.
+  Records of the package's loggers then stop at the `cnnrnn_jax` logger: a
+  `ProgressHandler` prints the progress lines, and hands warnings and errors to the root
+  logger, which shows them as it would have without this (the caller's handlers, or
+  Python's last-resort stderr): none is printed twice or hidden from a caller that
+  captures them. The logger is restored on exit.
   """
   logger = logging.getLogger(LOGGER)
   if logger.isEnabledFor(level):

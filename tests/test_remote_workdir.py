@@ -34,6 +34,10 @@ class GsInMemory(MemoryFileSystem):
 @pytest.fixture
 def bucket(monkeypatch, tmp_path):
   monkeypatch.setenv("EPATH_USE_TF", "0")
+  # epath decides once per process whether TensorFlow serves gs:// (a cached lookup that an
+  # earlier test's epath call may have made with TF importable): decide again, now without it
+  tf_installed = importlib.import_module("etils.epath.gpath")._is_tf_installed
+  tf_installed.cache_clear()
   for name in ("gs", "gcs"):
     # fsspec's registry of loaded classes (fsspec.registry, the attribute, is a read-only view)
     monkeypatch.setitem(importlib.import_module("fsspec.registry")._registry, name, GsInMemory)
@@ -42,6 +46,7 @@ def bucket(monkeypatch, tmp_path):
   yield "gs://bucket"
   assert not os.path.exists("gs:"), "a remote path was written to a local folder"
   GsInMemory.store.clear()
+  tf_installed.cache_clear()  # later tests see the environment's own choice again
 
 
 def test_remote_lock_names_a_live_holder_and_takes_over_a_dead_ones(bucket):
