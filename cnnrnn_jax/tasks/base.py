@@ -6,6 +6,7 @@ A batch is a dict of numpy arrays:
   inputs   int32 B x L (token ids, 0 = PAD)  or  float32 B x L x C (continuous)
   lengths  int32 B      valid steps of each row; positions >= length are padding
   targets  int32 B (classify) | float32 B or B x O (regress) | int32 B x L (per_step, lm)
+           | int32 B x S (ctc: the label sequence, classes 1..K-1, 0 past its end)
   weights  float32 B or B x L: 1 for what counts in loss/metric, 0 for padding
            (padded eval rows, positions past the length, steps without a target)
 
@@ -29,7 +30,7 @@ from cnnrnn_jax.errors import ConfigError  # noqa: F401  (re-exported for old im
 
 Batch = dict[str, np.ndarray]
 
-KINDS = ("classify", "regress", "per_step", "lm")
+KINDS = ("classify", "regress", "per_step", "lm", "ctc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +38,10 @@ class TaskSpec:
   """Everything a model and the trainer need to know about a task.
 
   kind: 'classify' (one label per sequence), 'regress' (one real number per sequence),
-    'per_step' (a label at each step, weights mark the scored steps) or 'lm'
-    (next-token prediction: the model must be causal).
+    'per_step' (a label at each step, weights mark the scored steps), 'lm'
+    (next-token prediction: the model must be causal) or 'ctc' (a label sequence shorter
+    than the input, unaligned: per-frame logits with class 0 the blank, scored by CTC;
+    metrics.py).
   vocab_size: number of token ids including PAD=0, or None for continuous inputs.
   input_dim: channels of continuous inputs (None for tokens).
   num_outputs: classes (classify, per_step, lm) or 1 (regress).
@@ -72,8 +75,8 @@ class TaskSpec:
 
   @property
   def per_step(self) -> bool:
-    """True when the model answers at every step (per_step and lm tasks)."""
-    return self.kind in ("per_step", "lm")
+    """True when the model answers at every step (per_step, lm and ctc tasks)."""
+    return self.kind in ("per_step", "lm", "ctc")
 
 
 class Task(abc.ABC):
