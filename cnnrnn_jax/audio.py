@@ -172,7 +172,9 @@ def features_at_width(
   x_BxN = np.zeros((rows or len(waves), num_samples), np.float32)
   for i, x in enumerate(waves):
     x_BxN[i, : min(len(x), num_samples)] = x[:num_samples]
-  feats_BxTxM = np.asarray(features_batch(x_BxN, front, width))
+  # concrete even when a caller traces (the trainer's eval_shape of its first batch)
+  with jax.ensure_compile_time_eval():
+    feats_BxTxM = np.asarray(features_batch(x_BxN, front, width))
   return [feats_BxTxM[i, : front.num_frames(len(x))] for i, x in enumerate(waves)]
 
 

@@ -444,6 +444,10 @@ def test_train_and_evaluate_on_tones(tone_folder, tmp_path, preset):
     assert set(scored) >= {"accuracy", "loss"} and scored["accuracy"] in (0, 1 / 3, 2 / 3, 1)
   else:
     assert 0.0 <= out["label_error_rate"] and "string_accuracy" in out
+    scored = score.score(str(tmp_path / "w"), None, ["min_digits=2", "max_digits=2"])
+    assert set(scored) >= {"label_error_rate", "string_accuracy", "loss"}
+    with pytest.raises(ConfigError, match="no field 'digits'"):
+      score.score(str(tmp_path / "w"), None, ["digits=2"])
 
 
 @pytest.mark.slow
