@@ -458,7 +458,7 @@ def _validate_video(name: str, arch, spec: TaskSpec) -> None:
 
 CRNN_DEFAULTS = {
   "crnn_filters": (16, 32),
-  "crnn_kernel_size": 3,
+  "crnn_conv_size": 3,
   "crnn_time_stride": 2,
   "crnn_freq_stride": 2,
   "crnn_cell": "gru",
@@ -468,7 +468,7 @@ CRNN_DEFAULTS = {
 def _crnn(arch, spec):
   return crnn.CRNN(
     tuple(arch.crnn_filters),
-    arch.crnn_kernel_size,
+    arch.crnn_conv_size,
     arch.crnn_time_stride,
     arch.crnn_freq_stride,
     arch.crnn_cell,
@@ -487,10 +487,10 @@ def _validate_crnn(arch, spec: TaskSpec) -> None:
       "it on a continuous task (spoken_digit, audio_files, digit_strings)"
     )
   filters = tuple(arch.crnn_filters)
-  knobs = (arch.crnn_kernel_size, arch.crnn_time_stride, arch.crnn_freq_stride)
+  knobs = (arch.crnn_conv_size, arch.crnn_time_stride, arch.crnn_freq_stride)
   if not filters or min(filters + knobs) <= 0:
     raise ConfigError(
-      f"config.arch.crnn_filters={filters}, crnn_kernel_size, crnn_time_stride and "
+      f"config.arch.crnn_filters={filters}, crnn_conv_size, crnn_time_stride and "
       "crnn_freq_stride must be positive (and crnn_filters not empty)"
     )
   if arch.crnn_cell not in recurrent.CELLS:
