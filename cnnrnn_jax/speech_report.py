@@ -139,3 +139,22 @@ def strings_table(records: list[dict]) -> str:
     )
   header = ["run", "model", "digit error rate % (seeds)", "string accuracy %", "parameters"]
   return tables.markdown_table(header, rows)
+
+
+def length_table(root: str) -> str:
+  """Digit error rate % / string accuracy % against string length, from the JSON files that
+  `experiments.score --data=min_digits=K,max_digits=K --out=...` wrote under `root`."""
+  cells: dict[str, dict[int, str]] = {}
+  for path in sorted(glob.glob(os.path.join(root, "**", "*.json"), recursive=True)):
+    with open(path) as f:
+      scored = json.load(f)
+    settings = dict(s.split("=", 1) for s in scored.get("data", []))
+    if "label_error_rate" not in scored or settings.get("min_digits") != settings.get("max_digits"):
+      continue
+    k = int(settings["min_digits"])
+    run = os.path.relpath(scored["workdir"], os.path.dirname(os.path.normpath(root)))
+    der, acc = 100 * scored["label_error_rate"], 100 * scored["string_accuracy"]
+    cells.setdefault(run, {})[k] = f"{der:.1f} / {acc:.1f}"
+  lengths = sorted({k for row in cells.values() for k in row})
+  rows = [[run, *[row.get(k) for k in lengths]] for run, row in sorted(cells.items())]
+  return tables.markdown_table(["run", *[f"{k} digits" for k in lengths]], rows)

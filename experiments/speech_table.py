@@ -4,7 +4,13 @@ r"""Print the speech tables from finished runs (each a `--seeds` workdir under -
 
 Spoken digits on the official split (accuracy, parameters, seconds per epoch), with one
 speaker held out (a column per speaker and the mean), and digit strings (digit error rate,
-string accuracy): cnnrnn_jax/speech_report.py sorts the runs by their config.json.
+string accuracy): cnnrnn_jax/speech_report.py sorts the runs by their config.json. With
+--lengths, also the digit strings against their length, from experiments.score's files:
+
+  for k in 1 2 3 4 5 6 7; do python -m experiments.score \
+      --workdir=runs/speech/crnn_strings/seed_0 --data=min_digits=$k,max_digits=$k \
+      --out=runs/speech/lengths/crnn_$k.json; done
+  python -m experiments.speech_table --runs=runs/speech --lengths=runs/speech/lengths
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from absl import app, flags
 from cnnrnn_jax import speech_report
 
 _RUNS = flags.DEFINE_string("runs", "runs/speech", "Folder holding --seeds workdirs.")
+_LENGTHS = flags.DEFINE_string(
+  "lengths", None, "Folder of experiments.score --out files of fixed-length digit strings."
+)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -32,6 +41,9 @@ def main(argv: Sequence[str]) -> None:
     ("Digit strings (CTC)", speech_report.strings_table(records)),
   ):
     print(f"{title}\n\n{table}\n")
+  if _LENGTHS.value:
+    table = speech_report.length_table(_LENGTHS.value)
+    print(f"Digit strings by length: digit error rate % / string accuracy %\n\n{table}\n")
 
 
 if __name__ == "__main__":

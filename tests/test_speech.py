@@ -5,6 +5,7 @@ crnn (strides, padding invariance, pinned sizes) and runs end to end."""
 
 import functools
 import itertools
+import json
 import math
 import os
 import wave
@@ -16,7 +17,7 @@ import numpy as np
 import optax
 import pytest
 
-from cnnrnn_jax import audio, conv2d, metrics, models, tasks, train
+from cnnrnn_jax import audio, conv2d, metrics, models, speech_report, tasks, train
 from cnnrnn_jax.configs import default, speech
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import TaskSpec
@@ -489,3 +490,36 @@ def test_knob_errors():
     audio_task.front_end(ml_collections.ConfigDict({"features": "fft"}), "audio_files")
   with pytest.raises(ConfigError, match="needs --config.data.train_path"):
     tasks.build("audio_files", data(), seed=0)
+
+
+@pytest.mark.slow
+def test_speech_tables_come_from_the_runs_files(tmp_path):
+  def fake_run(name, model, task="spoken_digit", accuracy=(0.9, 0.8), **data_knobs):
+    config = speech.get_config(model + (",strings" if task == "digit_strings" else ""))
+    config.data.update(data_knobs)
+    metric = "label_error_rate" if task == "digit_strings" else "accuracy"
+    for seed in range(len(accuracy)):
+      seed_dir = tmp_path / "runs" / name / f"seed_{seed}"
+      seed_dir.mkdir(parents=True)
+      (seed_dir / "config.json").write_text(config.to_json())
+      line = {"step": 200, "split": "train", "seed": seed, "steps_per_sec": 10.0}
+      (seed_dir / "metrics.jsonl").write_text(json.dumps(line) + "\n")
+    results = {s: {metric: a, "string_accuracy": 0.5} for s, a in enumerate(accuracy)}
+    (tmp_path / "runs" / name / "seeds.json").write_text(json.dumps(metrics.seed_summary(results)))
+
+  fake_run("crnn", "crnn")
+  fake_run("heldout/gru_theo", "gru", accuracy=(0.7,), split="speaker", eval_speakers="theo")
+  fake_run("crnn_strings", "crnn", task="digit_strings", accuracy=(0.04,))
+  records = speech_report.collect(str(tmp_path / "runs"))
+  official = speech_report.official_table(records)
+  assert "| crnn | crnn | 85.0 ± 7.1 (2) | 93,130 | 7.0 |" in official  # 2250 / 32 / 10 steps/s
+  assert "| gru | 70.0 | 70.0 | 1 |" in speech_report.heldout_table(records)
+  assert "| crnn_strings | crnn | 4.0 ± 0.0 (1) | 50.0 ± 0.0 (1) |" in (
+    speech_report.strings_table(records)
+  )
+  lengths = tmp_path / "lengths"
+  lengths.mkdir()
+  scored = {"workdir": "runs/crnn_strings/seed_0", "data": ["min_digits=3", "max_digits=3"]}
+  scored.update(label_error_rate=0.02, string_accuracy=0.95, loss=0.1)
+  (lengths / "crnn_3.json").write_text(json.dumps(scored))
+  assert "| 2.0 / 95.0 |" in speech_report.length_table(str(lengths))
