@@ -205,8 +205,16 @@ def test_eval_path_scores_a_new_speaker_and_subfolders_carry_labels(tone_folder,
   assert sorted(c.label for c in task.clips["eval"]) == ["0", "1", "2"]
 
 
+def test_band_warp_moves_a_peak_by_its_factor():
+  x = np.zeros((3, 40), np.float32)
+  x[:, 20] = 1.0
+  np.testing.assert_array_equal(audio_task.warp_bands(x, 1.0), x)
+  assert np.argmax(audio_task.warp_bands(x, 1.1)[0]) == 22  # band 22 reads 22 / 1.1 = 20
+  assert np.argmax(audio_task.warp_bands(x, 0.9)[0]) == 18
+
+
 def test_spec_augment_masks_only_training_batches_reproducibly(tone_folder):
-  knobs = data(train_path=str(tone_folder), freq_masks=2, time_masks=2)
+  knobs = data(train_path=str(tone_folder), freq_masks=2, time_masks=2, freq_warp=0.1)
   task = tasks.build("audio_files", knobs, seed=0)
   plain = tasks.build("audio_files", data(train_path=str(tone_folder)), seed=0)
   a, b = task.train_batch(5, 8), plain.train_batch(5, 8)

@@ -1,8 +1,9 @@
 r"""Speech: spoken digits (keyword spotting) and digit strings (CTC) from the Free Spoken Digit
 Dataset (tasks/audio.py), every model on 40 log-mel bands per 10 ms frame.
 
-Presets 'MODEL[,TASK]': MODEL a key of PRESETS, TASK 'digits' (default: `spoken_digit`, one
-label per recording) or 'strings' (`digit_strings`: 1-7 digits joined, CTC). Every preset
+Presets 'MODEL[,TASK]': MODEL a key of PRESETS (MODEL_aug: trained with AUGMENT), TASK
+'digits' (default: `spoken_digit`, one label per recording) or 'strings' (`digit_strings`:
+1-7 digits joined, CTC). Every preset
 is sized near 100k parameters (pinned in tests/test_speech.py):
 
   crnn         2 conv levels (3 x 3, 16 and 32 filters, stride 2 in time and bands: 40 bands
@@ -38,11 +39,16 @@ PRESETS = {
   "lru": ("lru", {"hidden": 80, "num_layers": 2, "readout": "mean"}),
 }
 TASKS = {"digits": "spoken_digit", "strings": "digit_strings"}
+# MODEL_aug: the preset trained with augmentation (tasks/audio.py): SpecAugment's two band and
+# two frame masks, and the band axis warped by up to 10% (VTLP)
+AUGMENT = {"freq_masks": 2, "time_masks": 2, "freq_warp": 0.1}
 
 
 def get_config(preset: str = "crnn") -> ml_collections.ConfigDict:
   """`preset`: 'MODEL[,TASK]' with MODEL in PRESETS and TASK in TASKS."""
   name, _, task = preset.partition(",")
+  augment = name.endswith("_aug")
+  name = name.removesuffix("_aug")
   if name not in PRESETS or (task and task not in TASKS):
     raise ValueError(
       f"unknown speech preset {preset!r}; use MODEL[,TASK] with MODEL in "
@@ -57,6 +63,8 @@ def get_config(preset: str = "crnn") -> ml_collections.ConfigDict:
   config.checkpoint_every = 500
   config.opt.warmup_steps = 100
   config.arch.update(arch)
+  if augment:
+    config.data.update(AUGMENT)
   if task == "strings":  # a batch is ~5 s of audio per string: fewer, longer steps
     config.train_steps = 1200
     config.eval_every = 400

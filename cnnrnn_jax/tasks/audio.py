@@ -31,9 +31,11 @@ normalised per utterance (`normalize`='utterance', the default: each band's mean
 variance over the clip, which removes a speaker's and a microphone's fixed spectral tilt and
 loudness, what speaker-independent recognition needs), with the training set's statistics
 ('global') or not at all ('none'). A batch is padded to the smallest of 32, 64, 128, ...
-frames that holds it. Optional SpecAugment (Park et al. 2019) for training only:
-`freq_masks` masks of up to 8 bands and `time_masks` masks of up to 10 frames (0 = off, the
-default), drawn from (seed, step) like the batch itself, so resume stays exact.
+frames that holds it. Optional augmentation for training only, drawn from (seed, step) like
+the batch itself, so resume stays exact (all off by default): SpecAugment (Park et al. 2019)
+`freq_masks` masks of up to 8 bands and `time_masks` masks of up to 10 frames, and a
+vocal-tract-length-like warp of the band axis by a factor in [1 - `freq_warp`, 1 + `freq_warp`]
+(VTLP, Jaitly and Hinton 2013).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ AUDIO_DEFAULTS = {
   "sample_rate": 8000,
   "freq_masks": 0,
   "time_masks": 0,
+  "freq_warp": 0.0,
 }
 STRING_DEFAULTS = {**AUDIO_DEFAULTS, "min_digits": 1, "max_digits": 7, "noise": 0.0}
 GAP_S = (0.05, 0.3)  # silence between (and around) the digits of a string, seconds
@@ -338,14 +341,33 @@ def pad_features(feats: Sequence[np.ndarray], width: int | None = None) -> Batch
   return {"inputs": x_BxTxM, "lengths": lengths_B}
 
 
+def warp_bands(x_TxM: np.ndarray, alpha: float) -> np.ndarray:
+  """x with its band axis stretched by `alpha` (band m takes the value at m / alpha, linearly
+  interpolated, the top band held): a longer or shorter vocal tract, roughly (VTLP)."""
+  M = x_TxM.shape[1]
+  pos_M = np.clip(np.arange(M) / alpha, 0.0, M - 1.0)
+  lo_M = np.floor(pos_M).astype(np.int64)
+  hi_M = np.minimum(lo_M + 1, M - 1)
+  frac_M = (pos_M - lo_M).astype(np.float32)
+  return x_TxM[:, lo_M] * (1.0 - frac_M) + x_TxM[:, hi_M] * frac_M
+
+
 def spec_augment(
-  x_BxTxM: np.ndarray, lengths_B: np.ndarray, rng: np.random.Generator, freq: int, time: int
+  x_BxTxM: np.ndarray,
+  lengths_B: np.ndarray,
+  rng: np.random.Generator,
+  freq: int,
+  time: int,
+  warp: float = 0.0,
 ) -> np.ndarray:
-  """x with `freq` bands-masks (up to 8 bands) and `time` frame-masks (up to 10 frames) set
-  to 0 (the normalised mean) in every row, at seeded places within each row's length."""
+  """x with each row's bands warped by a factor drawn from [1 - warp, 1 + warp] (VTLP, Jaitly
+  and Hinton 2013), then `freq` band masks (up to 8 bands) and `time` frame masks (up to 10
+  frames) set to 0 (the normalised mean), at seeded places within each row's length."""
   x = x_BxTxM.copy()
   B, _, M = x.shape
   for b in range(B):
+    if warp:
+      x[b] = warp_bands(x[b], rng.uniform(1.0 - warp, 1.0 + warp))
     for _ in range(freq):
       width = rng.integers(0, min(FREQ_MASK_WIDTH, M) + 1)
       start = rng.integers(0, M - width + 1)
@@ -357,11 +379,18 @@ def spec_augment(
   return x * mask_BxL(lengths_B, x.shape[1], np)[:, :, None]
 
 
-def augment_counts(data_config, what: str) -> tuple[int, int]:
-  """(freq_masks, time_masks) from `config.data`."""
-  return tuple(
+def augmentation(data_config, what: str) -> tuple[int, int, float]:
+  """(freq_masks, time_masks, freq_warp) from `config.data`."""
+  freq, time = (
     check_int(what, knob, data_config.get(knob), 0, 0) for knob in ("freq_masks", "time_masks")
   )
+  warp = float(data_config.get("freq_warp") or 0.0)
+  if not 0.0 <= warp < 0.5:
+    raise ConfigError(
+      f"{what}: freq_warp={warp} must be in [0, 0.5) (0.1 = bands stretched by up to 10%); "
+      "set --config.data.freq_warp"
+    )
+  return freq, time, warp
 
 
 class AudioClassifyTask(arrays.ExampleTask):
@@ -373,7 +402,7 @@ class AudioClassifyTask(arrays.ExampleTask):
     train: tuple[Sequence[np.ndarray], np.ndarray],
     evaluation: tuple[Sequence[np.ndarray], np.ndarray],
     labels: Sequence[str],
-    augment: tuple[int, int] = (0, 0),
+    augment: tuple[int, int, float] = (0, 0, 0.0),
   ):
     self.feats = {"train": list(train[0]), "eval": list(evaluation[0])}
     self.targets = {"train": np.asarray(train[1], np.int32), "eval": np.asarray(evaluation[1])}
@@ -417,7 +446,7 @@ def _classify_task(what: str, use_tfds: bool):
       ([norm(f) for f in train_feats], [index[c.label] for c in train_clips]),
       ([norm(f) for f in eval_feats[:n_eval]], [index[c.label] for c in eval_clips[:n_eval]]),
       labels,
-      augment_counts(data_config, what),
+      augmentation(data_config, what),
     )
     task.clips = {"train": train_clips, "eval": eval_clips[:n_eval]}
     return task
@@ -451,7 +480,7 @@ class DigitStringTask(Task):
     noise: float,
     norm,
     eval_size: int,
-    augment: tuple[int, int] = (0, 0),
+    augment: tuple[int, int, float] = (0, 0, 0.0),
   ):
     self.seed, self.front, self.digits, self.noise, self.norm = seed, front, digits, noise, norm
     self.pools = {
@@ -541,6 +570,6 @@ def _digit_strings(data_config, seed: int) -> Task:
     noise,
     norm,
     eval_size,
-    augment_counts(data_config, what),
+    augmentation(data_config, what),
   )
   return task
