@@ -7,7 +7,7 @@ Where to start reading:
   encoders.py    thin Flax Linen modules over those cores; models.py: the model registry.
   tasks/         the task registry (synthetic generators first).
   train.py       one trainer for every model and task (metrics.py, optim.py, sharding.py).
-  measure/       what a model costs and what it learned; suite.py: the comparison grid.
+  measure/       what a model costs and what it learned; suite/: the comparison grid.
 """
 
 __version__ = "0.2.0"

@@ -218,3 +218,66 @@ class Checkpoints:
       raise failure
     if not isinstance(failure, errors.WriteError):  # a failed save is what is on its way
       logging.warning("closing the checkpoints in %s: %s", self.directory, str(failure)[:300])
+
+
+# ---------------------------------------------------------------------------------------------
+# whether a run may start or resume in a workdir, and what a failed one leaves
+
+
+def kept_note(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """What survives a failed write: the newest committed checkpoint, and how to resume."""
+  directory = os.path.join(workdir, SUBDIR)
+  if not config.get("checkpoint_every", 0):
+    return "; no checkpoints are kept (config.checkpoint_every=0): fix it and rerun from scratch"
+  steps = committed_steps(directory)
+  if not steps:
+    return "; no checkpoint was saved yet: fix it and rerun from scratch"
+  return (
+    f"; the last good checkpoint is {os.path.join(directory, str(steps[-1]))}: free space "
+    "(or fix the path), then rerun the same command to resume from it"
+  )
+
+
+def check_workdir_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """A ConfigError when `workdir` holds a run of another config (run-control keys aside)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:
+    logging.warning("%s is unreadable (%s); writing it anew", path, e)
+    return
+  changed = config_changes(saved, config_dict(config))
+  if changed:
+    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+    raise ConfigError(
+      f"{workdir} holds a run of another config ({shown} differ from its config.json); use a "
+      "new --workdir or the old settings"
+    )
+
+
+def check_resume(
+  config: ml_collections.ConfigDict, ckpts: Checkpoints, start: int, meta: dict
+) -> None:
+  """Resuming past train_steps is an error; a changed train_steps is said (the schedule)."""
+  total = config.train_steps
+  if start > total:
+    raise ConfigError(
+      f"the checkpoint in {ckpts.directory} is at step {start}, past config.train_steps="
+      f"{total}; pass --config.train_steps={start} or more, or use a new --workdir"
+    )
+  logging.info("resuming from the checkpoint at step %d of %d in %s", start, total, ckpts.directory)
+  saved = meta["config"].get("train_steps")
+  if saved != total:
+    logging.warning(
+      "config.train_steps changed from %s to %d on resume: the learning-rate schedule "
+      "(warmup, then decay over train_steps) is recomputed for %d steps and continues from "
+      "step %d, so this run will not equal one trained for %d steps from the start",
+      saved,
+      total,
+      total,
+      start,
+      total,
+    )

@@ -37,9 +37,9 @@ import numpy as np
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import checkpoint, config_checks, models, plugins, stopping, tasks
+from cnnrnn_jax import checkpoint, config_checks, models, plugins, selection, stopping, tasks
 from cnnrnn_jax import workdir as workdir_module
-from cnnrnn_jax.errors import ConfigError, Interrupted, WriteError
+from cnnrnn_jax.errors import Interrupted, WriteError
 from cnnrnn_jax.metrics import (
   NO_BAD_STEP,
   Metrics,
@@ -83,42 +83,6 @@ def eval_step(params: Any, batch: Batch, *, apply_fn: Any, spec: TaskSpec) -> Me
   """The metric sums of `params` on one batch (no dropout)."""
   outputs, _ = apply_fn({"params": params}, batch["inputs"], batch["lengths"], train=False)
   return loss_and_sums(spec, outputs, batch)[1]
-
-
-def selection_task(config: ml_collections.ConfigDict) -> Task | None:
-  """The task evaluated on `config.select_on` (its data.eval_split), or None when unset."""
-  split = config.get("select_on")
-  if not split:
-    return None
-  if split == config.data.get("eval_split"):
-    raise ConfigError(
-      f"config.select_on={split!r} is the eval split itself; select on another split "
-      "(e.g. validation with --config.data.eval_split=test)"
-    )
-  data = ml_collections.ConfigDict(config.data.to_dict())
-  data.eval_split = split
-  return tasks.build(config.task, data, config.seed)
-
-
-def higher_is_better(spec: TaskSpec) -> bool:
-  """Whether the headline metric grows as a model improves (accuracy) or shrinks (mse)."""
-  return headline(spec) == "accuracy"
-
-
-def select_best(
-  lines: Iterable[dict[str, Any]], select_split: str, eval_split: str, spec: TaskSpec
-) -> dict[str, float] | None:
-  """The eval metrics of the step whose `select_split` headline metric is best (the earliest
-  on ties), with `selected_step` and the selection score; None when nothing was selected."""
-  metric, sign = headline(spec), (-1.0 if higher_is_better(spec) else 1.0)
-  scored = {l["step"]: l[metric] for l in lines if l["split"] == select_split}
-  evals = {l["step"]: l for l in lines if l["split"] == eval_split}
-  steps = [step for step in sorted(scored) if step in evals]
-  if not steps:
-    return None
-  best = min(steps, key=lambda step: sign * scored[step])
-  values = {k: v for k, v in evals[best].items() if k not in ("step", "split", "seed")}
-  return {**values, "selected_step": float(best), f"{select_split}_{metric}": scored[best]}
 
 
 def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
@@ -288,7 +252,7 @@ def train_and_return_state(
       config.opt.warmup_steps,
       config.train_steps,
     )
-  chooser = selection_task(config)
+  chooser = selection.selection_task(config)
   mesh = data_mesh(config.batch_size)
   primary = jax.process_index() == 0
   lock = workdir_module.locked(workdir) if primary else contextlib.nullcontext()
@@ -296,45 +260,11 @@ def train_and_return_state(
     try:
       return _train(config, workdir, task, model, mesh, primary, stop, chooser)
     except WriteError as e:
-      raise e.with_note(_kept(config, workdir)) from None
-
-
-def _kept(config, workdir: str) -> str:
-  """What survives a failed write: the newest committed checkpoint, and how to resume."""
-  directory = os.path.join(workdir, checkpoint.SUBDIR)
-  if not config.get("checkpoint_every", 0):
-    return "; no checkpoints are kept (config.checkpoint_every=0): fix it and rerun from scratch"
-  steps = checkpoint.committed_steps(directory)
-  if not steps:
-    return "; no checkpoint was saved yet: fix it and rerun from scratch"
-  return (
-    f"; the last good checkpoint is {os.path.join(directory, str(steps[-1]))}: free space "
-    "(or fix the path), then rerun the same command to resume from it"
-  )
-
-
-def _check_workdir_config(config, workdir: str) -> None:
-  """A ConfigError when `workdir` holds a run of another config (run-control keys aside)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, ValueError) as e:
-    logging.warning("%s is unreadable (%s); writing it anew", path, e)
-    return
-  changed = checkpoint.config_changes(saved, checkpoint.config_dict(config))
-  if changed:
-    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
-    raise ConfigError(
-      f"{workdir} holds a run of another config ({shown} differ from its config.json); use a "
-      "new --workdir or the old settings"
-    )
+      raise e.with_note(checkpoint.kept_note(config, workdir)) from None
 
 
 def _train(config, workdir, task, model, mesh, primary, stop, chooser=None):
-  _check_workdir_config(config, workdir)
+  checkpoint.check_workdir_config(config, workdir)
   if primary:
     task.save_assets(workdir)  # e.g. vocab.json, so evaluation and later runs reuse it
     workdir_module.write_atomic(os.path.join(workdir, "config.json"), config.to_json(indent=2))
@@ -370,7 +300,7 @@ def _restore_and_loop(
     found = ckpts.restore_latest(_abstract_tree(config, task, model, replicated), config)
   if found:
     start, state, sums = found[0], found[1]["state"], found[1]["sums"]
-    _check_resume(config, ckpts, start, found[2])
+    checkpoint.check_resume(config, ckpts, start, found[2])
   else:
     start = 0
     state = put_global(jax.device_get(init_state(config, task, model)), replicated)
@@ -416,29 +346,6 @@ def _restore_and_loop(
     return _loop(run, state, sums, start)
   finally:
     run.writer.close()
-
-
-def _check_resume(config, ckpts, start: int, meta: dict) -> None:
-  """Resuming past train_steps is an error; a changed train_steps is said (the schedule)."""
-  total = config.train_steps
-  if start > total:
-    raise ConfigError(
-      f"the checkpoint in {ckpts.directory} is at step {start}, past config.train_steps="
-      f"{total}; pass --config.train_steps={start} or more, or use a new --workdir"
-    )
-  logging.info("resuming from the checkpoint at step %d of %d in %s", start, total, ckpts.directory)
-  saved = meta["config"].get("train_steps")
-  if saved != total:
-    logging.warning(
-      "config.train_steps changed from %s to %d on resume: the learning-rate schedule "
-      "(warmup, then decay over train_steps) is recomputed for %d steps and continues from "
-      "step %d, so this run will not equal one trained for %d steps from the start",
-      saved,
-      total,
-      total,
-      start,
-      total,
-    )
 
 
 @dataclasses.dataclass
@@ -565,11 +472,8 @@ def _loop(run: _Run, state, sums, start: int):
   if eval_metrics is None:  # restored at the last step: its lines are already written
     eval_metrics = summarize(spec, run.eval_fn(state.params))
   logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
-  if run.select_fn is not None and os.path.exists(run.metrics_path):
-    with open(run.metrics_path) as f:  # every line of this run, the resumed ones included
-      lines = [json.loads(line) for line in f if line.strip()]
-    selected = select_best(lines, config.select_on, "eval", spec)
-    if selected is not None:
-      logging.info("selected on %s: step %d", config.select_on, selected["selected_step"])
-      eval_metrics = selected
+  if run.select_fn is not None:
+    eval_metrics = (
+      selection.selected_metrics(run.metrics_path, config.select_on, spec) or eval_metrics
+    )
   return state, eval_metrics

@@ -1,6 +1,6 @@
 """Forecasting: protocol splits, causal windows, train-only normalisation, target handling, the
 naive baselines on the scored windows (tasks/forecast.py), the linear forecaster and the CNN
-that keeps time (encoders.py), validation-based selection (train.py) and the ETT preset."""
+that keeps time (encoders.py), validation-based selection (selection.py) and the ETT preset."""
 
 import json
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tiers import fast_tier
 
-from cnnrnn_jax import encoders, forecast_report, models, recurrent, tasks, train
+from cnnrnn_jax import encoders, forecast_report, models, recurrent, selection, tasks, train
 from cnnrnn_jax.configs import default, ett, trend
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, forecast
@@ -322,15 +322,15 @@ def test_select_best_picks_the_best_validation_step():
     {"step": 30, "split": "validation", "mse": 0.3},
     {"step": 30, "split": "eval", "mse": 0.1, "mae": 0.1},
   ]
-  picked = train.select_best(lines, "validation", "eval", spec())
+  picked = selection.select_best(lines, "validation", "eval", spec())
   assert picked == {"mse": 0.9, "mae": 0.8, "selected_step": 20.0, "validation_mse": 0.2}
   classify = TaskSpec("classify", 2, 4, vocab_size=5)
   accuracy = [dict(l, accuracy=l["mse"]) for l in lines if l["split"] != "train"]
-  assert train.select_best(accuracy, "validation", "eval", classify)["selected_step"] == 10.0
+  assert selection.select_best(accuracy, "validation", "eval", classify)["selected_step"] == 10.0
   config = ett.get_config("linear,96")
   config.select_on = "test"
   with pytest.raises(ConfigError, match=r"select_on='test' is the eval split itself"):
-    train.selection_task(config)
+    selection.selection_task(config)
 
 
 def test_ett_presets_build():

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 import pytest
 
-from cnnrnn_jax import audio, conv2d, metrics, models, speech_report, tasks, train
+from cnnrnn_jax import audio, conv2d, metrics, models, selection, speech_report, tasks, train
 from cnnrnn_jax.configs import default, speech
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import TaskSpec
@@ -332,7 +332,7 @@ def test_ctc_sums_and_the_label_error_rate():
   out = metrics.summarize(spec, sums)
   assert out["string_accuracy"] == 0.5
   assert out["label_error_rate"] == pytest.approx(2 / 5)  # two substitutions-or-deletions
-  assert metrics.headline(spec) == "label_error_rate" and not train.higher_is_better(spec)
+  assert metrics.headline(spec) == "label_error_rate" and not selection.higher_is_better(spec)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def test_worker_processes_return_the_records_the_parent_would_compute(tmp_path):
   cfg = _tiny_cfg()
   jobs = [job for job in suite.plan(cfg) if job.probe == "depth"]
   received = []
-  suite._run_parallel(jobs, 2, str(tmp_path), None, cfg, received.append)
+  suite.runner._run_parallel(jobs, 2, str(tmp_path), None, cfg, received.append)
   assert sorted(r["id"] for r in received) == sorted(job.id for job in jobs)
   matcher = suite.BudgetMatcher(cfg.param_budget, cfg.width_knobs)
   for record in received:
@@ -198,7 +198,7 @@ def test_load_records_cuts_a_torn_line_and_counts_bad_ones(tmp_path, caplog):
   diverged = {"id": "d", "result": {"diverged": True, "converged": False, "message": "nan at 7"}}
   lines = [
     json.dumps(good),
-    json.dumps(diverged),  # words where words belong (suite_jobs.TEXT_FIELDS) are a record
+    json.dumps(diverged),  # words where words belong (suite.jobs.TEXT_FIELDS) are a record
     "garbage",
     json.dumps({"probe": "speed", "result": {}}),  # no id
     json.dumps({"id": "b", "result": {"ms": "fast"}}),  # a metric that is not a number

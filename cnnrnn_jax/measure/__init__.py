@@ -9,7 +9,7 @@
               (stability)
 
 Every measurement takes a training config (configs/default.py) or the trainer's pieces, so
-any registered model or task can be measured; each returns plain numbers, which suite.py
+any registered model or task can be measured; each returns plain numbers, which suite/
 stores as records. Every public name of both files is importable from `cnnrnn_jax.measure`.
 """
 

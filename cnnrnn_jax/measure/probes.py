@@ -12,7 +12,7 @@ Shape key: B batch, L length, E encoder input width (embedding or input channels
 
 Every probe takes a training config (configs/default.py) or the trainer's pieces, so any
 registered model or task can be measured. Probes return plain dicts of numbers, which
-suite.py stores as records.
+suite/ stores as records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The verdict: the folklore's stars next to measured stars, with the numbers behind them.
 
-`build(cfg, records)` turns the records of a comparison (suite.py) into a `Report`:
+`build(cfg, records)` turns the records of a comparison (suite/) into a `Report`:
 verdict rows, per-model star tables, detail tables and plots. `write(report, workdir)`
 writes report.md (PNG files next to it) and report.html (the same, PNGs embedded), and
 `verdict_text(report)` is what the terminal prints.

@@ -1,14 +1,14 @@
-"""One job of the comparison grid (suite.py): what defines it, the probe it runs, its record.
+"""One job of the comparison grid (suite/): what defines it, the probe it runs, its record.
 
 A `Job` is a probe applied to one model, task, setting and seed, with the training config it
 starts from. `run_job` sizes that config to the parameter budget (`BudgetMatcher`), runs the
-probe (`PROBES`) and returns the JSON record suite.py appends to `workdir/records.jsonl`:
+probe (`PROBES`) and returns the JSON record runner.py appends to `workdir/records.jsonl`:
 
   {"id", "probe", "model", "task", "setting", "seed", "params", "width", "config",
    "result", "seconds", "device", "jax", "plugins", "finished"}
 
 A job that fails records {"error": its one-line cause, "failure": "config" | "exception"}
-as its result instead of stopping the comparison; suite.py re-runs it on the next invocation.
+as its result instead of stopping the comparison; runner.py re-runs it on the next invocation.
 
 Probes (what each runs)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
@@ -22,7 +22,7 @@ Probes (what each runs)
   depth     critical path of the forward pass at each speed length
   devices   data-parallel scaling over the devices present
 
-More probes come from `register_probe` (suite.py): a plan of jobs, a function that runs one,
+More probes come from `register_probe` (plan.py): a plan of jobs, a function that runs one,
 and the report section that shows them. `trained_params` gives such a probe the parameters of
 a training run of the grid (kept when the compare config sets keep_params), training once
 where none were kept.
