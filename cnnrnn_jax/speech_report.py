@@ -68,6 +68,8 @@ def mean_std(summary: dict, metric: str, scale: float = 100.0) -> str:
     return "-"
   entry = summary[metric]
   n = len(entry["values"])
+  if n == 1:
+    return f"{scale * entry['mean']:.1f} (1)"
   return f"{scale * entry['mean']:.1f} ± {scale * entry['std']:.1f} ({n})"
 
 
@@ -100,15 +102,17 @@ def official_table(records: list[dict], train_examples: int = 2250) -> str:
 
 
 def heldout_table(records: list[dict]) -> str:
-  """Spoken digits, one speaker held out: a row per model, a column per speaker, the mean."""
+  """Spoken digits, one speaker held out: a row per run family (the workdir's name without
+  its `_SPEAKER` suffix, e.g. `crnn_aug`), a column per speaker, the mean over them."""
   by_model: dict[str, dict[str, float]] = {}
   seeds: dict[str, set[int]] = {}
   for r in records:
     if r["config"].task == "digit_strings" or _split(r) != "speaker":
       continue
     speaker = r["config"].data.eval_speakers
-    by_model.setdefault(r["config"].model, {})[speaker] = r["summary"]["accuracy"]["mean"]
-    seeds.setdefault(r["config"].model, set()).add(len(r["summary"]["accuracy"]["values"]))
+    family = r["name"].removesuffix(f"_{speaker}")
+    by_model.setdefault(family, {})[speaker] = r["summary"]["accuracy"]["mean"]
+    seeds.setdefault(family, set()).add(len(r["summary"]["accuracy"]["values"]))
   speakers = sorted({s for row in by_model.values() for s in row})
   rows = []
   for model, cells in sorted(by_model.items()):
@@ -118,7 +122,7 @@ def heldout_table(records: list[dict]) -> str:
       [model, *[None if v is None else 100 * v for v in values]]
       + [None if mean is None else 100 * mean, "/".join(map(str, sorted(seeds[model])))]
     )
-  header = ["model", *speakers, "mean", "seeds"]
+  header = ["runs", *speakers, "mean", "seeds"]
   return tables.markdown_table(header, rows)
 
 

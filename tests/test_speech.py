@@ -503,7 +503,7 @@ def test_knob_errors():
 
 @pytest.mark.slow
 def test_speech_tables_come_from_the_runs_files(tmp_path):
-  def fake_run(name, model, task="spoken_digit", accuracy=(0.9, 0.8), **data_knobs):
+  def fake_run(name, model, accuracy=(0.9, 0.8), task="spoken_digit", **data_knobs):
     config = speech.get_config(model + (",strings" if task == "digit_strings" else ""))
     config.data.update(data_knobs)
     metric = "label_error_rate" if task == "digit_strings" else "accuracy"
@@ -517,15 +517,18 @@ def test_speech_tables_come_from_the_runs_files(tmp_path):
     (tmp_path / "runs" / name / "seeds.json").write_text(json.dumps(metrics.seed_summary(results)))
 
   fake_run("crnn", "crnn")
-  fake_run("heldout/gru_theo", "gru", accuracy=(0.7,), split="speaker", eval_speakers="theo")
+  fake_run("heldout/gru_theo", "gru", (0.7,), split="speaker", eval_speakers="theo")
+  fake_run("heldout/gru_aug_theo", "gru_aug", (0.8,), split="speaker", eval_speakers="theo")
   fake_run("crnn_strings", "crnn", task="digit_strings", accuracy=(0.04,))
   records = speech_report.collect(str(tmp_path / "runs"))
   official = speech_report.official_table(records)
   assert "| crnn | crnn | 85.0 ± 7.1 (2) | 93,130 | 7.0 |" in official  # 2250 / 32 / 10 steps/s
-  assert "| gru | 70.0 | 70.0 | 1 |" in speech_report.heldout_table(records)
-  assert "| crnn_strings | crnn | 4.0 ± 0.0 (1) | 50.0 ± 0.0 (1) |" in (
-    speech_report.strings_table(records)
+  fake_run(
+    "heldout/gru_aug_theo", "gru_aug", accuracy=(0.8,), split="speaker", eval_speakers="theo"
   )
+  heldout = speech_report.heldout_table(records + speech_report.collect(str(tmp_path / "runs")))
+  assert "| gru | 70.0 | 70.0 | 1 |" in heldout and "| gru_aug | 80.0 | 80.0 | 1 |" in heldout
+  assert "| crnn_strings | crnn | 4.0 (1) | 50.0 (1) |" in (speech_report.strings_table(records))
   lengths = tmp_path / "lengths"
   lengths.mkdir()
   scored = {"workdir": "runs/crnn_strings/seed_0", "data": ["min_digits=3", "max_digits=3"]}
