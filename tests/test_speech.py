@@ -299,6 +299,7 @@ def levenshtein(a, b):
   return row[-1]
 
 
+@pytest.mark.slow
 def test_greedy_decoding_and_edit_distance_match_python():
   rng = np.random.default_rng(0)
   frames_BxT = rng.integers(0, 4, size=(40, 9))
