@@ -3,18 +3,19 @@ Dataset (tasks/audio.py), every model on 40 log-mel bands per 10 ms frame.
 
 Presets 'MODEL[,TASK]': MODEL a key of PRESETS (MODEL_aug: trained with AUGMENT), TASK
 'digits' (default: `spoken_digit`, one label per recording) or 'strings' (`digit_strings`:
-1-7 digits joined, CTC). Every preset
-is sized near 100k parameters (pinned in tests/test_speech.py):
+1-7 digits joined, CTC). The presets have 81k-108k parameters (pinned in
+tests/test_speech.py):
 
   crnn         2 conv levels (3 x 3, 16 and 32 filters, stride 2 in time and bands: 40 bands
-               -> 10, frames / 4), then a bidirectional GRU of 48 units per direction
-  cnn          Kim's 1-D CNN over time, bands as channels: widths 3, 5, 7 x 96 filters, max
-               over time
-  gru, lstm    bidirectional, 64 / 56 units per direction, mean over frames
-  cnn_lstm     a width-5 convolution of 128 filters, then an LSTM of 64 units
-  tcn          5 levels x 64 channels of dilated causal convolutions (receptive field 125)
-  transformer  2 pre-norm blocks of width 64, sinusoidal positions, mean over frames
-  lru          2 LRU blocks of width 64 (a linear recurrence run as a parallel scan)
+               -> 10, frames / 4), then a bidirectional GRU of 40 units per direction (93k)
+  cnn          Kim's 1-D CNN over time, bands as channels: widths 3, 5, 7 x 160 filters, max
+               over time (101k)
+  gru, lstm    bidirectional, 96 / 84 units per direction, mean over frames (81k, 86k)
+  cnn_lstm     a width-5 convolution of 128 filters, then an LSTM of 80 units (93k)
+  tcn          6 levels x 48 channels of dilated causal convolutions (receptive field
+               253 frames; 85k)
+  transformer  2 pre-norm blocks of width 80, sinusoidal positions, mean over frames (108k)
+  lru          2 LRU blocks of width 80 (a linear recurrence run as a parallel scan) (108k)
 
 The commands (D is where your copy of the data lives) and the results are in docs/speech.md:
 
