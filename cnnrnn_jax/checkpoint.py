@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 from typing import Any
 
@@ -30,6 +29,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from cnnrnn_jax import errors
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 
 SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
@@ -80,6 +80,10 @@ def config_changes(saved: dict, current: dict) -> list[str]:
 
 def committed_steps(directory: str) -> list[int]:
   """The steps of the committed (renamed into place) checkpoints in `directory`, oldest first."""
+  if workdir_module.is_remote(directory):  # a bucket (etils.epath, as Orbax reads it)
+    path = workdir_module.epath(directory)
+    found = path.iterdir() if path.exists() else []
+    return sorted(int(p.name) for p in found if p.name.isdigit() and p.is_dir())
   try:
     names = os.listdir(directory)
   except OSError:
@@ -95,11 +99,12 @@ class Checkpoints:
   """
 
   def __init__(self, workdir: str, keep: int | None = None, read_only: bool = False):
-    self.workdir = os.path.abspath(workdir)
+    self.workdir = workdir if workdir_module.is_remote(workdir) else os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, SUBDIR)
     self.read_only = read_only
-    if os.path.isdir(self.directory) and not read_only:
-      for name in sorted(os.listdir(self.directory)):
+    if workdir_module.exists(self.directory) and not read_only:
+      listed = workdir_module.epath(self.directory).iterdir()
+      for name in sorted(p.name for p in listed):
         if ocp.step.TMP_DIR_SUFFIX in name:
           logging.warning(
             "ignoring half-written checkpoint %s (a save was interrupted); removing it",
@@ -189,8 +194,8 @@ class Checkpoints:
     if self.read_only:
       return
     if jax.process_index() == 0:
-      os.makedirs(os.path.dirname(dest), exist_ok=True)
-      shutil.move(os.path.join(self.directory, str(step)), dest)
+      workdir_module.epath(dest).parent.mkdir(parents=True, exist_ok=True)
+      workdir_module.epath(self.directory).joinpath(str(step)).rename(dest)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f"cnnrnn_jax set aside checkpoint {step}")
     self._manager.reload()
@@ -241,11 +246,10 @@ def kept_note(config: ml_collections.ConfigDict, workdir: str) -> str:
 def check_workdir_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """A ConfigError when `workdir` holds a run of another config (run-control keys aside)."""
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  if not workdir_module.exists(path):
     return
   try:
-    with open(path) as f:
-      saved = json.load(f)
+    saved = json.loads(workdir_module.read_text(path))
   except (OSError, ValueError) as e:
     logging.warning("%s is unreadable (%s); writing it anew", path, e)
     return

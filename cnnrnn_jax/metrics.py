@@ -13,6 +13,8 @@ import json
 import logging
 import math
 import os
+import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -191,7 +193,7 @@ def _truncate_metrics(path: str, last_step: int) -> None:
   file ends up exactly as an uninterrupted run writes it. A run starting from step 0 over an
   earlier run's lines says so (a warning): they are replaced.
   """
-  if not os.path.exists(path):
+  if not workdir_module.exists(path):
     if last_step:
       logging.warning(
         "%s is missing but the checkpoint is at step %d: the lines of steps 1..%d are lost; "
@@ -202,8 +204,8 @@ def _truncate_metrics(path: str, last_step: int) -> None:
         last_step + 1,
       )
     return
-  with errors.writing(path), open(path) as f:
-    lines = f.readlines()
+  with errors.writing(path):
+    lines = workdir_module.read_text(path).splitlines(keepends=True)
   keep = []
   for line in lines:
     try:
@@ -221,6 +223,31 @@ def _truncate_metrics(path: str, last_step: int) -> None:
     workdir_module.write_atomic(path, "".join(keep))
 
 
+class _RemoteEvents:
+  """A TensorBoard event file in a bucket (etils.epath): the framed records (TFRecord, as
+  tensorboardX writes them) are kept and the object is uploaded whole at each flush."""
+
+  def __init__(self, logdir: str):
+    from tensorboardX.record_writer import masked_crc32c
+
+    self._crc = masked_crc32c
+    name = f"events.out.tfevents.{time.time():.6f}.{socket.gethostname()}"
+    self._path = workdir_module.epath(logdir) / name
+    self._records = bytearray()
+
+  def write_event(self, event: Any) -> None:
+    data = event.SerializeToString()
+    header = struct.pack("Q", len(data))
+    self._records += header + struct.pack("I", self._crc(header))
+    self._records += data + struct.pack("I", self._crc(data))
+
+  def flush(self) -> None:
+    self._path.write_bytes(bytes(self._records))
+
+  def close(self) -> None:
+    self.flush()
+
+
 class _EventFile:
   """TensorBoard scalars written synchronously from the calling thread.
 
@@ -236,8 +263,11 @@ class _EventFile:
     self._event = Event
     self.logdir = logdir
     with errors.writing(logdir):
-      os.makedirs(logdir, exist_ok=True)
-      self._file = EventsWriter(os.path.join(logdir, "events"))
+      if workdir_module.is_remote(logdir):
+        self._file = _RemoteEvents(logdir)
+      else:
+        os.makedirs(logdir, exist_ok=True)
+        self._file = EventsWriter(os.path.join(logdir, "events"))
       if purge_step is not None:  # TensorBoard drops what an earlier attempt logged from here on
         self._file.write_event(Event(step=purge_step, file_version="brain.Event:2"))
         self._file.write_event(
@@ -280,7 +310,13 @@ class MetricWriter:
       return
     self._path = os.path.join(workdir, "metrics.jsonl")
     _truncate_metrics(self._path, start_step)
-    self._jsonl = self._open()
+    # A bucket object cannot be appended to: a remote file is rewritten whole at each line.
+    self._remote = workdir_module.is_remote(self._path)
+    if self._remote:
+      exists = workdir_module.exists(self._path)
+      self._lines = workdir_module.read_text(self._path) if exists else ""
+    else:
+      self._jsonl = self._open()
     self._tb = _EventFile(
       os.path.join(workdir, "tensorboard"), start_step + 1 if start_step else None
     )
@@ -293,6 +329,15 @@ class MetricWriter:
     """One line {step, split, seed, **values}, flushed at once."""
     if not self._active:
       return
+    record = {"step": step, "split": split, "seed": self._seed, **values}
+    if self._remote:
+      self._lines += json.dumps(record) + "\n"
+      workdir_module.write_atomic(self._path, self._lines)
+    else:
+      self._append(step, record)
+    self._tb.write(step, {f"{split}/{key}": value for key, value in values.items()})
+
+  def _append(self, step: int, record: dict[str, Any]) -> None:
     if os.fstat(self._jsonl.fileno()).st_nlink == 0:
       logging.warning(
         "%s was deleted during the run; writing it anew from step %d (earlier lines are lost)",
@@ -301,17 +346,16 @@ class MetricWriter:
       )
       self._jsonl.close()
       self._jsonl = self._open()
-    record = {"step": step, "split": split, "seed": self._seed, **values}
     with errors.writing(self._path):
       self._jsonl.write(json.dumps(record) + "\n")
       self._jsonl.flush()
-    self._tb.write(step, {f"{split}/{key}": value for key, value in values.items()})
 
   def close(self) -> None:
     """Closes both files."""
     if self._active:
       try:
-        self._jsonl.close()
+        if not self._remote:
+          self._jsonl.close()
       except OSError as e:
         logging.warning("closing %s failed: %s", self._path, e)
       self._tb.close()

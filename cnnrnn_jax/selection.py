@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any
 
 import ml_collections
 
 from cnnrnn_jax import tasks
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.metrics import headline
 from cnnrnn_jax.tasks.base import Task, TaskSpec
@@ -62,10 +62,10 @@ def selected_metrics(
   metrics_path: str, select_split: str, spec: TaskSpec
 ) -> dict[str, float] | None:
   """`select_best` over every line of `metrics_path` (a resumed run's earlier steps too)."""
-  if not os.path.exists(metrics_path):
+  if not workdir_module.exists(metrics_path):
     return None
-  with open(metrics_path) as f:
-    lines = [json.loads(line) for line in f if line.strip()]
+  text = workdir_module.read_text(metrics_path)
+  lines = [json.loads(line) for line in text.splitlines() if line.strip()]
   selected = select_best(lines, select_split, "eval", spec)
   if selected is not None:
     logging.info("selected on %s: step %d", select_split, selected["selected_step"])

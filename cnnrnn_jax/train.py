@@ -37,7 +37,16 @@ import numpy as np
 from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
-from cnnrnn_jax import checkpoint, config_checks, models, plugins, selection, stopping, tasks
+from cnnrnn_jax import (
+  checkpoint,
+  config_checks,
+  models,
+  plugins,
+  progress,
+  selection,
+  stopping,
+  tasks,
+)
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import Interrupted, WriteError
 from cnnrnn_jax.metrics import (
@@ -57,6 +66,7 @@ from cnnrnn_jax.sharding import DATA_AXIS, InFlight, data_mesh, initialize_distr
 from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec
 
 TrainState = train_state.TrainState
+logger = logging.getLogger(__name__)  # under progress.LOGGER: shown in a notebook too
 
 
 def train_step(
@@ -240,13 +250,18 @@ def train_and_return_state(
   and saved), and FloatingPointError naming the step when the loss stops being finite (the
   last checkpoint stays good).
   """
+  with progress.shown():  # a notebook or a script with no logging setup sees the run too
+    return _check_and_train(config, workdir)
+
+
+def _check_and_train(config, workdir):
   plugins.load(config.get("plugins"))  # their settings are checked too
   config_checks.check(config)  # before joining a cluster with a bad setting
   initialize_distributed(config)
   task, model = setup(config)
   config = _completed(config)
   if config.opt.warmup_steps >= config.train_steps:
-    logging.warning(
+    logger.warning(
       "config.opt.warmup_steps=%d >= config.train_steps=%d: the whole run is warmup (the "
       "learning rate never reaches its peak); lower config.opt.warmup_steps",
       config.opt.warmup_steps,
@@ -275,8 +290,8 @@ def _train(config, workdir, task, model, mesh, primary, stop, chooser=None):
   ckpts = None
   if config.get("checkpoint_every", 0):
     ckpts = checkpoint.Checkpoints(workdir, config.keep_checkpoints)
-  elif os.path.isdir(os.path.join(workdir, checkpoint.SUBDIR)):
-    logging.warning(
+  elif workdir_module.exists(os.path.join(workdir, checkpoint.SUBDIR)):
+    logger.warning(
       "config.checkpoint_every=0: starting from scratch and ignoring the checkpoints in %s", workdir
     )
   try:
@@ -307,7 +322,7 @@ def _restore_and_loop(
   zero_sums = put_global(_zero_sums(state, task, config), replicated)
   if not found:
     sums = zero_sums
-  logging.info(
+  logger.info(
     "model %s on task %s: %s parameters; %s; %d devices (%d processes)",
     config.model,
     config.task,
@@ -316,6 +331,7 @@ def _restore_and_loop(
     jax.device_count(),
     jax.process_count(),
   )
+  step_fn = _compiled_step(state, sums, task, config, spec, replicated, batch_sharding, start)
   run = _Run(
     config=config,
     task=task,
@@ -328,12 +344,7 @@ def _restore_and_loop(
     metrics_path=os.path.join(workdir, "metrics.jsonl"),
     ckpts=ckpts,
     zero_sums=zero_sums,
-    step_fn=jax.jit(
-      functools.partial(train_and_accumulate, spec=spec),
-      in_shardings=(replicated, replicated, batch_sharding, replicated),
-      out_shardings=(replicated, replicated),
-      donate_argnums=0,
-    ),
+    step_fn=step_fn,
     eval_fn=_sharded_evaluator(
       model, task, state.params, config.batch_size, replicated, batch_sharding
     ),
@@ -346,6 +357,27 @@ def _restore_and_loop(
     return _loop(run, state, sums, start)
   finally:
     run.writer.close()
+
+
+def _compiled_step(state, sums, task, config, spec, replicated, batch_sharding, start):
+  """The jitted train step, compiled ahead of the loop and its compile time logged apart, so
+  the first logging window's steps/s and ETA count training steps only."""
+  jitted = jax.jit(
+    functools.partial(train_and_accumulate, spec=spec),
+    in_shardings=(replicated, replicated, batch_sharding, replicated),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
+  )
+  if start >= config.train_steps:
+    return jitted  # restored at the last step: nothing to train, nothing to compile
+  t = time.perf_counter()
+  batch = put_global(task.train_batch(start, config.batch_size), batch_sharding)
+  rng = put_global(jax.random.PRNGKey(0), replicated)
+  compiled = jitted.lower(state, sums, batch, rng).compile()
+  logger.info(
+    "compiled the train step in %.1fs (not counted in steps/s or ETA)", time.perf_counter() - t
+  )
+  return compiled
 
 
 @dataclasses.dataclass
@@ -445,7 +477,7 @@ def _loop(run: _Run, state, sums, start: int):
       now = time.perf_counter()
       rate = (step - last_logged) / max(now - t_last, 1e-9)
       writer.write(step, "train", {**train_metrics, "steps_per_sec": rate})
-      logging.info(
+      logger.info(
         "step %d/%d  loss %.4f  %s %.4f  %.1f steps/s  ETA %.0fs",
         step,
         total,
@@ -462,7 +494,7 @@ def _loop(run: _Run, state, sums, start: int):
         writer.write(step, config.select_on, chosen)
       eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
-      logging.info(
+      logger.info(
         "eval at step %d: %s", step, "  ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items())
       )
     if save:  # after this step's lines are written: a resume keeps exactly those
@@ -471,7 +503,7 @@ def _loop(run: _Run, state, sums, start: int):
       _stop(run, sums, step, saved=save, state=state)
   if eval_metrics is None:  # restored at the last step: its lines are already written
     eval_metrics = summarize(spec, run.eval_fn(state.params))
-  logging.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
+  logger.info("trained steps %d..%d in %.1fs", start + 1, total, time.perf_counter() - t_start)
   if run.select_fn is not None:
     eval_metrics = (
       selection.selected_metrics(run.metrics_path, config.select_on, spec) or eval_metrics

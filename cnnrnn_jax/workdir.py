@@ -12,8 +12,14 @@ gcsfuse), the lock is the file's exclusive creation instead, removed on exit: a 
 dead process of the same host is taken over; one from another host cannot be checked from
 here, so the refusal names the file to delete once that run is known to be gone.
 
-This module imports only the standard library: entry points take the lock before importing
-JAX, so a busy workdir is refused in well under a second.
+A non-local workdir (`gs://bucket/run` and any other `scheme://` etils.epath reads) goes
+through epath: an object store has neither file locks nor exclusive creation, so there the
+lock is the file alone, written at the start and deleted at the end; a run finding one of a
+live process (or of another host) is refused with the file to delete once that run is gone.
+
+This module imports only the standard library for local workdirs (epath only for non-local
+ones): entry points take the lock before importing JAX, so a busy workdir is refused in well
+under a second.
 """
 
 from __future__ import annotations
@@ -40,10 +46,25 @@ class WorkdirBusy(ConfigError):
   """Another live run holds the workdir's lock."""
 
 
+def is_remote(path: str | os.PathLike) -> bool:
+  """True for a `scheme://` path (a bucket), which the os module cannot read or write."""
+  return "://" in os.fspath(path)
+
+
+def epath(path: str | os.PathLike):
+  """`path` as an etils.epath.Path: the one way to read and write a remote workdir."""
+  from etils import epath as epath_module  # only for non-local paths (see the module doc)
+
+  return epath_module.Path(path)
+
+
 def make(workdir: str) -> None:
   """Creates `workdir`; a ConfigError naming the flag when it cannot."""
   try:
-    os.makedirs(workdir, exist_ok=True)
+    if is_remote(workdir):
+      epath(workdir).mkdir(parents=True, exist_ok=True)
+    else:
+      os.makedirs(workdir, exist_ok=True)
   except OSError as e:
     raise ConfigError(
       f"cannot create workdir {workdir!r} ({e.strerror}); pass a writable --workdir"
@@ -107,6 +128,27 @@ def _exclusive_create(path: str, workdir: str) -> int:
   raise WorkdirBusy(f"workdir {workdir} is being claimed by another run; pass another --workdir")
 
 
+def _claim_remote(path: str, workdir: str) -> None:
+  """The lock of a remote workdir: its file, refused while it names a live holder."""
+  lock = epath(path)
+  if lock.exists():
+    try:
+      info = json.loads(lock.read_text() or "{}")
+    except ValueError:
+      info = {"pid": "?", "host": "?"}
+    if info and _alive_here(info):
+      raise WorkdirBusy(
+        f"workdir {workdir} is in use by {_holder_text(info)} (a bucket has no file locks: "
+        f"if that run is gone, delete {path}); or pass another --workdir"
+      )
+    if info:
+      logging.warning("taking over the lock %s left by %s (gone)", path, _holder_text(info))
+  me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+  me["command"] = " ".join(sys.argv)[:500]
+  with writing(path):
+    lock.write_text(json.dumps(me) + "\n")
+
+
 def acquire(workdir: str) -> None:
   """Takes `workdir`'s lock (creating the folder) or raises WorkdirBusy naming the holder.
 
@@ -114,9 +156,13 @@ def acquire(workdir: str) -> None:
   """
   make(workdir)
   path = os.path.join(workdir, LOCK_FILE)
-  key = os.path.realpath(path)
+  key = path if is_remote(path) else os.path.realpath(path)
   if key in _held:
     _held[key][1] += 1
+    return
+  if is_remote(path):
+    _claim_remote(path, workdir)
+    _held[key] = [None, 1, False]
     return
   try:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -160,7 +206,7 @@ def acquire(workdir: str) -> None:
 def release(workdir: str) -> None:
   """Gives `workdir`'s lock back (the outermost release of this process empties the file)."""
   path = os.path.join(workdir, LOCK_FILE)
-  key = os.path.realpath(path)
+  key = path if is_remote(path) else os.path.realpath(path)
   entry = _held.get(key)
   if entry is None:
     return
@@ -169,6 +215,10 @@ def release(workdir: str) -> None:
     return
   del _held[key]
   fd, _, flocked = entry
+  if fd is None:  # a remote workdir's lock: deleting the file releases it
+    with contextlib.suppress(OSError):
+      epath(path).unlink(missing_ok=True)
+    return
   with contextlib.suppress(OSError):  # an empty file tells the next run it was released
     os.ftruncate(fd, 0)
   if not flocked:
@@ -187,9 +237,36 @@ def locked(workdir: str) -> Iterator[str]:
     release(workdir)
 
 
+def read_text(path: str) -> str:
+  """The text of a local or remote file (FileNotFoundError when there is none)."""
+  if is_remote(path):
+    return epath(path).read_text()
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
+def exists(path: str) -> bool:
+  """Whether a local or remote file or folder is there."""
+  return epath(path).exists() if is_remote(path) else os.path.exists(path)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+  """Writes `data` to a local or remote `path` (an image); a one-line WriteError on failure."""
+  with writing(path):
+    if is_remote(path):
+      epath(path).write_bytes(data)
+    else:
+      with open(path, "wb") as f:
+        f.write(data)
+
+
 def write_atomic(path: str, text: str) -> None:
   """Writes `text` to `path` through a temporary file and a rename (a reader never sees half
   of it); an I/O failure is a one-line WriteError naming `path`."""
+  if is_remote(path):  # an object is replaced whole by its upload: never half-written
+    with writing(path):
+      epath(path).write_text(text)
+    return
   tmp = f"{path}.tmp"
   with writing(path):
     try:

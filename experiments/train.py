@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from absl import app, flags, logging
 
-from cnnrnn_jax import errors, workdir
+from cnnrnn_jax import console, errors, workdir
 from experiments import cli
 
 if __name__ == "__main__":  # before the config file loads: a busy workdir is refused at once
@@ -43,59 +43,13 @@ _SEEDS = flags.DEFINE_list(
 )
 
 
-def _num(v: float) -> str:
-  """4 decimals, or 4 significant digits for values below 0.01 (copy-memory losses)."""
-  return f"{v:.4f}" if v == 0 or abs(v) >= 0.01 else f"{v:.4g}"
-
-
-def _format(metrics) -> str:
-  return "  ".join(f"{k}={_num(v)}" for k, v in metrics.items())
-
-
-def _quiet_orbax(record: std_logging.LogRecord) -> bool:
-  """Drops Orbax's INFO narration of every save; its warnings and errors stay, one line each
-  (a failing save logs tracebacks from several threads; the run's own last line says what
-  failed and what was kept)."""
-  if "/orbax/" not in record.pathname:
-    return True
-  if record.levelno < std_logging.WARNING or _quiet_orbax.after_error:
-    return False
-  record.msg, record.args = record.getMessage().splitlines()[0][:300], ()
-  record.exc_info = record.exc_text = None
-  return True
-
-
-_quiet_orbax.after_error = False  # set once the run's error is printed: it is the last line
-
-
-def _closed_loop(kind: type, value: BaseException) -> bool:
-  """The error of a TensorStore callback arriving after a failed Orbax save closed its event
-  loop: harmless, and printed as a bare traceback from a background thread."""
-  return kind is RuntimeError and str(value) == "Event loop is closed"
-
-
-def _skip_closed_loop_noise() -> None:
-  """Installs sys.excepthook and sys.unraisablehook that drop `_closed_loop` errors."""
-  excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
-
-  def on_exception(kind, value, tb):
-    if not _closed_loop(kind, value):
-      excepthook(kind, value, tb)
-
-  def on_unraisable(unraisable):
-    if not _closed_loop(unraisable.exc_type, unraisable.exc_value):
-      unraisablehook(unraisable)
-
-  sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
-
-
 def main(argv: Sequence[str]) -> None:
   """Trains the config (once, or once per --seeds) and prints the final eval metrics."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   logging.set_verbosity(logging.INFO)
-  std_logging.getLogger("absl").addFilter(_quiet_orbax)
-  _skip_closed_loop_noise()
+  std_logging.getLogger("absl").addFilter(console.quiet_orbax)
+  console.skip_closed_loop_noise()
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError:
@@ -109,7 +63,10 @@ def main(argv: Sequence[str]) -> None:
       from cnnrnn_jax import train
 
       if not seeds:
-        print("final eval: " + _format(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)))
+        print(
+          "final eval: "
+          + console.metrics_line(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value))
+        )
         return
       results = train.train_over_seeds(_CONFIG.value, _WORKDIR.value, seeds)
   except errors.ConfigError as e:
@@ -117,17 +74,18 @@ def main(argv: Sequence[str]) -> None:
   except FloatingPointError as e:
     sys.exit(f"training stopped: {e}")
   except errors.WriteError as e:
-    _quiet_orbax.after_error = True  # Orbax's save threads may still be logging the failure
+    console.quiet_orbax.after_error = True  # Orbax's save threads may still be logging the failure
     print(f"write error: {e}", file=sys.stderr)
     sys.exit(errors.EXIT_IO)
   except errors.Interrupted as e:
     print(f"interrupted: {e}", file=sys.stderr)
     sys.exit(errors.EXIT_INTERRUPTED)
   for seed, metrics in results.items():
-    print(f"final eval, seed {seed}: {_format(metrics)}")
+    print(f"final eval, seed {seed}: {console.metrics_line(metrics)}")
   for name, s in train.seed_summary(results).items():
-    values = ", ".join(_num(v) for v in s["values"])
-    print(f"{name}: {_num(s['mean'])} ± {_num(s['std'])} over seeds {seeds} ({values})")
+    mean, std = console.number(s["mean"]), console.number(s["std"])
+    values = ", ".join(console.number(v) for v in s["values"])
+    print(f"{name}: {mean} ± {std} over seeds {seeds} ({values})")
 
 
 if __name__ == "__main__":

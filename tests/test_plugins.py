@@ -12,11 +12,10 @@ import os
 import flax.linen as nn
 import pytest
 
-from cnnrnn_jax import models, plugins, report, suite, train
+from cnnrnn_jax import command_line, models, plugins, report, suite, train
 from cnnrnn_jax.configs import compare, default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import base
-from experiments import cli
 
 
 @pytest.fixture
@@ -104,19 +103,31 @@ def test_loading_a_plugin_leaves_every_other_jobs_id_alone(registries):
 
 def test_unknown_config_keys_name_the_closest_field():
   config = default.get_config()
-  assert cli.unknown_field(config, "arch.hidden") is None
-  assert cli.unknown_field(config, "arch.hiden") == (
+  assert command_line.unknown_field(config, "arch.hidden") is None
+  assert command_line.unknown_field(config, "arch.hiden") == (
     "--config.arch.hiden: config.arch has no field 'hiden'; did you mean --config.arch.hidden?"
   )
-  assert cli.unknown_field(config, "arhc.hidden").endswith("did you mean --config.arch?")
-  far = cli.unknown_field(config, "arch.qrnn_kernel_size")  # a plugin not loaded
+  assert command_line.unknown_field(config, "arhc.hidden").endswith("did you mean --config.arch?")
+  far = command_line.unknown_field(config, "arch.qrnn_kernel_size")  # a plugin not loaded
   assert far.endswith("did you mean --config.arch.tcn_kernel_size? (a plugin's field: name its "
                       "module in --config.plugins)")  # fmt: skip
-  assert "its fields: bidirectional, conv_impl" in cli.unknown_field(config, "arch.zzz")
+  assert "its fields: bidirectional, conv_impl" in command_line.unknown_field(config, "arch.zzz")
   argv = ["x", "--config", "c.py:lstm", "--config.arch.hidden=3", "--noconfig.distributed"]
-  assert cli.flag_value(argv, "config") == "c.py:lstm"
-  assert cli.override_paths(argv) == ["arch.hidden", "distributed"]
-  assert cli._without_config_path(argv) == ["x", "--config.arch.hidden=3", "--noconfig.distributed"]
+  assert command_line.flag_value(argv, "config") == "c.py:lstm"
+  assert command_line.override_paths(argv) == ["arch.hidden", "distributed"]
+  assert command_line.without_config_path(argv) == [
+    "x",
+    "--config.arch.hidden=3",
+    "--noconfig.distributed",
+  ]
+
+
+def test_the_package_configs_load_from_any_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # no cnnrnn_jax/configs here: the installed package's is used
+  config = command_line.load_config_file("cnnrnn_jax/configs/default.py:cnn,order")
+  assert (config.model, config.task) == ("cnn", "order")
+  with pytest.raises(ConfigError, match=r"no config file 'cnnrnn_jax/configs/nope.py'"):
+    command_line.load_config_file("cnnrnn_jax/configs/nope.py")
 
 
 def test_a_sweep_of_any_registered_task_comes_from_the_command_line():

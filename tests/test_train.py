@@ -1,6 +1,7 @@
 """The trainer: every parameter learns, one compile, smoke runs, errors before compiling."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -88,9 +89,16 @@ def test_train_step_compiles_once_and_overfits_a_tiny_batch():
 
 
 @pytest.mark.parametrize("name,task_name", GRID)
-def test_smoke_run_every_model_on_every_task(name, task_name, tmp_path):
+def test_smoke_run_every_model_on_every_task(name, task_name, tmp_path, capsys):
   config = tiny_config(name, task_name)
   metrics = train.train_and_evaluate(config, str(tmp_path))
+  # No logging set up (a notebook's default): the run prints its progress itself, the
+  # compile time on its own line, then windows whose rate and ETA count steps only.
+  progress = capsys.readouterr().err
+  assert "compiled the train step in " in progress
+  assert progress.index("compiled the train step") < progress.index("step 2/2  loss ")
+  assert "steps/s  ETA 0s" in progress and "eval at step 2: " in progress
+  assert not logging.getLogger("cnnrnn_jax").handlers  # nothing left behind
   lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   headline = "mse" if task_name == "adding" else "accuracy"
   assert [(l["step"], l["split"]) for l in lines] == [(2, "train"), (2, "eval")]

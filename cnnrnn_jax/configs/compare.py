@@ -6,6 +6,8 @@ r"""Compare config: the grid that `python -m experiments.compare` measures.
   # every registered model and the real-data tasks that are registered
   python -m experiments.compare --config=cnnrnn_jax/configs/compare.py:large \
       --workdir=runs/compare_large
+  # the map: speed and memory over parameters x length x batch (docs/verdict_map.md)
+  python -m experiments.compare --config=cnnrnn_jax/configs/compare.py:map --workdir=runs/map
 
 Every knob can be varied on the command line (`--config.param_budget=50000`,
 `--config.models=cnn,lstm,tcn`). Adding a model to the comparison is a config edit:
@@ -24,11 +26,12 @@ from ml_collections import config_dict
 from cnnrnn_jax import plugins
 from cnnrnn_jax.configs import default
 
-PRESETS = ("default", "large")
+PRESETS = ("default", "large", "map")
 
 
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-  """`preset`: '' / 'default' (this CPU) or 'large' (GPU/TPU). Another name is kept in
+  """`preset`: '' / 'default' (this CPU), 'large' (GPU/TPU) or 'map' (speed and memory only,
+  over a grid of sizes, lengths and batch sizes; the same on any device). Another name is kept in
   `preset` and refused by `suite.run` in one line (an error raised here would reach the
   user inside a flags traceback)."""
   preset = preset or "default"
@@ -146,6 +149,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
 
   if preset == "large":
     _large(c)
+  if preset == "map":
+    _map(c)
   return c
 
 
@@ -218,3 +223,31 @@ def _large(c: ml_collections.ConfigDict) -> None:
   c.impls.conv_impl.models = "cnn,cnn_lstm,tcn"
   c.impls.rnn_impl.models = "rnn,lstm,gru,cnn_lstm"
   c.benchmarks = "mnist1d,sst2,imdb"
+
+
+def _map(c: ml_collections.ConfigDict) -> None:
+  """Speed and memory only: the speed probe at every cell of parameters x length x batch
+  (suite.map_jobs), each model at its fastest tested implementation, ratios to the CNN."""
+  c.models = "cnn,lstm,gru,tcn,transformer,lru"
+  # One implementation each, to fit the budget: the ones the default preset's Speed row finds
+  # fastest at most lengths on a CPU (`--config.impls.conv_impl.choices='("xla", "vmap")'`
+  # times more, and the report then uses the fastest in each cell).
+  c.impls.conv_impl.choices = ("xla",)
+  c.impls.rnn_impl.choices = ("fused",)
+  c.map = ml_collections.ConfigDict()
+  c.map.param_budgets = (20_000, 200_000, 2_000_000)  # each model matched by width_knobs
+  c.map.lengths = (32, 128, 512, 2048)
+  c.map.batch_sizes = (1, 32, 256)
+  # The speed probe's median over `repeats` calls, as the default preset's Speed row (its
+  # cells at 20k parameters, batch 32, lengths 32-512 repeat those measurements).
+  c.map.repeats = c.speed.repeats
+  # Cells skipped before compiling, with the reason in their record: a train step does about
+  # 6 x params x batch x length FLOPs, so `max_work` (params x batch x length) bounds each
+  # cell's time. 2e9 keeps the preset within ~20 min on 2 CPU cores; raise it on a GPU/TPU.
+  c.map.max_work = 2e9
+  # ... and cells whose compiled train step needs more than this many bytes (after compiling,
+  # before running): 0 = no limit
+  c.map.max_peak_bytes = 8 * 2**30
+  # The workdir of a default-preset run (its timing jobs run first): the report then compares
+  # the map's cells at that preset's settings with its Speed records ('' = no comparison).
+  c.map.compare_with = ""

@@ -238,10 +238,22 @@ def memory(config: ml_collections.ConfigDict) -> dict[str, float]:
   return memory_stats(compiled, config.batch_size)
 
 
-def speed(config: ml_collections.ConfigDict, repeats: int = 10) -> dict[str, float]:
+def speed(
+  config: ml_collections.ConfigDict, repeats: int = 10, max_peak_bytes: int = 0
+) -> dict[str, Any]:
   """Train-step and inference time per example after compilation, compile times apart,
-  and the train step's compiled memory, at `config`'s batch size and sequence length."""
+  and the train step's compiled memory, at `config`'s batch size and sequence length.
+
+  With `max_peak_bytes` > 0, a train step whose compiled peak memory exceeds it is not run:
+  the result is its memory analysis and {"skipped": why}."""
   compiled, (state, batch, rng), lower_s, compile_s = compile_train_step(config)
+  memory_used = memory_stats(compiled, config.batch_size)
+  if max_peak_bytes and memory_used.get("peak_bytes", 0) > max_peak_bytes:
+    return {
+      "skipped": f"compiled train step needs {memory_used['peak_bytes'] / 2**30:.1f} GiB, "
+      f"over the limit of {max_peak_bytes / 2**30:.1f} GiB",
+      **memory_used,
+    }
   train_s = median_seconds(compiled, (state, batch, rng), repeats)
   forward = jax.jit(functools.partial(predict, apply_fn=state.apply_fn))
   start = time.perf_counter()
@@ -262,7 +274,7 @@ def speed(config: ml_collections.ConfigDict, repeats: int = 10) -> dict[str, flo
     "train_lower_s": lower_s,
     "train_compile_s": compile_s,
     "infer_compile_s": infer_compile_s,
-    **memory_stats(compiled, B),
+    **memory_used,
   }
 
 

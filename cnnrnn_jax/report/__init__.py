@@ -15,8 +15,10 @@ records.jsonl alone (the report's last section lists the sources).
   plots.py     the figures
   render.py    `Report` to Markdown and HTML, `write`, `verdict_text`
   sections.py  the report as a list of `Section` specs, and `build`
+  speed_map.py the map preset's ratios to the CNN, where the Speed claim flips, heatmaps
 """
 
+from cnnrnn_jax.report import speed_map
 from cnnrnn_jax.report.plots import (
   plot_distance,
   plot_gradients,
@@ -70,7 +72,14 @@ from cnnrnn_jax.report.rules import (
   traced,
   verdict,
 )
-from cnnrnn_jax.report.sections import SECTIONS, Section, all_sections, build, section_blocks
+from cnnrnn_jax.report.sections import (
+  MAP_SECTIONS,
+  SECTIONS,
+  Section,
+  all_sections,
+  build,
+  section_blocks,
+)
 from cnnrnn_jax.report.tables import (
   benchmark_table,
   distance_table,
@@ -87,14 +96,15 @@ from cnnrnn_jax.report.tables import (
 from cnnrnn_jax.tables import markdown_table
 
 __all__ = [
-  "FOLKLORE", "Number", "REDUCERS", "RULES", "Records", "Report", "Row", "SECTIONS", "Section",
+  "FOLKLORE", "MAP_SECTIONS", "Number", "REDUCERS", "RULES", "Records", "Report", "Row",
+  "SECTIONS", "Section",
   "VERDICT_RULE", "all_sections", "benchmark_table", "build", "chance_accuracy", "clean_sources",
   "depth_number", "devices_number", "distance_table", "errors_table", "get_path", "gradient_length",
   "gradient_number", "gradient_table", "informative_sweeps", "leaky_distances", "longest_number",
   "markdown_table", "memory_number", "memory_table", "model_stars", "order_number",
   "order_reach_number", "order_table", "params_number", "plot_distance", "plot_gradients",
   "plot_memory", "plot_scaling", "plot_speed", "relative_stars", "round_half_up", "rules_text",
-  "scaling_table", "section_blocks", "sources_table", "speed_number", "speed_table",
+  "scaling_table", "section_blocks", "sources_table", "speed_map", "speed_number", "speed_table",
   "stability_numbers", "stability_table", "star_text", "stars_table", "sweep_counting",
   "sweep_counting_text", "sweep_sources", "sweep_tasks", "threshold_stars", "throughput_number",
   "to_html", "to_markdown", "traced", "trained_gradient_number", "verdict", "verdict_rows",

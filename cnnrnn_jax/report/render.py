@@ -7,7 +7,6 @@ import dataclasses
 import html
 import os
 
-from cnnrnn_jax import errors
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.report.rows import Row
 from cnnrnn_jax.tables import markdown_table
@@ -101,11 +100,13 @@ def to_html(report: Report) -> str:
 
 
 def verdict_text(report: Report) -> str:
-  """The verdict table as Markdown: what the terminal prints."""
-  for block in report.blocks:
-    if block[0] == "table" and block[1] and block[1][0] == "criterion":
+  """The verdict table as Markdown: what the terminal prints (a report without one, such as
+  the map's: its first table)."""
+  found = [block for block in report.blocks if block[0] == "table" and block[1]]
+  for block in found:
+    if block[1][0] == "criterion":
       return markdown_table(block[1], block[2])
-  return ""
+  return markdown_table(found[0][1], found[0][2]) if found else ""
 
 
 def write(report: Report, workdir: str) -> dict[str, str]:
@@ -113,9 +114,7 @@ def write(report: Report, workdir: str) -> dict[str, str]:
   {'md': ..., 'html': ...}."""
   paths = {"md": os.path.join(workdir, "report.md"), "html": os.path.join(workdir, "report.html")}
   for name, data in report.images.items():
-    path = os.path.join(workdir, name)
-    with errors.writing(path), open(path, "wb") as f:
-      f.write(data)
+    workdir_module.write_bytes(os.path.join(workdir, name), data)
   workdir_module.write_atomic(paths["md"], to_markdown(report))
   workdir_module.write_atomic(paths["html"], to_html(report))
   return paths

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnnrnn_jax import suite
-from cnnrnn_jax.report import plots, tables
+from cnnrnn_jax.report import plots, speed_map, tables
 from cnnrnn_jax.report.records import Records, sweep_tasks
 from cnnrnn_jax.report.render import Report
 from cnnrnn_jax.report.rows import sweep_counting_text, verdict_rows, verdict_table
@@ -179,6 +179,68 @@ SECTIONS = [
 ]
 
 
+MAP_TITLE = "CNN vs RNN: where the Speed claim holds, as a map"
+
+# The map preset's report (configs/compare.py:map): speed and memory only.
+MAP_SECTIONS = [
+  Section(
+    "Where the Speed claim flips",
+    text="Each model's train-step time per example over the CNN's (`{cfg.folklore.cnn}`), per "
+    "batch size and parameter budget (each model matched to the budget by its width knob), at "
+    "each length. ★: the folklore's Speed claim holds (the model is at least ×1.41 slower, one "
+    "star behind by the relative rule); ✗: it reverses (the CNN is at least ×1.41 slower). "
+    "Where it flips: the lengths at which the ratio crosses ×1.41 or ×0.71, interpolated in "
+    "log-log between measured lengths. Median of {cfg.map.repeats} calls per cell, after "
+    "compilation; each model at its fastest tested implementation. The machine may be shared: "
+    "compare ratios within one run.",
+    table=speed_map.flip_table,
+    figure=lambda view: speed_map.plot_ratio_map(view, "train", [view.cfg.folklore.rnn]),
+    figure_file="map_pair.png",
+    caption="The folklore pair: the RNN's train-step time per example over the CNN's "
+    "(red: the CNN is faster; grey: skipped); solid contour ×1.41 (the claim holds beyond "
+    "it), dashed ×0.71 (it reverses)",
+  ),
+  Section(
+    "Train step",
+    figure=lambda view: speed_map.plot_ratio_map(view, "train"),
+    figure_file="map_train.png",
+    caption="Train-step time per example over the CNN's (red: slower than the CNN; grey: "
+    "skipped); solid contour ×1.41 (the claim holds beyond it), dashed ×0.71 (it reverses)",
+  ),
+  Section(
+    "Inference",
+    table=lambda view: speed_map.flip_table(view, "infer_s_per_example"),
+    figure=lambda view: speed_map.plot_ratio_map(view, "infer"),
+    figure_file="map_infer.png",
+    caption="Inference time per example over the CNN's, as above",
+  ),
+  Section(
+    "Memory",
+    text="XLA's compiled peak memory of one train step per example, over the CNN's.",
+    table=lambda view: speed_map.flip_table(view, "peak_bytes_per_example"),
+    figure=lambda view: speed_map.plot_ratio_map(view, "memory"),
+    figure_file="map_memory.png",
+    caption="Train-step peak memory per example over the CNN's, as above",
+  ),
+  Section(
+    "Against the default preset",
+    text="The map's cells at the default preset's settings (its parameter budget and batch "
+    "size) next to the Speed records of the default-preset run in `{cfg.map.compare_with}`, "
+    "for the implementations both timed.",
+    table=speed_map.agreement_table,
+    show=lambda view: bool(view.cfg.map.compare_with),
+  ),
+  Section(
+    "Every cell",
+    text="Cells are skipped before compiling when params × batch × length exceeds "
+    "map.max_work ({cfg.map.max_work:.0e}: the time budget), and after compiling when the "
+    "train step needs more than map.max_peak_bytes.",
+    table=speed_map.cells_table,
+  ),
+  SECTIONS[-2],  # the jobs that could not run
+]
+
+
 def section_blocks(section: Section, view: Records, images: dict[str, bytes]) -> list[tuple]:
   """The blocks of one section (none when it is not shown); its figure goes into `images`."""
   if not section.show(view):
@@ -215,10 +277,11 @@ def preamble(view: Records, command: str = "") -> str:
   """The opening paragraph: preset, records, parameter budget, machine, time and command."""
   cfg, records = view.cfg, view.all
   seconds = sum(rec["seconds"] for rec in records.values())
+  budgets = cfg.map.param_budgets if "map" in cfg else (cfg.param_budget,)
   return (
     f"Preset `{cfg.preset}`, {len(records)} records "
     f"(`records.jsonl`, {seconds / 60:.1f} min of measuring in total), "
-    f"every model sized to about {cfg.param_budget:,} parameters. "
+    f"every model sized to about {' / '.join(f'{b:,}' for b in budgets)} parameters. "
     f"Machine: {_machine(view)}. Written "
     f"{datetime.datetime.now().isoformat(timespec='seconds')}."
     + (f" Command: `{command}`." if command else "")
@@ -236,10 +299,15 @@ def build(
   cfg, records: dict[str, dict], command: str = "", sections: list[Section] | None = None
 ) -> Report:
   """The report of a comparison's records (id -> record): the preamble, then every section
-  of `sections` (default `all_sections()`) in order."""
+  of `sections` (default `all_sections()`, or MAP_SECTIONS for the map preset) in order."""
   view = Records(cfg, records)
+  is_map = "map" in cfg
+  if sections is None:
+    sections = MAP_SECTIONS if is_map else all_sections()
   images: dict[str, bytes] = {}
   blocks: list[tuple] = [("p", preamble(view, command))]
-  for section in all_sections() if sections is None else sections:
+  for section in sections:
     blocks += section_blocks(section, view, images)
-  return Report(TITLE, blocks, verdict_rows(view), images)
+  return Report(
+    MAP_TITLE if is_map else TITLE, blocks, [] if is_map else verdict_rows(view), images
+  )

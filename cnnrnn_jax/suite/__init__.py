@@ -34,7 +34,7 @@ one (model, task) chain at a time, with a progress line per job and an ETA. Ever
 each worker process) imports the plugins of cfg.plugins first.
 
 Modules
-  plan.py   the grid: `plan(cfg)` -> [Job], the probe registry (`register_probe`)
+  plan.py   the grid: `plan(cfg)` -> [Job] (the map preset: `map_jobs`), the probe registry
   jobs.py   one job: its id, `run_job` (budget matching, the probe, the record), records.jsonl
   runner.py `run(cfg, workdir)`: timing jobs in this process, the rest in worker processes
 """
@@ -56,6 +56,8 @@ from cnnrnn_jax.suite.plan import (
   ProbeSpec,
   control_models,
   impl_variants,
+  map_jobs,
+  map_work,
   names_of,
   order_train_jobs,
   plan,
@@ -79,6 +81,8 @@ __all__ = [
   "impl_variants",
   "load_records",
   "make_record",
+  "map_jobs",
+  "map_work",
   "names_of",
   "order_train_jobs",
   "plan",

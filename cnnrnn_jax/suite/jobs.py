@@ -17,7 +17,9 @@ Probes (what each runs)
             gradient profile
   stability the same training run, scored for convergence only
   gradient  gradient norm against distance at initialisation, at a few lengths
-  speed     train-step / inference time per example and compiled memory, per length
+  speed     train-step / inference time per example and compiled memory, per length (and,
+            in the map preset, per parameter budget and batch size; cells over its limits
+            record {"skipped": why})
   batch     inference throughput at one batch size
   depth     critical path of the forward pass at each speed length
   devices   data-parallel scaling over the devices present
@@ -175,7 +177,9 @@ def _probe_gradient(job: Job, config, workdir: str) -> dict[str, Any]:
 
 
 def _probe_speed(job: Job, config, workdir: str) -> dict[str, Any]:
-  return measure.speed(config, job.extra["repeats"])
+  if "skip" in job.extra:  # a map cell over the time budget (plan.map_jobs): nothing compiled
+    return {"skipped": job.extra["skip"]}
+  return measure.speed(config, job.extra["repeats"], job.extra.get("max_peak_bytes", 0))
 
 
 def _probe_batch(job: Job, config, workdir: str) -> dict[str, Any]:
@@ -208,18 +212,20 @@ PROBES: dict[str, Callable[[Job, Any, str], dict[str, Any]]] = {
 
 class BudgetMatcher:
   """Matches each job's config to the parameter budget, searching each model's width once
-  per task: a config that differs only in ways that leave the parameter count unchanged
-  at the width found before (sequence length, distance, implementation) reuses it."""
+  per task and budget: a config that differs only in ways that leave the parameter count
+  unchanged at the width found before (sequence length, distance, implementation) reuses it."""
 
   def __init__(self, budget: int, knobs):
     self.budget, self.knobs = budget, tuple(knobs)
-    self._found: dict[tuple[str, str], tuple[str, int, int]] = {}  # -> (knob, width, params)
+    # (model, task, budget) -> (knob, width, params)
+    self._found: dict[tuple[str, str, int], tuple[str, int, int]] = {}
 
   def __call__(
-    self, config: ml_collections.ConfigDict
+    self, config: ml_collections.ConfigDict, budget: int | None = None
   ) -> tuple[ml_collections.ConfigDict, dict[str, Any]]:
-    """(config at the budget, {knob, width, params, budget})."""
-    family = (config.model, config.task)
+    """(config at `budget` (default: the matcher's), {knob, width, params, budget})."""
+    budget = int(budget or self.budget)
+    family = (config.model, config.task, budget)
     if family in self._found:
       knob, width, params = self._found[family]
       candidate = config.copy_and_resolve_references()
@@ -229,16 +235,16 @@ class BudgetMatcher:
           "knob": knob,
           "width": width,
           "params": params,
-          "budget": int(self.budget),
+          "budget": budget,
         }
-    matched, info = measure.match_param_budget(config, self.budget, self.knobs)
+    matched, info = measure.match_param_budget(config, budget, self.knobs)
     self._found[family] = (info["knob"], info["width"], info["params"])
     return matched, info
 
 
-# The fields of a result that hold words, not numbers: a failed job's cause and kind, and a
-# diverged run's message.
-TEXT_FIELDS = ("error", "failure", "message")
+# The fields of a result that hold words, not numbers: a failed job's cause and kind, a
+# diverged run's message, and why a map cell was skipped.
+TEXT_FIELDS = ("error", "failure", "message", "skipped")
 
 
 def _record_problem(record: Any) -> str | None:
@@ -320,7 +326,7 @@ def run_job(job: Job, matcher: BudgetMatcher, workdir: str) -> dict[str, Any]:
   config, width = job.config, {}
   try:
     plugins.load(job.config.get("plugins"))
-    config, width = matcher(job.config)
+    config, width = matcher(job.config, job.extra.get("param_budget"))
     result = PROBES[job.probe](job, config, workdir)
   except ConfigError as e:
     result = failure("config", e)

@@ -4,7 +4,8 @@
 model (and implementation), gradients at initialisation, training on the order task with
 the leakage controls, the stability grid, the long-context sweeps and the plain-accuracy
 benchmarks; then the jobs of every probe added with `register_probe`. Each job carries the
-parameter budget, which decides every model's size (jobs.BudgetMatcher).
+parameter budget, which decides every model's size (jobs.BudgetMatcher). The map preset
+plans `map_jobs` instead: the speed probe over parameter budget x length x batch size.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ def impl_variants(cfg: ml_collections.ConfigDict, model: str) -> list[dict[str, 
 
 
 def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
-  """Every job of the comparison, cheapest probes first."""
+  """Every job of the comparison, cheapest probes first (the map preset: `map_jobs`)."""
+  if "map" in cfg:
+    return map_jobs(cfg)
   names = resolve_models(cfg)
   jobs: list[Job] = []
   order = cfg.order
@@ -218,6 +221,50 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
     jobs += _budget(cfg, spec.plan(cfg, grid))
   for job in jobs:
     job.keep_params = job.probe == "train" and bool(cfg.get("keep_params"))
+  return jobs
+
+
+def map_work(param_budget: int, batch_size: int, length: int) -> float:
+  """params x batch x length: a train step does about 6 times this many FLOPs."""
+  return float(param_budget) * batch_size * length
+
+
+def map_jobs(cfg: ml_collections.ConfigDict) -> list[Job]:
+  """The map (cfg.map): one `speed` job per model, implementation, parameter budget, length
+  and batch size, setting {P, L, B, impl...}, each model matched to P by its width knob.
+
+  A cell whose work (`map_work`) exceeds cfg.map.max_work is planned with extra["skip"]
+  (its reason): it is matched and recorded as skipped, never compiled, so the report shows
+  it as skipped rather than missing. The skipped cells come first (they only match sizes),
+  then the folklore pair's cells (cfg.folklore), then the other models', each cheapest
+  first, so a run cut short leaves the pair's map and the cheap corner complete."""
+  m, jobs = cfg.map, []
+  pair = (cfg.folklore.cnn, cfg.folklore.rnn)
+  cells = sorted(
+    (work <= m.max_work, model not in pair, work, p, length, b, model)
+    for p in m.param_budgets
+    for length in m.lengths
+    for b in m.batch_sizes
+    for work in [map_work(p, b, length)]
+    for model in resolve_models(cfg)
+  )
+  for _, _, work, budget, length, batch_size, model in cells:
+    for impl in impl_variants(cfg, model):
+      config = train_config(cfg, model, cfg.speed.task, 0, seq_len=length)
+      config.batch_size = batch_size
+      config.arch.update(impl)
+      extra: dict[str, Any] = {
+        "repeats": m.repeats,
+        "param_budget": budget,
+        "width_knobs": list(cfg.width_knobs),
+        "max_peak_bytes": int(m.max_peak_bytes),
+      }
+      if work > m.max_work:
+        extra["skip"] = (
+          f"time budget: params x batch x length = {work:.1e} > map.max_work {m.max_work:.0e}"
+        )
+      setting = {"P": budget, "L": length, "B": batch_size, **impl}
+      jobs.append(Job("speed", model, cfg.speed.task, setting, 0, config, extra))
   return jobs
 
 

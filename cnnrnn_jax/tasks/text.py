@@ -222,8 +222,7 @@ class Vocabulary:
   def load(cls, path: str) -> Vocabulary:
     """Reads a vocabulary `save` wrote; a ConfigError naming the file when it cannot."""
     try:
-      with open(path, encoding="utf-8") as f:
-        record = json.load(f)
+      record = json.loads(workdir_module.read_text(path))
     except OSError as e:
       raise ConfigError(
         f"cannot read vocabulary {path} ({e.strerror}); point "
@@ -248,7 +247,7 @@ class Vocabulary:
   def save_in(self, workdir: str) -> str:
     """Writes WORKDIR/vocab.json; refuses to overwrite a different vocabulary there."""
     path = os.path.join(workdir, VOCAB_FILE)
-    if os.path.exists(path) and Vocabulary.load(path) != self:
+    if workdir_module.exists(path) and Vocabulary.load(path) != self:
       raise ConfigError(
         f"{path} holds a different vocabulary than this run built; pass "
         f"--config.data.vocab_path={path} to reuse it, or use a new --workdir"
@@ -302,7 +301,7 @@ def with_saved_assets(config: ml_collections.ConfigDict, workdir: str) -> ml_col
   """A copy of `config` whose data.vocab_path is WORKDIR/vocab.json when the run saved one
   there and the config names none: a restored run rebuilds its task with the same ids."""
   path = os.path.join(workdir, VOCAB_FILE)
-  if not os.path.exists(path) or config.data.get("vocab_path"):
+  if not workdir_module.exists(path) or config.data.get("vocab_path"):
     return config
   config = copy.deepcopy(config)
   with config.unlocked():
