@@ -11,6 +11,10 @@ by K static shifts of the whole input (whose gradient is a pad, not a scatter-ad
 `convnd_xla` hands the job to `lax.conv_general_dilated`. The three are tested equal,
 forward and backward, and `experiments/benchmark.py` times them (suite `conv2d`).
 
+A stride per spatial dim (`strides`, default 1) keeps every s-th output position, the
+positions `lax.conv_general_dilated` computes with `window_strides`: ceil(n / s) outputs
+with 'same' padding (the speech CRNN strides in time and frequency).
+
 One image or clip per call (the core sees x_HxWxC or x_TxHxWxC); `ConvND` vmaps over the
 batch at the boundary. `max_pool2d` halves height and width (2 x 2 windows, stride 2).
 """
@@ -39,17 +43,32 @@ def _padded(x_SxC: jax.Array, kernel_shape: Sequence[int], padding: str) -> jax.
   return jnp.pad(x_SxC, pads + [(0, 0)])
 
 
-def _out_shape(x_SxC: jax.Array, kernel_shape: Sequence[int], padding: str) -> tuple[int, ...]:
-  return tuple(output_length(n, padding, k) for n, k in zip(x_SxC.shape[:-1], kernel_shape))
+def _out_shape(
+  x_SxC: jax.Array, kernel_shape: Sequence[int], padding: str, strides: Sequence[int]
+) -> tuple[int, ...]:
+  """Output positions per spatial dim: every s-th of the unstrided ones, ceil(n / s)."""
+  return tuple(
+    -(-output_length(n, padding, k) // s)
+    for n, k, s in zip(x_SxC.shape[:-1], kernel_shape, strides)
+  )
+
+
+def _strides(strides: Sequence[int] | None, kernel_shape: Sequence[int]) -> tuple[int, ...]:
+  return tuple(strides) if strides is not None else (1,) * len(kernel_shape)
 
 
 def convnd_vmap(
-  kernel_SxCxF: jax.Array, bias_F: jax.Array, x_SxC: jax.Array, padding: str = "same"
+  kernel_SxCxF: jax.Array,
+  bias_F: jax.Array,
+  x_SxC: jax.Array,
+  padding: str = "same",
+  strides: Sequence[int] | None = None,
 ) -> jax.Array:
   """The didactic form: one window . kernel product per output position, vmapped."""
   kernel_shape, (C, F) = kernel_SxCxF.shape[:-2], kernel_SxCxF.shape[-2:]
+  strides = _strides(strides, kernel_shape)
   xpad_SxC = _padded(x_SxC, kernel_shape, padding)
-  out_shape = _out_shape(x_SxC, kernel_shape, padding)
+  out_shape = _out_shape(x_SxC, kernel_shape, padding, strides)
   kernel_KCxF = kernel_SxCxF.reshape(-1, F)
 
   def at_position(index_S):
@@ -57,21 +76,28 @@ def convnd_vmap(
     window = jax.lax.dynamic_slice(xpad_SxC, start, tuple(kernel_shape) + (C,))
     return window.reshape(-1) @ kernel_KCxF + bias_F  # y_F
 
-  grids = jnp.meshgrid(*[jnp.arange(n) for n in out_shape], indexing="ij")
+  grids = jnp.meshgrid(*[s * jnp.arange(n) for n, s in zip(out_shape, strides)], indexing="ij")
   index_NxS = jnp.stack([g.reshape(-1) for g in grids], axis=1)
   return jax.vmap(at_position)(index_NxS).reshape(out_shape + (F,))  # y_SxF
 
 
 def convnd_vmap_shifted(
-  kernel_SxCxF: jax.Array, bias_F: jax.Array, x_SxC: jax.Array, padding: str = "same"
+  kernel_SxCxF: jax.Array,
+  bias_F: jax.Array,
+  x_SxC: jax.Array,
+  padding: str = "same",
+  strides: Sequence[int] | None = None,
 ) -> jax.Array:
   """The vmap form with windows cut by K static shifts of the input: no per-position reads."""
   kernel_shape, F = kernel_SxCxF.shape[:-2], kernel_SxCxF.shape[-1]
+  strides = _strides(strides, kernel_shape)
   xpad_SxC = _padded(x_SxC, kernel_shape, padding)
-  out_shape = _out_shape(x_SxC, kernel_shape, padding)
+  out_shape = _out_shape(x_SxC, kernel_shape, padding, strides)
   # tap (k1, k2, ...) of every output at once: xpad shifted by the tap's offsets
   taps = [
-    xpad_SxC[tuple(slice(k, k + n) for k, n in zip(offsets, out_shape))]
+    xpad_SxC[
+      tuple(slice(k, k + (n - 1) * s + 1, s) for k, n, s in zip(offsets, out_shape, strides))
+    ]
     for offsets in itertools.product(*[range(k) for k in kernel_shape])
   ]
   windows_NxKC = jnp.stack(taps, axis=-2).reshape(math.prod(out_shape), -1)
@@ -84,7 +110,11 @@ _DIMENSION_NUMBERS = {2: ("NHWC", "HWIO", "NHWC"), 3: ("NDHWC", "DHWIO", "NDHWC"
 
 
 def convnd_xla(
-  kernel_SxCxF: jax.Array, bias_F: jax.Array, x_SxC: jax.Array, padding: str = "same"
+  kernel_SxCxF: jax.Array,
+  bias_F: jax.Array,
+  x_SxC: jax.Array,
+  padding: str = "same",
+  strides: Sequence[int] | None = None,
 ) -> jax.Array:
   """The same convolution through XLA's convolution op (lax.conv_general_dilated)."""
   kernel_shape = kernel_SxCxF.shape[:-2]
@@ -93,7 +123,7 @@ def convnd_xla(
   y_1xSxF = jax.lax.conv_general_dilated(
     x_SxC[None],
     kernel_SxCxF,
-    window_strides=(1,) * len(kernel_shape),
+    window_strides=_strides(strides, kernel_shape),
     padding=[pad_amounts(padding, k) for k in kernel_shape],
     dimension_numbers=_DIMENSION_NUMBERS[len(kernel_shape)],
   )
@@ -106,14 +136,15 @@ def convnd(
   x_SxC: jax.Array,
   padding: str = "same",
   impl: str = "xla",
+  strides: Sequence[int] | None = None,
 ) -> jax.Array:
   """2-D (x_HxWxC) or 3-D (x_TxHxWxC) convolution of ONE input; `impl` picks the form."""
   if impl == "vmap":
-    return convnd_vmap(kernel_SxCxF, bias_F, x_SxC, padding)
+    return convnd_vmap(kernel_SxCxF, bias_F, x_SxC, padding, strides)
   if impl == "vmap_shifted":
-    return convnd_vmap_shifted(kernel_SxCxF, bias_F, x_SxC, padding)
+    return convnd_vmap_shifted(kernel_SxCxF, bias_F, x_SxC, padding, strides)
   if impl == "xla":
-    return convnd_xla(kernel_SxCxF, bias_F, x_SxC, padding)
+    return convnd_xla(kernel_SxCxF, bias_F, x_SxC, padding, strides)
   raise ValueError(f"unknown conv impl {impl!r}; use one of {IMPLS}")
 
 
@@ -134,6 +165,7 @@ class ConvND(nn.Module):
   kernel_size: tuple[int, ...]
   padding: str = "same"
   impl: str = "xla"
+  strides: tuple[int, ...] | None = None  # one per spatial dim; None = 1 everywhere
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
@@ -141,5 +173,5 @@ class ConvND(nn.Module):
     shape = tuple(self.kernel_size) + (x_BxSxC.shape[-1], self.features)
     kernel_SxCxF = self.param("kernel", self.kernel_init, shape)
     bias_F = self.param("bias", nn.initializers.zeros, (self.features,))
-    core = lambda x_SxC: convnd(kernel_SxCxF, bias_F, x_SxC, self.padding, self.impl)
+    core = lambda x_SxC: convnd(kernel_SxCxF, bias_F, x_SxC, self.padding, self.impl, self.strides)
     return jax.vmap(core)(x_BxSxC)

@@ -26,6 +26,7 @@ import optax
 
 from cnnrnn_jax import errors
 from cnnrnn_jax import workdir as workdir_module
+from cnnrnn_jax.masks import mask_BxL
 from cnnrnn_jax.tasks.base import Batch, TaskSpec
 
 Metrics = dict[str, jax.Array]
@@ -35,6 +36,8 @@ NO_BAD_STEP = np.iinfo(np.int32).max  # `first_nonfinite_step` while every loss 
 def loss_and_sums(spec: TaskSpec, outputs: jax.Array, batch: Batch) -> tuple[jax.Array, Metrics]:
   """The weighted mean loss (what gradients follow) and the metric sums behind it."""
   weights = batch["weights"]
+  if spec.kind == "ctc":
+    return ctc_loss_and_sums(outputs, batch)
   if spec.kind == "regress":  # B targets, or B x O (a forecast horizon): mean over the O
     err = outputs - batch["targets"]
     over = tuple(range(1, err.ndim))
@@ -47,6 +50,78 @@ def loss_and_sums(spec: TaskSpec, outputs: jax.Array, batch: Batch) -> tuple[jax
   count = jnp.sum(weights)
   loss_sum = jnp.sum(per_item * weights)
   return loss_sum / jnp.maximum(count, 1.0), {"loss": loss_sum, "count": count, **sums}
+
+
+CTC_BLANK = 0
+
+
+def output_lengths(lengths_B: jax.Array, num_inputs: int, num_outputs: int) -> jax.Array:
+  """Valid outputs of a model that strides L inputs down to L / s outputs: ceil(len / s)."""
+  if num_inputs % num_outputs:
+    raise ValueError(
+      f"a ctc model must shrink its {num_inputs} input frames by a whole factor, not to "
+      f"{num_outputs}"
+    )
+  stride = num_inputs // num_outputs
+  return (lengths_B + stride - 1) // stride
+
+
+def greedy_decode(logits_BxTxK: jax.Array, lengths_B: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """CTC best path: (argmax class per frame B x T, which frames emit a label B x T). A frame
+  emits when its class is not the blank, differs from the frame before and is within length."""
+  best_BxT = jnp.argmax(logits_BxTxK, axis=-1)
+  prev_BxT = jnp.pad(best_BxT[:, :-1], ((0, 0), (1, 0)), constant_values=CTC_BLANK)
+  valid_BxT = mask_BxL(lengths_B, best_BxT.shape[1])
+  return best_BxT, (best_BxT != CTC_BLANK) & (best_BxT != prev_BxT) & valid_BxT
+
+
+def edit_distance(hyp_T: jax.Array, emit_T: jax.Array, ref_S: jax.Array) -> jax.Array:
+  """Levenshtein distance between the emitted labels of hyp (hyp_T where emit_T) and ref_S
+  (labels, CTC_BLANK past its end): one row of the table per emitted label, scanned."""
+  S = ref_S.shape[0]
+  ref_len = jnp.sum(ref_S != CTC_BLANK)
+
+  def step(row_S1, inputs):
+    token, emit = inputs
+    new = [row_S1[0] + 1]
+    for j in range(1, S + 1):  # insertion depends on new[j-1]: sequential along the reference
+      new.append(
+        jnp.minimum(
+          jnp.minimum(row_S1[j] + 1, new[j - 1] + 1),
+          row_S1[j - 1] + (token != ref_S[j - 1]).astype(jnp.int32),
+        )
+      )
+    return jnp.where(emit, jnp.stack(new), row_S1), None
+
+  row_S1, _ = jax.lax.scan(step, jnp.arange(S + 1), (hyp_T, emit_T))
+  return row_S1[ref_len]
+
+
+def ctc_loss_and_sums(logits_BxTxK: jax.Array, batch: Batch) -> tuple[jax.Array, Metrics]:
+  """CTC loss (optax.ctc_loss, blank = class 0) per string, and the greedy decode's label
+  errors (edit distance), reference labels and exactly right strings."""
+  weights_B = batch["weights"]
+  labels_BxS = batch["targets"]
+  T = logits_BxTxK.shape[1]
+  lengths_B = output_lengths(batch["lengths"], batch["inputs"].shape[1], T)
+  logit_paddings_BxT = 1.0 - mask_BxL(lengths_B, T).astype(jnp.float32)
+  label_paddings_BxS = (labels_BxS == CTC_BLANK).astype(jnp.float32)
+  per_item = optax.ctc_loss(
+    logits_BxTxK, logit_paddings_BxT, labels_BxS, label_paddings_BxS, blank_id=CTC_BLANK
+  )
+  best_BxT, emit_BxT = greedy_decode(logits_BxTxK, lengths_B)
+  errors_B = jax.vmap(edit_distance)(best_BxT, emit_BxT, labels_BxS).astype(jnp.float32)
+  ref_B = jnp.sum(labels_BxS != CTC_BLANK, axis=1).astype(jnp.float32)
+  count = jnp.sum(weights_B)
+  loss_sum = jnp.sum(per_item * weights_B)
+  sums = {
+    "loss": loss_sum,
+    "count": count,
+    "label_errors": jnp.sum(errors_B * weights_B),
+    "labels": jnp.sum(ref_B * weights_B),
+    "string_accuracy": jnp.sum((errors_B == 0) * weights_B),
+  }
+  return loss_sum / jnp.maximum(count, 1.0), sums
 
 
 def accumulate(total: Metrics | None, sums: Metrics) -> Metrics:
@@ -79,6 +154,8 @@ def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
   sums = jax.device_get(sums)
   count = max(float(sums["count"]), 1.0)
   out = {k: float(v) / count for k, v in sums.items() if k not in ("count", "first_nonfinite_step")}
+  if spec.kind == "ctc":  # errors per reference label: a ratio of sums, not a mean of ratios
+    out["label_error_rate"] = out.pop("label_errors") / max(out.pop("labels"), 1e-9)
   if spec.kind == "lm":
     out["bits_per_token"] = out["loss"] / math.log(2.0)
     out["perplexity"] = math.exp(min(out["loss"], 50.0))
@@ -89,7 +166,9 @@ def summarize(spec: TaskSpec, sums: dict[str, Any]) -> dict[str, float]:
 
 def headline(spec: TaskSpec) -> str:
   """The metric a progress line shows next to the loss."""
-  return {"regress": "mse", "lm": "bits_per_token"}.get(spec.kind, "accuracy")
+  return {"regress": "mse", "lm": "bits_per_token", "ctc": "label_error_rate"}.get(
+    spec.kind, "accuracy"
+  )
 
 
 def seed_summary(results: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]]:

@@ -16,11 +16,12 @@ recurrences run as a parallel scan), transformer (pre-norm self-attention); the
 position-specific baselines of Greydanus 2020 (MNIST-1D): logreg and mlp over the
 whole flattened input; for forecasting, linear (NLinear / DLinear, Zeng et al. 2023), which
 makes the forecast without a head; video (clips of frames): cnn3d, and any of them after a frame
-encoder (`arch.frame_encoder`, FRAME_ENCODERS: cnn2d, mlp); for sequence-to-sequence tasks the
-whole encoder-decoders of seq2seq.py (`SEQ2SEQ`: seq2seq_lstm, seq2seq_gru, convs2s,
-transformer_s2s), which replace SequenceModel. `register` adds one; `validate`
-checks a config against a task before anything compiles; `parameter_counts` sizes a model from
-shapes alone.
+encoder (`arch.frame_encoder`, FRAME_ENCODERS: cnn2d, mlp); speech (frames x mel bands): crnn
+(crnn.py: 2-D convolutions striding in time, then a bidirectional recurrence); for
+sequence-to-sequence tasks the whole encoder-decoders of seq2seq.py (`SEQ2SEQ`:
+seq2seq_lstm, seq2seq_gru, convs2s, transformer_s2s), which replace SequenceModel. `register`
+adds one; `validate` checks a config against a task before anything compiles;
+`parameter_counts` sizes a model from shapes alone.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from cnnrnn_jax import attention, conv, frames, linear_scan, plugins, recurrent, seq2seq
+from cnnrnn_jax import attention, conv, crnn, frames, linear_scan, plugins, recurrent, seq2seq
 from cnnrnn_jax.encoders import (  # noqa: F401
   CNNLSTM,
   READOUTS,
@@ -558,6 +559,61 @@ def _validate_video(name: str, arch, spec: TaskSpec) -> None:
       f"{spec.frame_shape[0]}x{spec.frame_shape[1]}; use fewer config.arch.frame_filters "
       "or another frame size"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Speech (crnn.py): conv levels over (time, mel bands) striding in time, then a recurrence
+
+CRNN_DEFAULTS = {
+  "crnn_filters": (16, 32),
+  "crnn_conv_size": 3,
+  "crnn_time_stride": 2,
+  "crnn_freq_stride": 2,
+  "crnn_cell": "gru",
+}
+
+
+def _crnn(arch, spec):
+  return crnn.CRNN(
+    tuple(arch.crnn_filters),
+    arch.crnn_conv_size,
+    arch.crnn_time_stride,
+    arch.crnn_freq_stride,
+    arch.crnn_cell,
+    arch.hidden,
+    arch.bidirectional,
+    arch.readout,
+    arch.conv_impl,
+    arch.rnn_impl,
+  )
+
+
+def _validate_crnn(arch, spec: TaskSpec) -> None:
+  if spec.input_dim is None:
+    raise ConfigError(
+      "model crnn convolves frames x features (e.g. mel bands) and has no token input; use "
+      "it on a continuous task (spoken_digit, audio_files, digit_strings)"
+    )
+  filters = tuple(arch.crnn_filters)
+  knobs = (arch.crnn_conv_size, arch.crnn_time_stride, arch.crnn_freq_stride)
+  if not filters or min(filters + knobs) <= 0:
+    raise ConfigError(
+      f"config.arch.crnn_filters={filters}, crnn_conv_size, crnn_time_stride and "
+      "crnn_freq_stride must be positive (and crnn_filters not empty)"
+    )
+  if arch.crnn_cell not in recurrent.CELLS:
+    raise ConfigError(
+      f"config.arch.crnn_cell={arch.crnn_cell!r} is not one of {sorted(recurrent.CELLS)}"
+    )
+  stride = arch.crnn_time_stride ** len(filters)
+  if spec.seq_len % stride:
+    raise ConfigError(
+      f"crnn strides time by {stride} but the task's {spec.seq_len} frames do not divide by "
+      "it; use fewer config.arch.crnn_filters or a smaller crnn_time_stride"
+    )
+
+
+register("crnn", _crnn, causal=False, defaults=CRNN_DEFAULTS, validate=_validate_crnn)
 
 
 def count_params(params: Any) -> int:

@@ -10,6 +10,7 @@ from cnnrnn_jax.errors import ConfigError
 
 # Importing the task modules registers their tasks.
 from cnnrnn_jax.tasks import (  # noqa: F401
+  audio,
   clean,
   files,
   forecast,

@@ -7,6 +7,7 @@ A batch is a dict of numpy arrays:
   lengths  int32 B      valid steps of each row; positions >= length are padding
   targets  int32 B (classify) | float32 B or B x O (regress) | int32 B x L (per_step, lm)
            | int32 B x T (seq2seq: the target sequence, EOS-terminated)
+           | int32 B x S (ctc: the label sequence, classes 1..K-1, 0 past its end)
   weights  float32 B or B x L: 1 for what counts in loss/metric, 0 for padding
            (padded eval rows, positions past the length, steps without a target)
   decoder_inputs  seq2seq only: int32 B x T, the targets shifted right behind BOS (teacher
@@ -32,7 +33,7 @@ from cnnrnn_jax.errors import ConfigError  # noqa: F401  (re-exported for old im
 
 Batch = dict[str, np.ndarray]
 
-KINDS = ("classify", "regress", "per_step", "lm", "seq2seq")
+KINDS = ("classify", "regress", "per_step", "lm", "seq2seq", "ctc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +41,11 @@ class TaskSpec:
   """Everything a model and the trainer need to know about a task.
 
   kind: 'classify' (one label per sequence), 'regress' (one real number per sequence),
-    'per_step' (a label at each step, weights mark the scored steps) or 'lm'
-    (next-token prediction: the model must be causal) or 'seq2seq' (a target sequence per
-    source sequence: an encoder-decoder with a causal decoder, tasks/seq2seq.py).
+    'per_step' (a label at each step, weights mark the scored steps), 'lm'
+    (next-token prediction: the model must be causal), 'seq2seq' (a target sequence per
+    source sequence: an encoder-decoder with a causal decoder, tasks/seq2seq.py) or 'ctc'
+    (a label sequence shorter than the input, unaligned: per-frame logits with class 0 the
+    blank, scored by CTC; metrics.py).
   vocab_size: number of token ids including PAD=0, or None for continuous inputs.
   input_dim: channels of continuous inputs (None for tokens).
   num_outputs: classes (classify, per_step, lm) or 1 (regress).
@@ -81,8 +84,8 @@ class TaskSpec:
 
   @property
   def per_step(self) -> bool:
-    """True when the model answers at every step (per_step and lm tasks)."""
-    return self.kind in ("per_step", "lm")
+    """True when the model answers at every step (per_step, lm and ctc tasks)."""
+    return self.kind in ("per_step", "lm", "ctc")
 
 
 def model_args(batch: Batch) -> tuple[Any, ...]:

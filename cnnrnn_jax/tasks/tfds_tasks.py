@@ -64,9 +64,12 @@ def _tfds():
 
 
 def load_split(
-  dataset: str, split: str, data_config: ml_collections.ConfigDict, task: str
+  dataset: str, split: str, data_config: ml_collections.ConfigDict, task: str, ragged=False
 ) -> dict[str, np.ndarray]:
-  """All examples of one tfds split as numpy arrays (bytes for text), feature by feature."""
+  """All examples of one tfds split as numpy arrays (bytes for text), feature by feature.
+
+  `ragged`: the examples differ in shape (audio); each feature is then a list of arrays.
+  """
   tfds = _tfds()
   data_dir = data_config.get("data_dir")
   builder = tfds.builder(dataset, data_dir=data_dir)
@@ -88,6 +91,9 @@ def load_split(
       f"{task}: cannot read split {split!r} of {dataset} ({e}); set "
       "--config.data.eval_split to one of its splits"
     ) from None
+  if ragged:
+    examples = list(tfds.as_numpy(dataset_tf))
+    return {key: [e[key] for e in examples] for key in (examples[0] if examples else {})}
   chunks = list(tfds.as_numpy(dataset_tf.batch(4096)))
   return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
 

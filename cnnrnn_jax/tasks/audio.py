@@ -1,0 +1,575 @@
+"""Speech: spoken digits (keyword spotting) and digit strings (recognition with CTC).
+
+Shape key: N clips, B batch, T frames, M features per frame (mel bands), S digits per string.
+
+  spoken_digit   the Free Spoken Digit Dataset (FSDD, Jackson et al.): tfds `spoken_digit`,
+                 or the recordings folder when `--config.data.train_path` points at it
+  audio_files    your own folder of WAV files: the label is the file name's part before the
+                 first `_` (FSDD's `{digit}_{speaker}_{index}.wav`) or, when the WAVs sit in
+                 sub-folders, the sub-folder's name
+  digit_strings  connected speech: 1..`max_digits` (7) utterances of one split joined with
+                 seeded silences of 50-300 ms (and Gaussian noise of std `noise`, 0 by
+                 default) into one waveform; the target is the digit sequence, scored with
+                 CTC (task kind 'ctc'): digit error rate and string accuracy
+
+Splits (classification and strings alike): `--config.data.eval_path` (another folder, e.g. a
+new speaker's recordings) is the eval set; without it `--config.data.split` picks one:
+'index' (FSDD's official split: recordings 0-4 of each digit and speaker are the test set,
+the default when every name has an index), 'speaker' (hold out `eval_speakers`, e.g.
+`--config.data.eval_speakers=theo`) or 'random' (a seeded `eval_fraction`, 0.1, the same for
+every run seed; the default for names without an index).
+
+Input: 16-bit mono PCM WAV (audio.read_wav refuses anything else, naming the file). Files at
+another sample rate than `sample_rate` (8000) are resampled to it (band-limited, by FFT) and
+counted in a log line. Files in the folder whose name does not end in .wav are skipped and
+counted in a log line. A name without a label, a folder with one class and a recording
+shorter than one window stop the run with a one-line error naming the file.
+
+Features (audio.py, in JAX): 40 log-mel bands of 25 ms windows every 10 ms (or 13 MFCCs:
+`--config.data.features=mfcc`), computed once per dataset and kept in memory, then
+normalised per utterance (`normalize`='utterance', the default: each band's mean and
+variance over the clip, which removes a speaker's and a microphone's fixed spectral tilt and
+loudness, what speaker-independent recognition needs), with the training set's statistics
+('global') or not at all ('none'). A batch is padded to the smallest of 32, 64, 128, ...
+frames that holds it. Optional augmentation for training only, drawn from (seed, step) like
+the batch itself, so resume stays exact (all off by default): SpecAugment (Park et al. 2019)
+`freq_masks` masks of up to 8 bands and `time_masks` masks of up to 10 frames, and a
+vocal-tract-length-like warp of the band axis by a factor in [1 - `freq_warp`, 1 + `freq_warp`]
+(VTLP, Jaitly and Hinton 2013).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+from collections.abc import Iterator, Sequence
+
+import ml_collections
+import numpy as np
+
+from cnnrnn_jax import audio
+from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.masks import mask_BxL
+from cnnrnn_jax.tasks import arrays
+from cnnrnn_jax.tasks.base import (
+  EVAL_STREAM,
+  TRAIN_STREAM,
+  Batch,
+  Task,
+  TaskSpec,
+  check_int,
+  default_if_none,
+  pad_rows,
+  register,
+  rng_for,
+)
+
+SPLITS = ("index", "speaker", "random")
+NORMALIZE = ("utterance", "global", "none")
+FSDD_TEST_INDICES = 5  # FSDD: recordings 0-4 of each digit and speaker are the test set
+AUGMENT_STREAM = 5  # rng_for(seed, AUGMENT_STREAM, step): SpecAugment masks of batch `step`
+FREQ_MASK_WIDTH, TIME_MASK_WIDTH = 8, 10
+DEFAULT_EVAL_FRACTION = 0.1
+AUDIO_DEFAULTS = {
+  "eval_speakers": "",
+  "features": "logmel",
+  "n_mels": 40,
+  "normalize": "utterance",
+  "sample_rate": 8000,
+  "freq_masks": 0,
+  "time_masks": 0,
+  "freq_warp": 0.0,
+}
+STRING_DEFAULTS = {**AUDIO_DEFAULTS, "min_digits": 1, "max_digits": 7, "noise": 0.0}
+GAP_S = (0.05, 0.3)  # silence between (and around) the digits of a string, seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+  """One recording: where it came from, its label and (when the name says) speaker and index."""
+
+  source: str
+  label: str
+  speaker: str | None = None
+  index: int | None = None
+
+
+def parse_name(stem: str) -> tuple[str | None, int | None]:
+  """(speaker, index) of `LABEL_SPEAKER_INDEX` (FSDD); None for the parts a name lacks."""
+  parts = stem.split("_")
+  speaker = parts[1] if len(parts) > 1 and parts[1] else None
+  index = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+  return speaker, index
+
+
+def scan_folder(path: str, what: str) -> list[Clip]:
+  """The WAV files of a folder as Clips (flat FSDD-style names, or one sub-folder per label)."""
+  if not os.path.isdir(path):
+    raise ConfigError(f"{what}: {path} is not a folder; point the path at a folder of WAV files")
+  entries = sorted(os.listdir(path))
+  folders = [e for e in entries if os.path.isdir(os.path.join(path, e))]
+  per_folder = {
+    f: sorted(n for n in os.listdir(os.path.join(path, f)) if n.lower().endswith(".wav"))
+    for f in folders
+  }
+  top_wavs = [e for e in entries if e.lower().endswith(".wav") and e not in folders]
+  nested = any(per_folder.values())
+  if nested and top_wavs:
+    raise ConfigError(
+      f"{what}: {path} has WAV files both at the top ({top_wavs[0]}) and in sub-folders; "
+      "put every file in its label's sub-folder, or flatten the folder"
+    )
+  clips, skipped = [], []
+  if nested:
+    for label, names in per_folder.items():
+      for name in names:
+        speaker, index = parse_name(os.path.splitext(name)[0])
+        clips.append(Clip(os.path.join(path, label, name), label, speaker, index))
+      skipped += [
+        os.path.join(label, n)
+        for n in os.listdir(os.path.join(path, label))
+        if not n.lower().endswith(".wav")
+      ]
+  else:
+    for name in top_wavs:
+      stem = os.path.splitext(name)[0]
+      label = stem.split("_")[0]
+      if "_" not in stem or not label:
+        raise ConfigError(
+          f"{what}: {os.path.join(path, name)} has no label in its name; name files "
+          "LABEL_SPEAKER_INDEX.wav (the part before the first _ is the label) or put them in "
+          "one sub-folder per label"
+        )
+      speaker, index = parse_name(stem)
+      clips.append(Clip(os.path.join(path, name), label, speaker, index))
+    skipped = [e for e in entries if e not in top_wavs and e not in folders]
+  if skipped:
+    logging.warning(
+      "%s: skipped %d files in %s whose names do not end in .wav (e.g. %s)",
+      what,
+      len(skipped),
+      path,
+      skipped[0],
+    )
+  if not clips:
+    raise ConfigError(f"{what}: no .wav files in {path}; point the path at a folder of WAVs")
+  return clips
+
+
+def resample(x_N: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+  """Band-limited resampling by FFT: the spectrum cut (or zero-padded) to the new rate."""
+  n_out = max(1, int(round(len(x_N) * rate_out / rate_in)))
+  spectrum = np.fft.rfft(x_N)
+  keep = min(len(spectrum), n_out // 2 + 1)
+  out = np.zeros(n_out // 2 + 1, spectrum.dtype)
+  out[:keep] = spectrum[:keep]
+  return (np.fft.irfft(out, n=n_out) * (n_out / len(x_N))).astype(np.float32)
+
+
+def check_waves(
+  clips: Sequence[Clip], waves: list[np.ndarray], rates: list[int], front: audio.FrontEnd, what
+) -> list[np.ndarray]:
+  """Waves at the front end's rate (others resampled, counted in a log line); a one-line
+  error for one shorter than a window."""
+  out, resampled = [], 0
+  for clip, x, rate in zip(clips, waves, rates):
+    if rate != front.sample_rate:
+      x, resampled = resample(x, rate, front.sample_rate), resampled + 1
+    if len(x) < front.window:
+      raise ConfigError(
+        f"{what}: {clip.source} is {len(x)} samples long, shorter than one "
+        f"{1000 * front.window_s:.0f} ms window ({front.window} samples at "
+        f"{front.sample_rate} Hz); remove it or pad it with silence"
+      )
+    out.append(x)
+  if resampled:
+    logging.info("%s: resampled %d recordings to %d Hz", what, resampled, front.sample_rate)
+  return out
+
+
+@functools.lru_cache(maxsize=4)
+def read_folder(
+  path: str, front: audio.FrontEnd, what: str
+) -> tuple[tuple[Clip, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+  """(clips, waveforms, features) of a folder, read once per process (the seeds of a run
+  share them)."""
+  clips = scan_folder(path, what)
+  pairs = [audio.read_wav(c.source) for c in clips]
+  waves = check_waves(clips, [p[0] for p in pairs], [p[1] for p in pairs], front, what)
+  return tuple(clips), tuple(waves), tuple(audio.featurize(waves, front))
+
+
+@functools.lru_cache(maxsize=4)
+def read_tfds(data_dir: str | None, front: audio.FrontEnd, what: str):
+  """(clips, waveforms, features) of tfds `spoken_digit` (one `train` split: FSDD v1.0.9)."""
+  from cnnrnn_jax.tasks import tfds_tasks
+
+  data = ml_collections.ConfigDict({"data_dir": data_dir})
+  raw = tfds_tasks.load_split("spoken_digit", "train", data, what, ragged=True)
+  clips, waves, rates = [], [], []
+  for i, (samples, label, name) in enumerate(
+    zip(raw["audio"], raw["label"], raw["audio/filename"])
+  ):
+    stem = os.path.splitext(name.decode("utf-8"))[0]
+    speaker, index = parse_name(stem)
+    clips.append(Clip(f"spoken_digit:train[{i}] {stem}", str(int(label)), speaker, index))
+    waves.append(np.asarray(samples, np.float32) / 32768.0)
+    rates.append(8000)
+  waves = check_waves(clips, waves, rates, front, what)
+  return tuple(clips), tuple(waves), tuple(audio.featurize(waves, front))
+
+
+def front_end(data_config, what: str) -> audio.FrontEnd:
+  """The FrontEnd of `config.data`, validated."""
+  features = data_config.get("features", "logmel")
+  if features not in audio.FEATURES:
+    raise ConfigError(
+      f"{what}: features={features!r} is not one of {audio.FEATURES}; set --config.data.features"
+    )
+  n_mels = check_int(what, "n_mels", data_config.get("n_mels"), 40, 2)
+  rate = check_int(what, "sample_rate", data_config.get("sample_rate"), 8000, 1000)
+  front = audio.FrontEnd(sample_rate=rate, n_mels=n_mels, features=features)
+  if features == "mfcc" and front.n_mfcc > n_mels:
+    raise ConfigError(f"{what}: 13 MFCCs need n_mels >= 13, not {n_mels}; raise n_mels")
+  return front
+
+
+def load_source(data_config, what: str, use_tfds: bool):
+  """(train (clips, waves), eval (clips, waves) or None, front end) from train_path /
+  eval_path, or tfds when `use_tfds` and no train_path is set."""
+  front = front_end(data_config, what)
+  train_path, eval_path = data_config.get("train_path"), data_config.get("eval_path")
+  if train_path:
+    train = read_folder(os.path.abspath(train_path), front, what)
+  elif use_tfds:
+    train = read_tfds(data_config.get("data_dir"), front, what)
+  else:
+    raise ConfigError(f"{what} needs --config.data.train_path=FOLDER (a folder of WAV files)")
+  held = read_folder(os.path.abspath(eval_path), front, what) if eval_path else None
+  return train, held, front
+
+
+def split_rows(clips: Sequence[Clip], data_config, what: str) -> tuple[np.ndarray, np.ndarray]:
+  """(train rows, eval rows) of one folder's clips by `config.data.split`."""
+  split = data_config.get("split") or (
+    "index" if all(c.index is not None for c in clips) else "random"
+  )
+  if split not in SPLITS:
+    raise ConfigError(
+      f"{what}: split={split!r} is not one of {SPLITS}; set --config.data.split "
+      "(or give --config.data.eval_path)"
+    )
+  rows = np.arange(len(clips))
+  if split == "random":
+    fraction = default_if_none(data_config.get("eval_fraction"), DEFAULT_EVAL_FRACTION)
+    return arrays.holdout_split(len(clips), fraction, what)
+  if split == "index":
+    missing = [c for c in clips if c.index is None]
+    if missing:
+      raise ConfigError(
+        f"{what}: split=index needs LABEL_SPEAKER_INDEX.wav names, but {missing[0].source} has "
+        "no index; use --config.data.split=random or speaker"
+      )
+    held = np.array([c.index < FSDD_TEST_INDICES for c in clips])
+  else:
+    wanted = {s.strip() for s in str(data_config.get("eval_speakers") or "").split(",")}
+    wanted.discard("")
+    speakers = sorted({c.speaker for c in clips if c.speaker})
+    unknown = sorted(wanted - set(speakers))
+    if not wanted or unknown:
+      raise ConfigError(
+        f"{what}: split=speaker holds out --config.data.eval_speakers, which names "
+        f"{sorted(unknown) or 'nobody'}; name one or more of {speakers}"
+      )
+    held = np.array([c.speaker in wanted for c in clips])
+  if held.all() or not held.any():
+    raise ConfigError(
+      f"{what}: split={split} leaves an empty train or eval part; use another split or "
+      "give --config.data.eval_path"
+    )
+  return rows[~held], rows[held]
+
+
+def train_and_eval(data_config, what: str, use_tfds: bool):
+  """(front, train part, eval part, labels) with every check done; a part is a tuple of
+  lists (clips, waveforms, features)."""
+  source, held, front = load_source(data_config, what, use_tfds)
+  if held is None:
+    train_rows, eval_rows = split_rows(source[0], data_config, what)
+    parts = [tuple([column[i] for i in r] for column in source) for r in (train_rows, eval_rows)]
+  else:
+    parts = [tuple(list(column) for column in source), tuple(list(column) for column in held)]
+  labels = sorted({c.label for c in parts[0][0]})
+  if len(labels) < 2:
+    raise ConfigError(
+      f"{what}: the training recordings have one class ({labels[0]!r}); a classifier needs "
+      "two or more: add recordings of other labels"
+    )
+  unknown = [c for c in parts[1][0] if c.label not in labels]
+  if unknown:
+    raise ConfigError(
+      f"{what}: {unknown[0].source} has label {unknown[0].label!r}, which no training "
+      f"recording has ({', '.join(labels)}); remove it or add training recordings of it"
+    )
+  return front, parts[0], parts[1], labels
+
+
+def normalizer(mode: str, train_feats: Sequence[np.ndarray], what: str):
+  """The feature normalisation `mode` as a function of one clip's T x M features."""
+  if mode not in NORMALIZE:
+    raise ConfigError(
+      f"{what}: normalize={mode!r} is not one of {NORMALIZE}; set --config.data.normalize"
+    )
+  if mode == "utterance":
+    return audio.normalize_utterance
+  if mode == "none":
+    return lambda x: x
+  stacked = np.concatenate(list(train_feats))
+  mean_M, std_M = stacked.mean(axis=0), np.maximum(stacked.std(axis=0), 1e-3)
+  return lambda x: ((x - mean_M) / std_M).astype(np.float32)
+
+
+def pad_features(feats: Sequence[np.ndarray], width: int | None = None) -> Batch:
+  """inputs B x T x M (T = the bucket of the longest, or `width`) and lengths of feature arrays."""
+  lengths_B = np.array([len(f) for f in feats], np.int32)
+  width = width or audio.bucket(int(lengths_B.max()))
+  x_BxTxM = np.zeros((len(feats), width, feats[0].shape[1]), np.float32)
+  for i, f in enumerate(feats):
+    x_BxTxM[i, : len(f)] = f
+  return {"inputs": x_BxTxM, "lengths": lengths_B}
+
+
+def warp_bands(x_TxM: np.ndarray, alpha: float) -> np.ndarray:
+  """x with its band axis stretched by `alpha` (band m takes the value at m / alpha, linearly
+  interpolated, the top band held): a longer or shorter vocal tract, roughly (VTLP)."""
+  M = x_TxM.shape[1]
+  pos_M = np.clip(np.arange(M) / alpha, 0.0, M - 1.0)
+  lo_M = np.floor(pos_M).astype(np.int64)
+  hi_M = np.minimum(lo_M + 1, M - 1)
+  frac_M = (pos_M - lo_M).astype(np.float32)
+  return x_TxM[:, lo_M] * (1.0 - frac_M) + x_TxM[:, hi_M] * frac_M
+
+
+def spec_augment(
+  x_BxTxM: np.ndarray,
+  lengths_B: np.ndarray,
+  rng: np.random.Generator,
+  freq: int,
+  time: int,
+  warp: float = 0.0,
+) -> np.ndarray:
+  """x with each row's bands warped by a factor drawn from [1 - warp, 1 + warp] (VTLP, Jaitly
+  and Hinton 2013), then `freq` band masks (up to 8 bands) and `time` frame masks (up to 10
+  frames) set to 0 (the normalised mean), at seeded places within each row's length."""
+  x = x_BxTxM.copy()
+  B, _, M = x.shape
+  for b in range(B):
+    if warp:
+      x[b] = warp_bands(x[b], rng.uniform(1.0 - warp, 1.0 + warp))
+    for _ in range(freq):
+      width = rng.integers(0, min(FREQ_MASK_WIDTH, M) + 1)
+      start = rng.integers(0, M - width + 1)
+      x[b, :, start : start + width] = 0.0
+    for _ in range(time):
+      width = rng.integers(0, min(TIME_MASK_WIDTH, int(lengths_B[b])) + 1)
+      start = rng.integers(0, int(lengths_B[b]) - width + 1)
+      x[b, start : start + width, :] = 0.0
+  return x * mask_BxL(lengths_B, x.shape[1], np)[:, :, None]
+
+
+def augmentation(data_config, what: str) -> tuple[int, int, float]:
+  """(freq_masks, time_masks, freq_warp) from `config.data`."""
+  freq, time = (
+    check_int(what, knob, data_config.get(knob), 0, 0) for knob in ("freq_masks", "time_masks")
+  )
+  warp = float(data_config.get("freq_warp") or 0.0)
+  if not 0.0 <= warp < 0.5:
+    raise ConfigError(
+      f"{what}: freq_warp={warp} must be in [0, 0.5) (0.1 = bands stretched by up to 10%); "
+      "set --config.data.freq_warp"
+    )
+  return freq, time, warp
+
+
+class AudioClassifyTask(arrays.ExampleTask):
+  """One label per recording; features padded to the batch's bucket (see the module docstring)."""
+
+  def __init__(
+    self,
+    seed: int,
+    train: tuple[Sequence[np.ndarray], np.ndarray],
+    evaluation: tuple[Sequence[np.ndarray], np.ndarray],
+    labels: Sequence[str],
+    augment: tuple[int, int, float] = (0, 0, 0.0),
+  ):
+    self.feats = {"train": list(train[0]), "eval": list(evaluation[0])}
+    self.targets = {"train": np.asarray(train[1], np.int32), "eval": np.asarray(evaluation[1])}
+    self.labels, self.augment = list(labels), augment
+    longest = max(len(f) for f in self.feats["train"] + self.feats["eval"])
+    spec = TaskSpec(
+      kind="classify",
+      num_outputs=len(labels),
+      seq_len=audio.bucket(longest),
+      input_dim=self.feats["train"][0].shape[1],
+    )
+    super().__init__(spec, seed, len(self.feats["train"]), len(self.feats["eval"]))
+
+  def eval_order(self) -> np.ndarray:
+    return np.argsort([len(f) for f in self.feats["eval"]], kind="stable")
+
+  def collate(self, split: str, rows: np.ndarray) -> Batch:
+    batch = pad_features([self.feats[split][r] for r in rows])
+    batch["targets"] = self.targets[split][rows].astype(np.int32)
+    batch["weights"] = np.ones(len(rows), np.float32)
+    return batch
+
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    batch = super().train_batch(step, batch_size)
+    if any(self.augment):
+      rng = rng_for(self.seed, AUGMENT_STREAM, step)
+      batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
+    return batch
+
+
+def _classify_task(what: str, use_tfds: bool):
+  def factory(data_config, seed: int) -> Task:
+    _, (train_clips, _, train_feats), (eval_clips, _, eval_feats), labels = train_and_eval(
+      data_config, what, use_tfds
+    )
+    norm = normalizer(data_config.get("normalize", "utterance"), train_feats, what)
+    index = {label: i for i, label in enumerate(labels)}
+    n_eval = arrays.cap_eval(len(eval_clips), data_config.get("eval_size"), what)
+    task = AudioClassifyTask(
+      seed,
+      ([norm(f) for f in train_feats], [index[c.label] for c in train_clips]),
+      ([norm(f) for f in eval_feats[:n_eval]], [index[c.label] for c in eval_clips[:n_eval]]),
+      labels,
+      augmentation(data_config, what),
+    )
+    task.clips = {"train": train_clips, "eval": eval_clips[:n_eval]}
+    return task
+
+  register(what, AUDIO_DEFAULTS)(factory)
+
+
+_classify_task("spoken_digit", use_tfds=True)
+_classify_task("audio_files", use_tfds=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Digit strings: connected speech, scored with CTC
+
+BLANK = 0  # CTC's blank class; digit d is class d + 1, and 0 pads a target row
+
+
+class DigitStringTask(Task):
+  """Strings of 1..max_digits spoken digits (see the module docstring); kind 'ctc'.
+
+  targets B x S: digit + 1 per position, 0 past the string's end; lengths: frames.
+  """
+
+  def __init__(
+    self,
+    seed: int,
+    front: audio.FrontEnd,
+    train: tuple[Sequence[np.ndarray], np.ndarray],
+    evaluation: tuple[Sequence[np.ndarray], np.ndarray],
+    digits: tuple[int, int],
+    noise: float,
+    norm,
+    eval_size: int,
+    augment: tuple[int, int, float] = (0, 0, 0.0),
+  ):
+    self.seed, self.front, self.digits, self.noise, self.norm = seed, front, digits, noise, norm
+    self.pools = {
+      TRAIN_STREAM: (list(train[0]), np.asarray(train[1])),
+      EVAL_STREAM: (list(evaluation[0]), np.asarray(evaluation[1])),
+    }
+    self.eval_size, self.augment = eval_size, augment
+    longest = max(max(len(w) for w in waves) for waves, _ in self.pools.values())
+    gap = int(GAP_S[1] * front.sample_rate)
+    max_samples = digits[1] * longest + (digits[1] + 1) * gap
+    self.spec = TaskSpec(
+      kind="ctc",
+      num_outputs=11,
+      metric="label_error_rate",
+      seq_len=audio.bucket(front.num_frames(max_samples)),
+      input_dim=front.dim,
+    )
+    self._eval: list[Batch] | None = None
+    self._eval_batch_size = 0
+
+  def strings(self, rng: np.random.Generator, n: int, stream: int) -> Batch:
+    """`n` strings from the train (TRAIN_STREAM) or eval pool, unpadded-to-bucket features."""
+    waves, digits_N = self.pools[stream]
+    rate = self.front.sample_rate
+    S = self.digits[1]
+    targets_BxS, sounds = np.zeros((n, S), np.int32), []
+    for b in range(n):
+      k = int(rng.integers(self.digits[0], self.digits[1] + 1))
+      picks = rng.integers(len(waves), size=k)
+      gaps = rng.integers(int(GAP_S[0] * rate), int(GAP_S[1] * rate) + 1, size=k + 1)
+      pieces = [np.zeros(gaps[0], np.float32)]
+      for pick, gap in zip(picks, gaps[1:]):
+        pieces += [waves[pick], np.zeros(gap, np.float32)]
+      x = np.concatenate(pieces)
+      if self.noise:
+        x = x + self.noise * rng.standard_normal(len(x)).astype(np.float32)
+      sounds.append(x)
+      targets_BxS[b, :k] = digits_N[picks] + 1
+    width = audio.bucket(max(self.front.num_frames(len(x)) for x in sounds))
+    feats = audio.features_at_width(sounds, self.front, width)
+    batch = pad_features([self.norm(f) for f in feats], width)
+    batch["targets"] = targets_BxS
+    batch["weights"] = np.ones(n, np.float32)
+    return batch
+
+  def train_batch(self, step: int, batch_size: int) -> Batch:
+    batch = self.strings(rng_for(self.seed, TRAIN_STREAM, step), batch_size, TRAIN_STREAM)
+    if any(self.augment):
+      rng = rng_for(self.seed, AUGMENT_STREAM, step)
+      batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
+    return batch
+
+  def eval_batches(self, batch_size: int) -> Iterator[Batch]:
+    if self._eval is None or self._eval_batch_size != batch_size:
+      rng = rng_for(self.seed, EVAL_STREAM)
+      self._eval = []
+      for start in range(0, self.eval_size, batch_size):
+        n = min(batch_size, self.eval_size - start)
+        self._eval.append(pad_rows(self.strings(rng, n, EVAL_STREAM), batch_size))
+      self._eval_batch_size = batch_size
+    return iter(self._eval)
+
+
+@register("digit_strings", STRING_DEFAULTS)
+def _digit_strings(data_config, seed: int) -> Task:
+  what = "digit_strings"
+  front, (train_clips, train_waves, train_feats), (eval_clips, eval_waves, _), labels = (
+    train_and_eval(data_config, what, use_tfds=True)
+  )
+  if not set(labels) <= {str(d) for d in range(10)}:
+    raise ConfigError(
+      f"{what}: labels must be the digits 0-9, not {labels}; use recordings of spoken digits"
+    )
+  low = check_int(what, "min_digits", data_config.get("min_digits"), 1, 1)
+  high = check_int(what, "max_digits", data_config.get("max_digits"), 7, 1)
+  if low > high:
+    raise ConfigError(f"{what}: min_digits={low} > max_digits={high}; lower min_digits")
+  noise = float(data_config.get("noise") or 0.0)
+  norm = normalizer(data_config.get("normalize", "utterance"), train_feats, what)
+  eval_size = check_int(what, "eval_size", data_config.get("eval_size"), 512, 1)
+  task = DigitStringTask(
+    seed,
+    front,
+    (train_waves, np.array([int(c.label) for c in train_clips])),
+    (eval_waves, np.array([int(c.label) for c in eval_clips])),
+    (low, high),
+    noise,
+    norm,
+    eval_size,
+    augmentation(data_config, what),
+  )
+  return task
