@@ -49,7 +49,7 @@ def _config():
   for name, flag in _FLAGS.items():
     value = flag.value
     if isinstance(value, list):
-      numbers = name in ("lengths", "batch_sizes")
+      numbers = name in ("lengths", "batch_sizes", "torch_threads")
       try:
         value = tuple(int(v) for v in value) if numbers else tuple(value)
       except ValueError:

@@ -88,7 +88,7 @@ peers; `--sweep_impls=all` times every implementation along the sweep for that r
 
 import ml_collections
 
-SUITES = ("targets", "lengths", "batch")
+SUITES = ("targets", "lengths", "batch", "train_steps")
 FAMILIES = (
   "lstm",
   "gru",
@@ -128,6 +128,12 @@ FLAG_HELP = {
   "profile": "Print where the fwd+bwd time of our LSTM and GRU goes, per XLA op "
   "(bench.op_profile; XLA:CPU only).",
   "attention_max_mb": "Skip attention where one B x heads x T x T float32 tensor exceeds this.",
+  "train_models": "The train_steps suite's reference configs (default: all): tcn_copy, kim_cnn, "
+  "lstm, bilstm, gru, transformer, gru_mnist1d, tcn_seq_mnist.",
+  "train_rounds": "Timed rounds of the train_steps suite (ours and each torch process).",
+  "torch_threads": "torch thread counts of the train_steps suite's twins (the fastest counts).",
+  "trainer_steps": "Steps per logging window of the train_steps suite's short real runs.",
+  "trainer_windows": "Timed logging windows of each short real run (after the first).",
 }
 
 
@@ -135,7 +141,7 @@ def get_config() -> ml_collections.ConfigDict:
   """The recorded run's settings (the flags of `experiments.benchmark` default to these;
   FLAG_HELP says what each of those fields means)."""
   c = ml_collections.ConfigDict()
-  c.suites = SUITES
+  c.suites = ("targets", "lengths", "batch")  # train_steps: --suites=train_steps
   c.families = ()  # empty: all of FAMILIES
   c.with_torch = False
   c.repeats = 5
@@ -170,6 +176,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.reuse_freed_memory = True
   c.profile = True
 
+  # The train_steps suite (bench/train_steps.py): whole train steps against torch twins.
+  c.train_models = ()  # empty: every reference config
+  c.train_rounds = 10
+  c.torch_threads = (1, 2)
+  c.trainer_steps = 25
+  c.trainer_windows = 3
+
   # Target ratios of fwd+bwd time ("ours" is the faster of our fused and scan recurrences,
   # the peer its fastest variant) and the share of the matmul ceiling our LSTM should reach.
   c.targets = ml_collections.ConfigDict()
@@ -178,4 +191,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.targets.gru_over_torch = 0.8
   c.targets.kim_cnn_vmap_over_xla = 1.15
   c.targets.lstm_pct_ceiling = 60.0
+  # train_steps: ours / the fastest torch twin, per reference config; and the trainer's
+  # logged steps/s over the isolated step's rate
+  c.targets.train_steps = ml_collections.ConfigDict(
+    {"lstm": 1.0, "bilstm": 1.0, "gru": 0.9, "kim_cnn": 0.7, "tcn_copy": 0.7}
+  )
+  c.targets.trainer_over_step = 0.9
   return c
