@@ -248,8 +248,12 @@ def test_train_steps_suite_times_ours_the_trainer_and_the_twin(tmp_path):
     threads = (1,)
   except ImportError:
     threads = ()
-  rows = train_steps.end_to_end({"gru": config}, 2, threads, 2, 1, lambda msg: None)
+  rows, profiles = train_steps.end_to_end(
+    {"gru": config}, 2, threads, 2, 1, lambda msg: None, profile=("gru",)
+  )
   (row,) = rows
+  kinds = dict(profiles["gru"])
+  assert kinds["per step: matmul"] > 0 and all(ms >= 0 for ms in kinds.values())
   assert row["params"] > 0 and row["ours_ms"] > 0 and row["compile_s"] > 0
   assert row["cached_compile_s"] >= 0 and row["trainer_steps_per_s"] > 0
   if threads:
@@ -257,7 +261,7 @@ def test_train_steps_suite_times_ours_the_trainer_and_the_twin(tmp_path):
   bench_config = benchmark_config.get_config()
   bench_config.suites = ("train_steps",)
   results = runner.Results([], [], None, "", bench_config, rows)
-  text = "\n".join(tables.train_steps_sections(rows, bench_config, bool(threads)))
-  assert "GRU, same" in text and "trainer / isolated" in text
+  text = "\n".join(tables.train_steps_sections(rows, bench_config, bool(threads), profiles))
+  assert "GRU, same" in text and "trainer / isolated" in text and "per step: matmul" in text
   paths = runner.write(results, str(tmp_path))
   assert os.path.getsize(tmp_path / "train_steps.png") > 10_000 and len(paths) == 5

@@ -100,13 +100,14 @@ def run(config: ml_collections.ConfigDict, progress: Progress = progress) -> Res
       for case in point:  # free the compiled executables and inputs of this point
         case.call, case.args = None, ()
 
-  train_rows = []
+  train_rows, train_profiles = [], {}
   if "train_steps" in c.suites:
     configs = train_steps.reference_configs()
     chosen = {name: configs[name] for name in (c.train_models or configs)}
     threads = tuple(c.torch_threads) if torch is not None else ()
-    train_rows = train_steps.end_to_end(
-      chosen, c.train_rounds, threads, c.trainer_steps, c.trainer_windows, progress
+    profiled = tuple(c.train_profile) if c.profile else ()
+    train_rows, train_profiles = train_steps.end_to_end(
+      chosen, c.train_rounds, threads, c.trainer_steps, c.trainer_windows, progress, profiled
     )
 
   rows = tables.rows_of(found, ceiling)
@@ -118,7 +119,7 @@ def run(config: ml_collections.ConfigDict, progress: Progress = progress) -> Res
   ]
   parts += tables.sections(rows, c, ceiling, verdicts, profiles)
   if train_rows:
-    parts += tables.train_steps_sections(train_rows, c, torch is not None)
+    parts += tables.train_steps_sections(train_rows, c, torch is not None, train_profiles)
   return Results(rows, verdicts, ceiling, "\n\n".join(parts) + "\n", c, train_rows)
 
 

@@ -274,10 +274,14 @@ def sections(
 
 
 def train_steps_sections(
-  rows: Sequence[Row], config: ml_collections.ConfigDict, with_torch: bool
+  rows: Sequence[Row],
+  config: ml_collections.ConfigDict,
+  with_torch: bool,
+  profiles: dict[str, list[tuple[str, float]]] | None = None,
 ) -> list[str]:
   """The train_steps suite's tables: ours against the torch twin (with each target ratio
-  and whether it holds), then compile seconds and the trainer's steps/s."""
+  and whether it holds), compile seconds and the trainer's steps/s, then where the
+  profiled steps' time goes (ms per step by kind of XLA op)."""
   from cnnrnn_jax.bench.train_steps import REFERENCE_LABELS  # (train_steps imports tables' deps)
 
   wanted, threads = config.targets.train_steps, tuple(config.torch_threads)
@@ -312,7 +316,7 @@ def train_steps_sections(
     ]
     for r in rows
   ]
-  return [
+  parts = [
     f"## train_steps: whole jitted train steps (AdamW, clipping at norm 1), medians of "
     f"{config.train_rounds} interleaved rounds"
     + ("; torch twins in their own process, the faster thread count counts" if with_torch else "")
@@ -335,3 +339,15 @@ def train_steps_sections(
       digits=2,
     ),
   ]
+  for name, kinds in (profiles or {}).items():
+    total = sum(ms for _, ms in kinds)
+    parts += [
+      f"## where the train step of {REFERENCE_LABELS[name]} spends its time (XLA ops, ms "
+      "per step under the profiler; per step = inside the scans' loops)",
+      markdown_table(
+        ["kind of op", "ms", "share"],
+        [[kind, ms, f"{100 * ms / total:.0f}%"] for kind, ms in kinds],
+        digits=2,
+      ),
+    ]
+  return parts

@@ -38,7 +38,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax import measure, models, tasks, train
-from cnnrnn_jax.bench import peers
+from cnnrnn_jax.bench import cost, peers
 from cnnrnn_jax.configs import copy_memory, default, keras_imdb, mnist1d, seq_mnist
 from cnnrnn_jax.tasks.arrays import DenseTask
 from cnnrnn_jax.tasks.base import Batch, TaskSpec
@@ -230,6 +230,9 @@ def trainer_steps_per_s(config: ml_collections.ConfigDict, steps: int, windows: 
   return float(np.median(rates[1:]))
 
 
+Profiles = dict[str, list[tuple[str, float]]]
+
+
 def end_to_end(
   configs: dict[str, ml_collections.ConfigDict],
   rounds: int,
@@ -237,12 +240,16 @@ def end_to_end(
   trainer_steps: int,
   trainer_windows: int,
   progress: Callable[[str], None],
-) -> list[dict[str, Any]]:
+  profile: tuple[str, ...] = (),
+) -> tuple[list[dict[str, Any]], Profiles]:
   """One row per config: our train step (median of `rounds` interleaved rounds after
   compilation), its lower/compile seconds (cold and from the persistent cache), the
   trainer's logged steps/s over the isolated step's rate, and, when `torch_threads` is
   not empty, the torch twin's step with each thread count (same parameter count,
-  asserted) and ours over the fastest. Torch is timed after ours, in its own process."""
+  asserted) and ours over the fastest. Torch is timed after ours, in its own process.
+
+  Also returns, for the configs named in `profile` (XLA:CPU only), where their step's
+  time goes: `cost.time_by_kind` of its per-op profile."""
   rows, compiled, twins = [], {}, {}
   for name, config in configs.items():
     progress(f"compiling the train step of {name}")
@@ -272,6 +279,13 @@ def end_to_end(
   times = time_interleaved(compiled, rounds)
   for row in rows:
     row["ours_ms"] = 1e3 * float(np.median(times[row["model"]]))
+  profiles = {}
+  for name in profile if jax.default_backend() == "cpu" else ():
+    if name in compiled:
+      progress(f"profiling the train step of {name} per XLA op")
+      step, args = compiled[name]
+      steps = args[1]["inputs"].shape[1]
+      profiles[name] = cost.time_by_kind(cost.op_profile(step, args, top=None), steps)
   for row in rows:
     config = configs[row["model"]]
     if stand_in_task(config) is not None:  # its task reads files: no real run
@@ -297,4 +311,4 @@ def end_to_end(
     best = [row[f"torch_{n}t_ms"] for n in torch_threads if f"torch_{n}t_ms" in row]
     row["torch_ms"] = min(best) if best else float("nan")
     row["ours_over_torch"] = row["ours_ms"] / row["torch_ms"] if best else float("nan")
-  return rows
+  return rows, profiles

@@ -134,6 +134,8 @@ FLAG_HELP = {
   "torch_threads": "torch thread counts of the train_steps suite's twins (the fastest counts).",
   "trainer_steps": "Steps per logging window of the train_steps suite's short real runs.",
   "trainer_windows": "Timed logging windows of each short real run (after the first).",
+  "train_profile": "train_steps reference configs whose step is profiled by kind of XLA op "
+  "(with --profile).",
 }
 
 
@@ -182,6 +184,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.torch_threads = (1, 2)
   c.trainer_steps = 25
   c.trainer_windows = 3
+  c.train_profile = ("lstm", "gru")  # whose train step is profiled per kind of XLA op
 
   # Target ratios of fwd+bwd time ("ours" is the faster of our fused and scan recurrences,
   # the peer its fastest variant) and the share of the matmul ceiling our LSTM should reach.
