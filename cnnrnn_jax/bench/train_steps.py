@@ -200,8 +200,9 @@ def twin_of(config: ml_collections.ConfigDict, spec: TaskSpec, seq_len: int) -> 
 
 
 def _cached_compile_s(step: Callable, args: tuple) -> float:
-  """Seconds to compile `step` when JAX's persistent compilation cache already holds it
-  (compiled once into a fresh cache directory first, untimed)."""
+  """Seconds to trace, lower and compile `step` when JAX's persistent compilation cache
+  already holds it (compiled once into a fresh cache directory first, untimed): compare
+  with lower + compile seconds without it."""
   with tempfile.TemporaryDirectory() as cache:
     with measure.compilation_cache(cache):
       jax.jit(step).lower(*args).compile()
@@ -244,9 +245,11 @@ def end_to_end(
 ) -> tuple[list[dict[str, Any]], Profiles]:
   """One row per config: our train step (median of `rounds` interleaved rounds after
   compilation), its lower/compile seconds (cold and from the persistent cache), the
-  trainer's logged steps/s over the isolated step's rate, and, when `torch_threads` is
-  not empty, the torch twin's step with each thread count (same parameter count,
-  asserted) and ours over the fastest. Torch is timed after ours, in its own process.
+  trainer's logged steps/s over the isolated step's rate (and the milliseconds the task
+  takes to make one training batch on the host, part of the difference), and, when
+  `torch_threads` is not empty, the torch twin's step with each thread count (same
+  parameter count, asserted) and ours over the fastest. Torch is timed after ours, in its
+  own process.
 
   Also returns, for the configs named in `profile` (XLA:CPU only), where their step's
   time goes: `cost.time_by_kind` of its per-op profile."""
@@ -256,7 +259,10 @@ def end_to_end(
     task = stand_in_task(config)
     step, args, lower_s, compile_s = measure.compile_train_step(config, task)
     state, batch, _ = args
-    spec = (task or tasks.build(config.task, config.data, config.seed)).spec
+    task = task or tasks.build(config.task, config.data, config.seed)
+    spec = task.spec
+    # the host's share of a training step: one fresh batch per call, as in training
+    batch_s = median_seconds(_next_batch, (task, itertools.count(1), config.batch_size), 5)
     compiled[name] = (step, args)
     params = models.count_params(state.params)
     B, L = batch["inputs"].shape[:2]
@@ -266,6 +272,7 @@ def end_to_end(
         "config": f"{config.model} on {config.task}",
         "params": params,
         "batch": f"{B} x {L}",
+        "batch_ms": 1e3 * batch_s,
         "lower_s": lower_s,
         "compile_s": compile_s,
         "cached_compile_s": _cached_compile_s(

@@ -5,7 +5,7 @@ r"""Benchmark config: the shapes, suites and target ratios that `experiments.ben
 
 (torch is an optional peer: `pip install -e ".[bench]"`.) Every field below has a flag of the
 same name (`--lengths=32,256`, `--suites=targets`, `--families=lstm,conv`, ...); the code that
-builds, times and writes is `cnnrnn_jax/bench/`. Three suites:
+builds, times and writes is `cnnrnn_jax/bench/`. Three suites by default, and a fourth:
 
   targets  B=64, input 128, hidden 256, T=256, float32: every implementation of every
            family -- recurrences (ours fused and scan, Flax nn.RNN cells, torch),
@@ -18,6 +18,14 @@ builds, times and writes is `cnnrnn_jax/bench/`. Three suites:
            LSTM and GRU layers, convolution layer, Kim CNN, linear recurrence, attention.
   batch    the Kim CNN and the LSTM model (same embedding and head) at T=`batch_length` and
            batch sizes `batch_sizes`.
+  train_steps  (`--suites=train_steps`, not in the default run) the jitted train steps users
+           run: the reference configs of bench/train_steps.py (`train_models`) at their
+           shapes, each against a torch twin of the same parameter count (--with_torch; timed
+           in its own process with each of `torch_threads`, the fastest counts), with compile
+           seconds (cold and from the persistent cache), the trainer's logged steps/s from a
+           short real run against the isolated step, and where the LSTM and GRU steps spend
+           their time. Writes train_steps.csv and train_steps.png too; its recorded run is in
+           docs/performance.md.
 
 Every row: forward and forward+backward wall time (median over rounds, after compilation,
 implementations interleaved in each round), compile time, XLA's compiled temporary memory,
@@ -102,7 +110,7 @@ FAMILIES = (
 )
 # What each field with a flag of the same name in experiments/benchmark.py means (its --help).
 FLAG_HELP = {
-  "suites": "Which suites to run: targets, lengths, batch.",
+  "suites": "Which suites to run: targets, lengths, batch, train_steps.",
   "families": "Only these families (default: all): lstm, gru, rnn, conv, kim_cnn, lstm_model, "
   "linear, attention, conv2d.",
   "with_torch": "Also time torch nn.LSTM/GRU/RNN/Conv1d (needs torch installed: "
