@@ -256,6 +256,7 @@ def test_train_steps_suite_times_ours_the_trainer_and_the_twin(tmp_path):
   assert kinds["per step: matmul"] > 0 and all(ms >= 0 for ms in kinds.values())
   assert row["params"] > 0 and row["ours_ms"] > 0 and row["compile_s"] > 0
   assert row["cached_compile_s"] >= 0 and row["trainer_steps_per_s"] > 0
+  assert row["trainer_over_step"] == row["trainer_steps_per_s"] / row["isolated_steps_per_s"]
   if threads:
     assert row["torch_1t_ms"] > 0 and row["ours_over_torch"] > 0
   bench_config = benchmark_config.get_config()

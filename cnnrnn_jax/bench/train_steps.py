@@ -245,7 +245,8 @@ def end_to_end(
 ) -> tuple[list[dict[str, Any]], Profiles]:
   """One row per config: our train step (median of `rounds` interleaved rounds after
   compilation), its lower/compile seconds (cold and from the persistent cache), the
-  trainer's logged steps/s over the isolated step's rate (and the milliseconds the task
+  trainer's logged steps/s over the isolated step's rate timed right after the trainer's
+  run (and the milliseconds the task
   takes to make one training batch on the host, part of the difference), and, when
   `torch_threads` is not empty, the torch twin's step with each thread count (same
   parameter count, asserted) and ours over the fastest. Torch is timed after ours, in its
@@ -295,13 +296,17 @@ def end_to_end(
       profiles[name] = cost.time_by_kind(cost.op_profile(step, args, top=None), steps)
   for row in rows:
     config = configs[row["model"]]
+    step, args = compiled[row["model"]]
     if stand_in_task(config) is not None:  # its task reads files: no real run
       row["trainer_steps_per_s"] = row["trainer_over_step"] = float("nan")
+      row["isolated_steps_per_s"] = 1e3 / row["ours_ms"]
       continue
     progress(f"a short real run of {row['model']} ({trainer_steps * (trainer_windows + 1)} steps)")
     rate = trainer_steps_per_s(config, trainer_steps, trainer_windows)
-    row["trainer_steps_per_s"] = rate
-    row["trainer_over_step"] = rate * row["ours_ms"] / 1e3
+    # the isolated step again, right after the run: both under the same load
+    isolated = 1.0 / median_seconds(step, args, trainer_steps)
+    row["trainer_steps_per_s"], row["isolated_steps_per_s"] = rate, isolated
+    row["trainer_over_step"] = rate / isolated
   for threads in torch_threads:
     progress(f"timing {len(twins)} torch twins with {threads} thread(s) in a separate process")
     found = peers.twin_times(twins, threads, rounds)
