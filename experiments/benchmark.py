@@ -2,8 +2,10 @@ r"""Speed, in ratios measured in one run: our cores against each other and again
 
   python -m experiments.benchmark --outdir=runs/benchmark               # <= 10 min, 2 CPU cores
   python -m experiments.benchmark --outdir=runs/benchmark --with_torch  # + torch peers
+  python -m experiments.benchmark --suites=train_steps --with_torch --outdir=runs/train_steps
 
-Writes results.csv, tables.md and benchmark.png into --outdir and prints tables.md. The
+Writes results.csv, tables.md and benchmark.png into --outdir and prints tables.md (the
+train_steps suite, whole train steps against torch twins, also train_steps.csv and .png). The
 suites, shapes and target ratios, and the measured results of the recorded runs, are in
 cnnrnn_jax/configs/benchmark.py: each flag below sets the config field of the same name and
 defaults to it. The code is cnnrnn_jax/bench/.
@@ -49,7 +51,7 @@ def _config():
   for name, flag in _FLAGS.items():
     value = flag.value
     if isinstance(value, list):
-      numbers = name in ("lengths", "batch_sizes")
+      numbers = name in ("lengths", "batch_sizes", "torch_threads")
       try:
         value = tuple(int(v) for v in value) if numbers else tuple(value)
       except ValueError:

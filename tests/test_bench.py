@@ -187,3 +187,82 @@ def test_step_times_gives_seconds_per_training_step_of_each_config():
   config.arch.update(embed_dim=8, num_filters=8)
   out = bench.step_times({"small": config}, rounds=2, repeats=1)
   assert list(out) == ["small_s_per_step"] and 0 < out["small_s_per_step"] < 10
+
+
+def _twin_and_ours(config):
+  """(the torch twin description, our parameter count) of a train_steps reference config."""
+  from cnnrnn_jax import models, tasks
+  from cnnrnn_jax.bench import train_steps
+
+  task = train_steps.stand_in_task(config) or tasks.build(config.task, config.data, config.seed)
+  batch = task.train_batch(0, config.batch_size)
+  ours = models.count_params(
+    models.abstract_params(models.build_model(config.model, config.arch, task.spec))
+  )
+  return train_steps.twin_of(config, task.spec, batch["inputs"].shape[1]), ours
+
+
+@pytest.mark.slow  # builds every reference task (MNIST-1D is generated)
+def test_torch_twins_have_our_parameter_counts():
+  """Every reference config of the train_steps suite and its torch twin: same count."""
+  torch = pytest.importorskip("torch")
+  from cnnrnn_jax.bench import peers, train_steps
+
+  for name, config in train_steps.reference_configs().items():
+    if name == "gru_mnist1d":
+      pytest.importorskip("mnist1d")
+    twin, ours = _twin_and_ours(config)
+    step, count = peers.twin_step(torch, twin)
+    assert count == ours, name
+  step()  # the last one trains a step
+
+
+def test_twins_without_torch_say_torch_not_installed(monkeypatch):
+  from cnnrnn_jax.bench import peers
+
+  def missing(name):
+    raise ImportError(f"No module named {name!r}")
+
+  monkeypatch.setattr(peers.importlib, "import_module", missing)
+  with pytest.raises(ConfigError, match="^torch not installed"):
+    peers.twin_times({}, threads=1, rounds=1)
+
+
+def test_unknown_train_models_are_config_errors():
+  config = benchmark_config.get_config()
+  config.train_models = ("lstm", "resnet")
+  with pytest.raises(ConfigError, match=r"unknown train_models \['resnet'\]"):
+    suites.check(config)
+
+
+@pytest.mark.slow  # compiles, a short real run, and (with torch) a subprocess
+def test_train_steps_suite_times_ours_the_trainer_and_the_twin(tmp_path):
+  from cnnrnn_jax.bench import runner, train_steps
+
+  config = train_steps.reference_configs()["gru"]
+  config.batch_size, config.data.seq_len, config.data.vocab_size = 4, 8, 50
+  config.arch.update(embed_dim=4, hidden=8)
+  try:
+    import torch  # noqa: F401
+
+    threads = (1,)
+  except ImportError:
+    threads = ()
+  rows, profiles = train_steps.end_to_end(
+    {"gru": config}, 2, threads, 2, 1, lambda msg: None, profile=("gru",)
+  )
+  (row,) = rows
+  kinds = dict(profiles["gru"])
+  assert kinds["per step: matmul"] > 0 and all(ms >= 0 for ms in kinds.values())
+  assert row["params"] > 0 and row["ours_ms"] > 0 and row["compile_s"] > 0
+  assert row["cached_compile_s"] >= 0 and row["trainer_steps_per_s"] > 0
+  assert row["trainer_over_step"] == row["trainer_steps_per_s"] / row["isolated_steps_per_s"]
+  if threads:
+    assert row["torch_1t_ms"] > 0 and row["ours_over_torch"] > 0
+  bench_config = benchmark_config.get_config()
+  bench_config.suites = ("train_steps",)
+  results = runner.Results([], [], None, "", bench_config, rows)
+  text = "\n".join(tables.train_steps_sections(rows, bench_config, bool(threads), profiles))
+  assert "GRU, same" in text and "trainer / isolated" in text and "per step: matmul" in text
+  paths = runner.write(results, str(tmp_path))
+  assert os.path.getsize(tmp_path / "train_steps.png") > 10_000 and len(paths) == 5

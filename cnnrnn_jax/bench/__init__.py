@@ -10,7 +10,8 @@
   tables.py       results.csv rows, the markdown tables, the target verdicts
   plots.py        benchmark.png
   runner.py       run(config) builds, times and tabulates; write(results, outdir) saves
-  train_steps.py  seconds per training step of whole training configs (Keras IMDB pair, video)
+  train_steps.py  seconds per training step of whole training configs (Keras IMDB pair, video;
+                  the train_steps suite: the reference configs against torch twins)
 
 The targets (shapes, suites, target ratios) and the measured results of the recorded runs are
 in configs/benchmark.py; `python -m experiments.benchmark` reads its flags and calls `run`.

@@ -13,6 +13,8 @@ Shape key: N matrix side of the matmul ceiling.
                              optimized HLO holds (the "why" behind a timing)
   op_profile(call, args)     wall time per XLA op (thunk) of a compiled call, from a
                              profiler trace: where the time goes
+  time_by_kind(profile, L)   that time summed by kind: per-step matmuls, copies and
+                             elementwise ops of a scan, once-per-call matmuls, zero fills
 
 Wall time itself is measured by `cnnrnn_jax.timing`.
 """
@@ -183,11 +185,11 @@ def hlo_op_counts(compiled: Any, ops: Sequence[str] = HLO_OPS) -> dict[str, int]
 
 
 def op_profile(
-  call: Callable, args: Sequence[Any], repeats: int = 3, top: int = 12
+  call: Callable, args: Sequence[Any], repeats: int = 3, top: int | None = 12
 ) -> list[tuple[str, float, int]]:
-  """[(op name, ms per call, executions per call)] of the `top` slowest ops (XLA:CPU
-  thunks, loops included with their bodies), from a jax.profiler trace of `repeats`
-  calls after a warm-up."""
+  """[(op name, ms per call, executions per call)] of the `top` slowest ops (None: all;
+  XLA:CPU thunks, loops included with their bodies), from a jax.profiler trace of
+  `repeats` calls after a warm-up."""
   block(call(*args))
   with tempfile.TemporaryDirectory() as logdir:
     jax.profiler.start_trace(logdir, create_perfetto_trace=True)
@@ -214,3 +216,32 @@ def op_profile(
     (f"{name} {shapes.get(name, '')}".strip(), us / repeats / 1e3, count[name] // repeats)
     for name, us in total.most_common(top)
   ]
+
+
+def time_by_kind(profile: Sequence[tuple[str, float, int]], steps: int) -> list[tuple[str, float]]:
+  """[(kind, ms per call)] of an `op_profile` (every op: top=None), the kinds of a scan:
+  ops run once per time step or more (inside the loops of a recurrence of `steps` steps)
+  as matmuls, copies into the stacked outputs and elementwise; ops run once per call as
+  matmuls, zero-filled buffers (broadcasts: the stacked outputs, the embedding gradient)
+  and the rest; and waits on the thread pool. Loops themselves are left out (their time
+  is their bodies'). Largest first."""
+  kinds: collections.Counter = collections.Counter()
+  for name, ms, runs in profile:
+    if name.startswith("while"):
+      continue
+    matmul = "ynn" in name or "dot" in name or "xnn" in name
+    if "Await" in name or name.startswith("end:"):
+      kind = "waits on the thread pool"
+    elif runs >= steps:
+      copies = ("dynamic-update-slice", "concatenate", "copy", "slice_fusion", "dynamic-slice")
+      kind = "per step: " + (
+        "matmul"
+        if matmul
+        else "copies, slices"
+        if any(c in name for c in copies)
+        else "elementwise"
+      )
+    else:
+      kind = "once: " + ("matmul" if matmul else "zero fill" if "broadcast" in name else "other")
+    kinds[kind] += ms
+  return kinds.most_common()

@@ -65,3 +65,30 @@ def benchmark_figure(
   _target_ratios(axes[1], verdicts)
   _achieved_rate(axes[2], rows, ceiling)
   return fig
+
+
+def train_steps_figure(rows: Sequence[Row], config) -> Figure:
+  """Two panels: ms per train step, ours next to the fastest torch twin, per reference
+  config (log scale); ours / torch against each config's target."""
+  fig, axes = plotting.row_of_axes(2, width=6.5, height=4.5)
+  names = [r["model"] for r in rows]
+  x = range(len(rows))
+  axes[0].bar([i - 0.2 for i in x], [r["ours_ms"] for r in rows], 0.4, label="ours (JAX)")
+  axes[0].bar([i + 0.2 for i in x], [r["torch_ms"] for r in rows], 0.4, label="torch twin")
+  axes[0].set(yscale="log", ylabel="ms per train step (median)", title="whole train steps")
+  axes[0].set_xticks(list(x), names, rotation=45, ha="right", fontsize=8)
+  axes[0].legend(fontsize=8)
+  ratios = [r["ours_over_torch"] for r in rows]
+  limits = [config.targets.train_steps.get(n) for n in names]
+  colors = [
+    "tab:gray" if lim is None else ("tab:green" if ratio <= lim else "tab:red")
+    for ratio, lim in zip(ratios, limits)
+  ]
+  axes[1].bar(list(x), ratios, color=colors)
+  for i, lim in enumerate(limits):
+    if lim is not None:
+      axes[1].plot([i - 0.4, i + 0.4], [lim, lim], "k--", lw=1)
+  axes[1].axhline(1.0, color="k", lw=0.5)
+  axes[1].set(ylabel="ours / torch (dashed: target)", title="ratio (green: target holds)")
+  axes[1].set_xticks(list(x), names, rotation=45, ha="right", fontsize=8)
+  return fig

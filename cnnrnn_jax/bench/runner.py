@@ -20,7 +20,7 @@ import jax
 import ml_collections
 
 from cnnrnn_jax import conv, plotting
-from cnnrnn_jax.bench import cost, machine, peers, plots, suites, tables
+from cnnrnn_jax.bench import cost, machine, peers, plots, suites, tables, train_steps
 from cnnrnn_jax.bench.cases import Case
 from cnnrnn_jax.bench.suites import Progress
 from cnnrnn_jax.timing import summarize_times, time_interleaved
@@ -43,6 +43,7 @@ class Results:
   ceiling: float | None
   text: str
   config: ml_collections.ConfigDict
+  train_rows: list[tables.Row] = dataclasses.field(default_factory=list)
 
 
 def time_cases(found: Sequence[Case], repeats: int, pause_s: float) -> None:
@@ -99,6 +100,16 @@ def run(config: ml_collections.ConfigDict, progress: Progress = progress) -> Res
       for case in point:  # free the compiled executables and inputs of this point
         case.call, case.args = None, ()
 
+  train_rows, train_profiles = [], {}
+  if "train_steps" in c.suites:
+    configs = train_steps.reference_configs()
+    chosen = {name: configs[name] for name in (c.train_models or configs)}
+    threads = tuple(c.torch_threads) if torch is not None else ()
+    profiled = tuple(c.train_profile) if c.profile else ()
+    train_rows, train_profiles = train_steps.end_to_end(
+      chosen, c.train_rounds, threads, c.trainer_steps, c.trainer_windows, progress, profiled
+    )
+
   rows = tables.rows_of(found, ceiling)
   verdicts = tables.target_verdicts(rows, c.targets, conv.IMPLS) if "targets" in c.suites else []
   load_end = machine.format_load(machine.load_average())
@@ -107,22 +118,34 @@ def run(config: ml_collections.ConfigDict, progress: Progress = progress) -> Res
     f"{env}; load average at end {load_end}",
   ]
   parts += tables.sections(rows, c, ceiling, verdicts, profiles)
-  return Results(rows, verdicts, ceiling, "\n\n".join(parts) + "\n", c)
+  if train_rows:
+    parts += tables.train_steps_sections(train_rows, c, torch is not None, train_profiles)
+  return Results(rows, verdicts, ceiling, "\n\n".join(parts) + "\n", c, train_rows)
+
+
+def _write_csv(path: str, rows: Sequence[tables.Row]) -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["suite"])
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def write(results: Results, outdir: str) -> list[str]:
-  """Writes tables.md, results.csv and benchmark.png into `outdir`; returns their paths."""
+  """Writes tables.md, results.csv and benchmark.png into `outdir` (and train_steps.csv,
+  train_steps.png for the train_steps suite); returns their paths."""
   os.makedirs(outdir, exist_ok=True)
   paths = [os.path.join(outdir, name) for name in ("results.csv", "tables.md", "benchmark.png")]
   with open(paths[1], "w") as f:
     f.write(results.text)
-  with open(paths[0], "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(results.rows[0]) if results.rows else ["suite"])
-    writer.writeheader()
-    writer.writerows(results.rows)
+  _write_csv(paths[0], results.rows)
   fig = plots.benchmark_figure(
     results.rows, results.verdicts, results.ceiling, results.config.sweep_batch
   )
   with open(paths[2], "wb") as f:
     f.write(plotting.png_bytes(fig))
+  if results.train_rows:
+    paths += [os.path.join(outdir, name) for name in ("train_steps.csv", "train_steps.png")]
+    _write_csv(paths[3], results.train_rows)
+    with open(paths[4], "wb") as f:
+      f.write(plotting.png_bytes(plots.train_steps_figure(results.train_rows, results.config)))
   return paths

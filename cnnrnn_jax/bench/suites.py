@@ -2,6 +2,7 @@
 
 targets      every implementation of every family at one shape, the matmul ceiling
              first (its rate is the ceiling every other row is read against)
+train_steps  the reference training configs, whole train steps (bench/train_steps.py)
 sweep_point  the timed implementation of each family (or every one, sweep_impls='all')
              at one (B, T) point of the lengths or batch suite
 """
@@ -14,7 +15,7 @@ from types import ModuleType
 import ml_collections
 
 from cnnrnn_jax import conv, conv2d, linear_scan, recurrent
-from cnnrnn_jax.bench import cases, peers
+from cnnrnn_jax.bench import cases, peers, train_steps
 from cnnrnn_jax.bench.cases import Case
 from cnnrnn_jax.configs.benchmark import FAMILIES, SUITES
 from cnnrnn_jax.errors import ConfigError
@@ -32,6 +33,12 @@ def check(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f"unknown families {sorted(unknown)}; use some of {', '.join(FAMILIES)}")
   if config.sweep_impls not in ("timed", "all"):
     raise ConfigError(f"unknown sweep_impls {config.sweep_impls!r}; use 'timed' or 'all'")
+  unknown = set(config.train_models) - set(train_steps.REFERENCE_LABELS)
+  if unknown:
+    raise ConfigError(
+      f"unknown train_models {sorted(unknown)}; use some of "
+      f"{', '.join(train_steps.REFERENCE_LABELS)}"
+    )
 
 
 def wanted(config: ml_collections.ConfigDict, family: str) -> bool:

@@ -271,3 +271,86 @@ def sections(
       sweep(rows, "batch", "B"),
     ]
   return parts
+
+
+def train_steps_sections(
+  rows: Sequence[Row],
+  config: ml_collections.ConfigDict,
+  with_torch: bool,
+  profiles: dict[str, list[tuple[str, float]]] | None = None,
+) -> list[str]:
+  """The train_steps suite's tables: ours against the torch twin (with each target ratio
+  and whether it holds), compile seconds and the trainer's steps/s, then where the
+  profiled steps' time goes (ms per step by kind of XLA op)."""
+  from cnnrnn_jax.bench.train_steps import REFERENCE_LABELS  # (train_steps imports tables' deps)
+
+  wanted, threads = config.targets.train_steps, tuple(config.torch_threads)
+  torch_cols = [f"torch {n} thread{'s' if n > 1 else ''} ms" for n in threads]
+  speed = []
+  for r in rows:
+    limit = wanted.get(r["model"])
+    ratio = r["ours_over_torch"]
+    holds = "-" if limit is None or ratio != ratio else ("yes" if ratio <= limit else "no")
+    speed.append(
+      [REFERENCE_LABELS[r["model"]], f"{r['params']:,}", r["batch"], r["ours_ms"]]
+      + [r.get(f"torch_{n}t_ms", "") for n in threads]
+      + [f"{ratio:.2f}" if ratio == ratio else "-", f"<= {limit}" if limit else "-", holds]
+    )
+  header = ["model (config)", "params", "batch", "ours ms/step"]
+  header += torch_cols + ["ours / torch", "target", "holds"]
+  if not with_torch:
+    header, speed = header[:4], [row[:4] for row in speed]
+  loop_limit = config.targets.trainer_over_step
+  loop = [
+    [
+      REFERENCE_LABELS[r["model"]],
+      r["lower_s"],
+      r["compile_s"],
+      r["cached_compile_s"],
+      r["batch_ms"],
+      r["trainer_steps_per_s"],
+      r["isolated_steps_per_s"],
+      "-" if r["trainer_over_step"] != r["trainer_over_step"] else f"{r['trainer_over_step']:.2f}",
+      "-"
+      if r["trainer_over_step"] != r["trainer_over_step"]
+      else ("yes" if r["trainer_over_step"] >= loop_limit else "no"),
+    ]
+    for r in rows
+  ]
+  parts = [
+    f"## train_steps: whole jitted train steps (AdamW, clipping at norm 1), medians of "
+    f"{config.train_rounds} interleaved rounds"
+    + ("; torch twins in their own process, the faster thread count counts" if with_torch else "")
+    + ("" if with_torch else " (torch twins not timed: --with_torch)"),
+    markdown_table(header, speed),
+    f"## train_steps: compile seconds and the trainer loop (steps/s logged over "
+    f"{config.trainer_windows} windows of {config.trainer_steps} steps, and the isolated step "
+    f"timed right after; target >= {loop_limit})",
+    markdown_table(
+      [
+        "model (config)",
+        "lower s",
+        "compile s",
+        "lower + compile s, cached",
+        "batch ms (host)",
+        "trainer steps/s",
+        "isolated steps/s",
+        "trainer / isolated",
+        "holds",
+      ],
+      loop,
+      digits=2,
+    ),
+  ]
+  for name, kinds in (profiles or {}).items():
+    total = sum(ms for _, ms in kinds)
+    parts += [
+      f"## where the train step of {REFERENCE_LABELS[name]} spends its time (XLA ops, ms "
+      "per step under the profiler; per step = inside the scans' loops)",
+      markdown_table(
+        ["kind of op", "ms", "share"],
+        [[kind, ms, f"{100 * ms / total:.0f}%"] for kind, ms in kinds],
+        digits=2,
+      ),
+    ]
+  return parts

@@ -5,7 +5,7 @@ r"""Benchmark config: the shapes, suites and target ratios that `experiments.ben
 
 (torch is an optional peer: `pip install -e ".[bench]"`.) Every field below has a flag of the
 same name (`--lengths=32,256`, `--suites=targets`, `--families=lstm,conv`, ...); the code that
-builds, times and writes is `cnnrnn_jax/bench/`. Three suites:
+builds, times and writes is `cnnrnn_jax/bench/`. Three suites by default, and a fourth:
 
   targets  B=64, input 128, hidden 256, T=256, float32: every implementation of every
            family -- recurrences (ours fused and scan, Flax nn.RNN cells, torch),
@@ -18,6 +18,14 @@ builds, times and writes is `cnnrnn_jax/bench/`. Three suites:
            LSTM and GRU layers, convolution layer, Kim CNN, linear recurrence, attention.
   batch    the Kim CNN and the LSTM model (same embedding and head) at T=`batch_length` and
            batch sizes `batch_sizes`.
+  train_steps  (`--suites=train_steps`, not in the default run) the jitted train steps users
+           run: the reference configs of bench/train_steps.py (`train_models`) at their
+           shapes, each against a torch twin of the same parameter count (--with_torch; timed
+           in its own process with each of `torch_threads`, the fastest counts), with compile
+           seconds (cold and from the persistent cache), the trainer's logged steps/s from a
+           short real run against the isolated step, and where the LSTM and GRU steps spend
+           their time. Writes train_steps.csv and train_steps.png too; its recorded run is in
+           docs/performance.md.
 
 Every row: forward and forward+backward wall time (median over rounds, after compilation,
 implementations interleaved in each round), compile time, XLA's compiled temporary memory,
@@ -88,7 +96,7 @@ peers; `--sweep_impls=all` times every implementation along the sweep for that r
 
 import ml_collections
 
-SUITES = ("targets", "lengths", "batch")
+SUITES = ("targets", "lengths", "batch", "train_steps")
 FAMILIES = (
   "lstm",
   "gru",
@@ -102,7 +110,7 @@ FAMILIES = (
 )
 # What each field with a flag of the same name in experiments/benchmark.py means (its --help).
 FLAG_HELP = {
-  "suites": "Which suites to run: targets, lengths, batch.",
+  "suites": "Which suites to run: targets, lengths, batch, train_steps.",
   "families": "Only these families (default: all): lstm, gru, rnn, conv, kim_cnn, lstm_model, "
   "linear, attention, conv2d.",
   "with_torch": "Also time torch nn.LSTM/GRU/RNN/Conv1d (needs torch installed: "
@@ -128,6 +136,14 @@ FLAG_HELP = {
   "profile": "Print where the fwd+bwd time of our LSTM and GRU goes, per XLA op "
   "(bench.op_profile; XLA:CPU only).",
   "attention_max_mb": "Skip attention where one B x heads x T x T float32 tensor exceeds this.",
+  "train_models": "The train_steps suite's reference configs (default: all): tcn_copy, kim_cnn, "
+  "lstm, bilstm, gru, transformer, gru_mnist1d, tcn_seq_mnist.",
+  "train_rounds": "Timed rounds of the train_steps suite (ours and each torch process).",
+  "torch_threads": "torch thread counts of the train_steps suite's twins (the fastest counts).",
+  "trainer_steps": "Steps per logging window of the train_steps suite's short real runs.",
+  "trainer_windows": "Timed logging windows of each short real run (after the first).",
+  "train_profile": "train_steps reference configs whose step is profiled by kind of XLA op "
+  "(with --profile).",
 }
 
 
@@ -135,7 +151,7 @@ def get_config() -> ml_collections.ConfigDict:
   """The recorded run's settings (the flags of `experiments.benchmark` default to these;
   FLAG_HELP says what each of those fields means)."""
   c = ml_collections.ConfigDict()
-  c.suites = SUITES
+  c.suites = ("targets", "lengths", "batch")  # train_steps: --suites=train_steps
   c.families = ()  # empty: all of FAMILIES
   c.with_torch = False
   c.repeats = 5
@@ -170,6 +186,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.reuse_freed_memory = True
   c.profile = True
 
+  # The train_steps suite (bench/train_steps.py): whole train steps against torch twins.
+  c.train_models = ()  # empty: every reference config
+  c.train_rounds = 10
+  c.torch_threads = (1, 2)
+  c.trainer_steps = 25
+  c.trainer_windows = 3
+  c.train_profile = ("lstm", "gru")  # whose train step is profiled per kind of XLA op
+
   # Target ratios of fwd+bwd time ("ours" is the faster of our fused and scan recurrences,
   # the peer its fastest variant) and the share of the matmul ceiling our LSTM should reach.
   c.targets = ml_collections.ConfigDict()
@@ -178,4 +202,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.targets.gru_over_torch = 0.8
   c.targets.kim_cnn_vmap_over_xla = 1.15
   c.targets.lstm_pct_ceiling = 60.0
+  # train_steps: ours / the fastest torch twin, per reference config; and the trainer's
+  # logged steps/s over the isolated step's rate
+  c.targets.train_steps = ml_collections.ConfigDict(
+    {"lstm": 1.0, "bilstm": 1.0, "gru": 0.9, "kim_cnn": 0.7, "tcn_copy": 0.7}
+  )
+  c.targets.trainer_over_step = 0.9
   return c

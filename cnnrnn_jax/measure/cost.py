@@ -207,8 +207,11 @@ def timing_params(model: nn.Module, batch: Batch, seed: int = 0) -> Any:
   )
 
 
-def _train_step_parts(config):
-  task, model = train.setup(config)
+def _train_step_parts(config, task=None):
+  if task is None:
+    task, model = train.setup(config)
+  else:  # a stand-in of the config's task (same spec), e.g. random data of its shapes
+    model = models.build_model(config.model, config.arch, task.spec)
   batch = task.train_batch(0, config.batch_size)
   state = train.TrainState.create(
     apply_fn=model.apply,
@@ -219,10 +222,11 @@ def _train_step_parts(config):
 
 
 def compile_train_step(
-  config: ml_collections.ConfigDict,
+  config: ml_collections.ConfigDict, task: Any = None
 ) -> tuple[jax.stages.Compiled, tuple[train.TrainState, Batch, jax.Array], float, float]:
-  """(compiled train step, its arguments, lower seconds, compile seconds)."""
-  task, _, state, batch, rng = _train_step_parts(config)
+  """(compiled train step, its arguments, lower seconds, compile seconds); `task` replaces
+  the config's task (e.g. random data of the same spec) when given."""
+  task, _, state, batch, rng = _train_step_parts(config, task)
   step = jax.jit(functools.partial(train.train_step, spec=task.spec))
   start = time.perf_counter()
   lowered = step.lower(state, batch, rng)
