@@ -39,6 +39,13 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # Modules to import before anything is looked up (docs/extending.md): your models, tasks and
   # probes, e.g. 'my_pkg.models,my_pkg.tasks'. Their registered settings are in arch and data.
   config.plugins = ""
+  # Accelerators (docs/accelerators.md): compute dtype float32 | bfloat16 (parameters, optimizer
+  # state and the loss stay float32); 'START,END' traces those steps into workdir/profile;
+  # peak FLOP/s for the logged utilisation (None = the device table, or on CPU a measured
+  # matmul ceiling).
+  config.dtype = "float32"
+  config.profile_steps = ""
+  config.peak_flops = config_dict.placeholder(float)
 
   config.arch = ml_collections.ConfigDict()
   config.arch.embed_dim = 64
