@@ -61,6 +61,7 @@ RULES: dict[str, Rule] = {
   "distributed": Rule("bool"),
   "dtype": Rule("str", choices=models.DTYPES),
   "profile_steps": Rule("str"),
+  "log_flops": Rule("bool"),
   "peak_flops": Rule("float", 0.0, optional=True),
   "arch.embed_dim": _POSITIVE,
   "arch.hidden": _POSITIVE,

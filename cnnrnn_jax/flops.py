@@ -172,7 +172,7 @@ def table_peak(device_kind: str, dtype: str) -> float | None:
 
 
 @functools.cache
-def measured_matmul_peak(dtype: str = "float32", n: int = 1024, repeats: int = 5) -> float:
+def measured_matmul_peak(dtype: str = "float32", n: int = 1024, repeats: int = 3) -> float:
   """FLOP/s of the fastest of `repeats` N x N matmuls in `dtype` on the default device,
   after one warm-up: this machine's practical ceiling. Measured once per process."""
   k_a, k_b = jax.random.split(jax.random.PRNGKey(0))

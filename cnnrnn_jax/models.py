@@ -66,15 +66,23 @@ from cnnrnn_jax.tasks.base import TaskSpec
 DTYPES = ("float32", "bfloat16")  # compute dtypes (config.dtype); parameters stay float32
 
 
-def cast_floating(tree: Any, dtype: str) -> Any:
-  """`tree` with its floating-point arrays cast to `dtype` (integers and complex untouched)."""
+# Parameters kept in float32 under mixed precision: the LRU's (its eigenvalues sit within
+# 1e-3 of the unit circle, where bfloat16's 2^-8 steps would move them; its state is
+# complex64 anyway, there being no bfloat16 complex type).
+FLOAT32_PARAMS = ("lru",)
 
-  def cast(x):
-    if jnp.issubdtype(jnp.result_type(x), jnp.floating):
+
+def cast_floating(tree: Any, dtype: str) -> Any:
+  """`tree` with its floating-point arrays cast to `dtype`; integers, complex and the
+  subtrees named in FLOAT32_PARAMS untouched."""
+
+  def cast(path, x):
+    keep = any(getattr(k, "key", None) in FLOAT32_PARAMS for k in path)
+    if not keep and jnp.issubdtype(jnp.result_type(x), jnp.floating):
       return jnp.asarray(x).astype(dtype)
     return x
 
-  return jax.tree.map(cast, tree)
+  return jax.tree_util.tree_map_with_path(cast, tree)
 
 
 class SequenceModel(nn.Module):

@@ -358,7 +358,9 @@ def _restore_and_loop(
       (state, sums, task.train_batch(0, config.batch_size), jax.random.PRNGKey(0)),
       config.get("dtype", "float32"),
       config.get("peak_flops"),
-    ),
+    )
+    if config.get("log_flops", True)
+    else flops.StepCost(None),
     trace=profiling.StepTrace(profiling.parse_steps(config.get("profile_steps")), workdir, primary),
   )
   logging.info("train step in %s: %s", config.get("dtype", "float32"), run.cost.describe())

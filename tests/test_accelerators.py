@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import glob
+import gzip
+import json
+import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from tiers import fast_tier
 
-from cnnrnn_jax import models, train
+from cnnrnn_jax import attention, conv, conv2d, linear_scan, models, profiling, recurrent, train
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.optim import make_optimizer
@@ -128,3 +133,99 @@ def test_each_model_and_kind_trains_in_bfloat16(name, kind):
     assert int(sums["first_nonfinite_step"]) == train.NO_BAD_STEP, f"step {i + 1} not finite"
     losses.append(float(sums["loss"]))
   assert losses[-1] < losses[0]  # the same batch three times: it learns
+
+
+# ---------------------------------------------------------------------------------------------
+# The cores in bfloat16 against float32: within bf16 rounding. bfloat16 keeps 8 significant
+# bits (a relative step of 2^-8 = 0.4%); a layer sums tens of rounded products, so we allow
+# 3% of the output's scale (about 8 bf16 steps).
+
+BF16_TOLERANCE = 0.03
+
+CORES = {
+  "conv_xla": (conv.Conv1D(5, 3, "same", impl="xla"), (2, 16, 4)),
+  "conv_vmap": (conv.Conv1D(5, 3, "same", impl="vmap"), (2, 16, 4)),
+  "conv2d": (conv2d.ConvND(5, (3, 3)), (2, 8, 8, 3)),
+  "lstm_fused": (recurrent.RNN("lstm", 6, impl="fused"), (2, 16, 4)),
+  "gru_scan": (recurrent.RNN("gru", 6, impl="scan"), (2, 16, 4)),
+  "rnn_fused": (recurrent.RNN("rnn", 6, impl="fused"), (2, 16, 4)),
+  "mingru": (linear_scan.MinGRU(6), (2, 16, 4)),
+  "lru": (linear_scan.LRU(6), (2, 16, 4)),
+  "attention": (attention.SelfAttention(num_heads=2), (2, 16, 4)),
+  "head": (nn.Dense(3), (2, 4)),
+}
+
+
+@pytest.mark.parametrize("core", fast_tier([(c,) for c in sorted(CORES)], {("lstm_fused",)}))
+def test_cores_in_bfloat16_stay_within_bfloat16_rounding_of_float32(core):
+  module, shape = CORES[core]
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  lengths = jnp.array([shape[1], shape[1] - 3], jnp.int32)
+  args = (x, lengths) if len(shape) == 3 and not core.startswith("conv") else (x,)
+  params = jax.jit(module.init)(jax.random.PRNGKey(1), *args)
+  apply = jax.jit(module.apply)
+  y32 = jax.tree.leaves(apply(params, *args))[0]
+  params16, args16 = models.cast_floating((params, args), "bfloat16")
+  y16 = jax.tree.leaves(apply(params16, *args16))[0]
+  assert y16.dtype == jnp.bfloat16
+  scale = float(jnp.max(jnp.abs(y32)))
+  error = float(jnp.max(jnp.abs(y16.astype(jnp.float32) - y32)))
+  assert error <= BF16_TOLERANCE * scale, (error, scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# A run: FLOP/s in the log records, the profiler trace, and bfloat16's loss next to float32's
+
+
+def _run_config(**overrides):
+  config = default.get_config("gru,order")
+  config.batch_size, config.train_steps = 16, 30
+  config.log_every = config.eval_every = 15
+  config.arch.update({"embed_dim": 8, "hidden": 16})
+  config.data.update({"seq_len": 12, "eval_size": 32})
+  config.checkpoint_every = 0
+  config.opt.update({"warmup_steps": 0, "schedule": "constant", "learning_rate": 1e-2})
+  config.update(overrides)
+  return config
+
+
+def _train_records(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [r for r in map(json.loads, f) if r.get("split") == "train"]
+
+
+@pytest.mark.slow
+def test_run_logs_flops_and_leaves_a_trace_that_parses(tmp_path):
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(_run_config(profile_steps="2,3", peak_flops=1e11), workdir)
+  for record in _train_records(workdir):
+    assert record["gflops_per_sec"] > 0
+    assert record["utilisation"] == pytest.approx(record["gflops_per_sec"] * 1e9 / 1e11)
+  found = glob.glob(os.path.join(workdir, profiling.SUBDIR, "plugins", "profile", "*", "*"))
+  assert any(p.endswith(".xplane.pb") and os.path.getsize(p) > 0 for p in found), found
+  (perfetto,) = [p for p in found if p.endswith("perfetto_trace.json.gz")]
+  with gzip.open(perfetto) as f:
+    events = json.load(f)["traceEvents"]
+  assert any(e.get("ph") == "X" for e in events)  # timed events: the steps' ops
+
+
+def test_profile_steps_must_be_a_range():
+  for bad in ("3", "0,2", "5,4", "a,b"):
+    with pytest.raises(ConfigError, match="profile_steps"):
+      profiling.parse_steps(bad)
+  assert profiling.parse_steps("") is None and profiling.parse_steps("2,2") == (2, 2)
+
+
+# bfloat16 against float32 on the same small run (same seed, data and steps): the final
+# training loss within this absolute tolerance (measured: see the test's numbers on failure).
+LOSS_TOLERANCE = 0.05
+
+
+@pytest.mark.slow
+def test_bfloat16_run_ends_near_the_float32_run(tmp_path):
+  losses = {}
+  for dtype in ("float32", "bfloat16"):
+    workdir = str(tmp_path / dtype)
+    train.train_and_evaluate(_run_config(dtype=dtype, log_flops=False), workdir)
+    losses[dtype] = _train_records(workdir)[-1]["loss"]
+  assert abs(losses["bfloat16"] - losses["float32"]) <= LOSS_TOLERANCE, losses
