@@ -62,7 +62,8 @@ def dot_product_attention(
   """
   logits_NxLxS = jnp.einsum("lnk,snk->nls", q_LxNxK, k_SxNxK) / math.sqrt(q_LxNxK.shape[-1])
   logits_NxLxS = jnp.where(mask_LxS[None], logits_NxLxS, jnp.finfo(logits_NxLxS.dtype).min)
-  weights_NxLxS = jax.nn.softmax(logits_NxLxS, axis=-1)
+  # the softmax's sum in float32 (mixed precision), the weights back in the compute dtype
+  weights_NxLxS = jax.nn.softmax(logits_NxLxS.astype(jnp.float32), axis=-1).astype(v_SxNxK.dtype)
   return jnp.einsum("nls,snk->lnk", weights_NxLxS, v_SxNxK), weights_NxLxS
 
 
@@ -189,7 +190,7 @@ class Transformer(nn.Module):
       ]
     else:
       raise ValueError(f"unknown positions {self.positions!r}; use one of {POSITIONS}")
-    x_BxLxD = x_BxLxD + pos_LxD[None]
+    x_BxLxD = x_BxLxD + pos_LxD[None].astype(x_BxLxD.dtype)  # in the compute dtype
     mixer = lambda name: SelfAttention(self.num_heads, self.causal, name=name)
     y_BxLxD, aux = PreNormStack(mixer, self.num_layers, self.mlp_dim, self.dropout, name="blocks")(
       x_BxLxD, lengths_B, train

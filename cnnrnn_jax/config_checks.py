@@ -17,7 +17,7 @@ from typing import Any
 
 import ml_collections
 
-from cnnrnn_jax import optim
+from cnnrnn_jax import models, optim, profiling
 from cnnrnn_jax.errors import ConfigError
 
 
@@ -59,6 +59,10 @@ RULES: dict[str, Rule] = {
   "checkpoint_every": _int(0),
   "keep_checkpoints": _POSITIVE,
   "distributed": Rule("bool"),
+  "dtype": Rule("str", choices=models.DTYPES),
+  "profile_steps": Rule("str"),
+  "log_flops": Rule("bool"),
+  "peak_flops": Rule("float", 0.0, optional=True),
   "arch.embed_dim": _POSITIVE,
   "arch.hidden": _POSITIVE,
   "arch.num_filters": _POSITIVE,
@@ -185,3 +189,4 @@ def check(config: ml_collections.ConfigDict) -> None:
       node = node[part]
     else:
       check_field(key, node, rule)
+  profiling.parse_steps(config.get("profile_steps"))

@@ -181,9 +181,10 @@ def lru_coefficients(params: recurrent.Params, x_LxC: jax.Array) -> tuple[jax.Ar
 
 
 def lru_readout(params: recurrent.Params, h_LxN: jax.Array, x_LxC: jax.Array) -> jax.Array:
-  """y_t = Re(C h_t) + D * x_t."""
+  """y_t = Re(C h_t) + D * x_t, in x's dtype (the state is complex64: there is no bfloat16
+  complex type, so under mixed precision the LRU's recurrence stays in complex64)."""
   c_CxN = params["C"][0] + 1j * params["C"][1]
-  return (h_LxN @ c_CxN.T).real + params["D"][None, :] * x_LxC
+  return ((h_LxN @ c_CxN.T).real + params["D"][None, :] * x_LxC).astype(x_LxC.dtype)
 
 
 class LRU(nn.Module):

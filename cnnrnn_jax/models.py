@@ -22,6 +22,12 @@ sequence-to-sequence tasks the whole encoder-decoders of seq2seq.py (`SEQ2SEQ`:
 seq2seq_lstm, seq2seq_gru, convs2s, transformer_s2s), which replace SequenceModel. `register`
 adds one; `validate` checks a config against a task before anything compiles;
 `parameter_counts` sizes a model from shapes alone.
+
+Mixed precision (`dtype`, DTYPES): parameters are created and kept in float32 (so are the
+optimizer state and the loss); `SequenceModel.apply` casts the floating parameters and inputs
+to the compute dtype, so every encoder, core and head computes in it, and the outputs come
+back in float32 for the loss. The cast is differentiated like any op: gradients reach the
+float32 parameters in float32.
 """
 
 from __future__ import annotations
@@ -60,6 +66,27 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.masks import mask_BxL
 from cnnrnn_jax.tasks.base import TaskSpec
 
+DTYPES = ("float32", "bfloat16")  # compute dtypes (config.dtype); parameters stay float32
+
+
+# Parameters kept in float32 under mixed precision: the LRU's (its eigenvalues sit within
+# 1e-3 of the unit circle, where bfloat16's 2^-8 steps would move them; its state is
+# complex64 anyway, there being no bfloat16 complex type).
+FLOAT32_PARAMS = ("lru",)
+
+
+def cast_floating(tree: Any, dtype: str) -> Any:
+  """`tree` with its floating-point arrays cast to `dtype`; integers, complex and the
+  subtrees named in FLOAT32_PARAMS untouched."""
+
+  def cast(path, x):
+    keep = any(getattr(k, "key", None) in FLOAT32_PARAMS for k in path)
+    if not keep and jnp.issubdtype(jnp.result_type(x), jnp.floating):
+      return jnp.asarray(x).astype(dtype)
+    return x
+
+  return jax.tree_util.tree_map_with_path(cast, tree)
+
 
 class SequenceModel(nn.Module):
   """Inputs -> (masked embedding) -> encoder -> dropout -> dense head.
@@ -72,6 +99,14 @@ class SequenceModel(nn.Module):
   encoder: nn.Module
   embed_dim: int = 64
   dropout: float = 0.1
+  dtype: str = "float32"  # compute dtype (DTYPES); parameters stay float32
+
+  @nn.nowrap
+  def apply(self, variables: Any, *args: Any, **kwargs: Any) -> Any:
+    """Module.apply with the parameters cast to the compute dtype first (mixed precision)."""
+    if self.dtype != "float32":
+      variables = {**variables, "params": cast_floating(variables["params"], self.dtype)}
+    return super().apply(variables, *args, **kwargs)
 
   @nn.compact
   def __call__(
@@ -81,17 +116,18 @@ class SequenceModel(nn.Module):
     if self.spec.vocab_size is not None:
       x_BxLxE = nn.Embed(self.spec.vocab_size, self.embed_dim, name="embed")(inputs)
     else:
-      x_BxLxE = inputs.astype(jnp.float32)
+      # init runs with the float32 parameters it creates: in float32 (the same shapes)
+      x_BxLxE = inputs.astype(jnp.float32 if self.is_initializing() else self.dtype)
     x_BxLxE = jnp.where(mask_BxL(lengths_B, L)[:, :, None], x_BxLxE, 0.0)
     seq, pooled, aux = self.encoder(x_BxLxE, lengths_B, train)
     if getattr(self.encoder, "makes_outputs", False):  # linear: the forecast itself
-      return pooled, aux
+      return pooled.astype(jnp.float32), aux
     features = seq if self.spec.per_step else pooled
     features = nn.Dropout(self.dropout, deterministic=not train)(features)
     outputs = nn.Dense(self.spec.num_outputs, name="head")(features)
     if self.spec.kind == "regress" and self.spec.num_outputs == 1:
       outputs = outputs[..., 0]
-    return outputs, aux
+    return outputs.astype(jnp.float32), aux
 
 
 def _seq_padding(spec: TaskSpec, default: str) -> str:
@@ -233,14 +269,21 @@ def validate(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> None
       )
 
 
-def build_model(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> nn.Module:
-  """The registered encoder `name` inside a SequenceModel for `spec` (validated first);
-  after the frame encoder `arch.frame_encoder` when it is not 'none'. An encoder-decoder
-  (`SEQ2SEQ`) is the model itself."""
+def build_model(
+  name: str, arch: ml_collections.ConfigDict, spec: TaskSpec, dtype: str = "float32"
+) -> nn.Module:
+  """The registered encoder `name` inside a SequenceModel for `spec` (validated first),
+  computing in `dtype`; after the frame encoder `arch.frame_encoder` when it is not 'none'.
+  An encoder-decoder (`SEQ2SEQ`) is the model itself, and computes in float32."""
   if name in MODELS:
     arch = plugins.with_settings(arch, "arch", name)
   validate(name, arch, spec)
   if name in SEQ2SEQ:
+    if dtype != "float32":
+      raise ConfigError(
+        f"config.dtype={dtype!r}: the encoder-decoder {name} computes in float32 only; "
+        "drop --config.dtype"
+      )
     return MODELS[name](arch, spec)
   encoder = MODELS[name](arch, spec)
   frame_encoder = arch.get("frame_encoder", "none")
@@ -248,7 +291,7 @@ def build_model(name: str, arch: ml_collections.ConfigDict, spec: TaskSpec) -> n
     encoder = frames.FramesThen(
       FRAME_ENCODERS[frame_encoder](arch, spec), encoder, tuple(spec.frame_shape)
     )
-  return SequenceModel(spec, encoder, arch.embed_dim, arch.dropout)
+  return SequenceModel(spec, encoder, arch.embed_dim, arch.dropout, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,8 +40,10 @@ from jax.sharding import PartitionSpec as P
 from cnnrnn_jax import (
   checkpoint,
   config_checks,
+  flops,
   models,
   plugins,
+  profiling,
   progress,
   selection,
   stopping,
@@ -104,7 +106,8 @@ def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
   plugins.load(config.get("plugins"))
   config_checks.check(config)  # the optimizer's knobs included (optim.OPTIMIZERS)
   task = tasks.build(config.task, config.data, config.seed)
-  model = models.build_model(config.model, config.arch, task.spec)
+  dtype = config.get("dtype", "float32")  # configs saved before the knob: float32
+  model = models.build_model(config.model, config.arch, task.spec, dtype)
   return task, model
 
 
@@ -352,10 +355,21 @@ def _restore_and_loop(
     rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
     writer=MetricWriter(workdir, config.seed, start, active=primary),
     stop=stop,
+    cost=flops.StepCost.of(
+      functools.partial(train_and_accumulate, spec=spec),
+      (state, sums, task.train_batch(0, config.batch_size), jax.random.PRNGKey(0)),
+      config.get("dtype", "float32"),
+      config.get("peak_flops"),
+    )
+    if config.get("log_flops", True)
+    else flops.StepCost(None),
+    trace=profiling.StepTrace(profiling.parse_steps(config.get("profile_steps")), workdir, primary),
   )
+  logger.info("train step in %s: %s", config.get("dtype", "float32"), run.cost.describe())
   try:
     return _loop(run, state, sums, start)
   finally:
+    run.trace.stop()
     run.writer.close()
 
 
@@ -395,6 +409,8 @@ class _Run:
   select_spec: TaskSpec | None = None  # the selection split's (its own naive baseline)
   select_fn: Any = None
   metrics_path: str = ""
+  cost: flops.StepCost = flops.StepCost(None)  # FLOPs of a train step, the device's peak
+  trace: profiling.StepTrace | None = None
 
 
 def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
@@ -465,7 +481,9 @@ def _loop(run: _Run, state, sums, start: int):
     _stop(run, sums, start, saved=True)
   for step in range(start + 1, total + 1):
     batch = put_global(task.train_batch(step - 1, config.batch_size), run.batch_sharding)
+    run.trace.before(step)
     state, sums = run.step_fn(state, sums, batch, run.rng)
+    run.trace.after(step, sums)
     in_flight.push(sums["count"])
     log = step % config.log_every == 0 or step == total
     evaluate_now = step % config.eval_every == 0 or step == total
@@ -476,15 +494,17 @@ def _loop(run: _Run, state, sums, start: int):
       train_metrics = summarize(spec, sums)
       now = time.perf_counter()
       rate = (step - last_logged) / max(now - t_last, 1e-9)
-      writer.write(step, "train", {**train_metrics, "steps_per_sec": rate})
+      efficiency = run.cost.record(rate)
+      writer.write(step, "train", {**train_metrics, "steps_per_sec": rate, **efficiency})
       logger.info(
-        "step %d/%d  loss %.4f  %s %.4f  %.1f steps/s  ETA %.0fs",
+        "step %d/%d  loss %.4f  %s %.4f  %.1f steps/s%s  ETA %.0fs",
         step,
         total,
         train_metrics["loss"],
         headline(spec),
         train_metrics.get(headline(spec), float("nan")),
         rate,
+        run.cost.text(efficiency),
         (total - step) / max(rate, 1e-9),
       )
       sums, t_last, last_logged = run.zero_sums, now, step

@@ -44,6 +44,7 @@ def tiny_config(model="lstm", task="order", **overrides):
   config.arch.update({"embed_dim": 8, "hidden": 8, "num_filters": 4})
   config.data.eval_size = 8
   config.checkpoint_every = 0  # checkpoints have their own tests (test_durability.py)
+  config.log_flops = False  # FLOP/s in the logs has its own test (test_accelerators.py)
   config.data.update(TASK_KNOBS[task])
   config.update(overrides)
   return config

@@ -6,7 +6,7 @@ Shape key: N matrix side of the matmul ceiling.
                              compiled executable and XLA's memory analysis of it
   scan_aware_flops(fn, *args)
                              XLA's cost analysis with every `lax.scan` counted as many
-                             times as it runs (XLA counts a loop body once)
+                             times as it runs (in flops.py, shared with the trainer)
   matmul_ceiling_case(n)     an N x N float32 matmul: the machine's practical peak,
                              timed in the same rounds as everything else
   hlo_op_counts(compiled)    how many convolution / dot / scatter / gather ops the
@@ -34,9 +34,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.extend.core as jex
 import jax.numpy as jnp
 
+from cnnrnn_jax.flops import gflops_per_s, scan_aware_flops  # noqa: F401  (their home: flops.py)
 from cnnrnn_jax.timing import block
 
 
@@ -68,99 +68,6 @@ def compile_timed(fn: Callable, *args: Any) -> Compiled:
   )
 
 
-# ---------------------------------------------------------------------------------------
-# FLOPs: XLA's HloCostAnalysis visits a while loop's body once, so a scan of length L
-# is under-counted L-fold. We count each scan's body by unrolling it once more
-# (unroll u -> 2u puts one more copy of the body into the loop) and add the missing
-# (L - u) copies. Works on any function: the scans are found in its jaxpr (inside
-# jit, custom_vjp, remat, ... calls), so Flax's nn.RNN is counted like our own scans.
-
-
-def _map_subjaxprs(params: dict, fn: Callable[[jex.Jaxpr], jex.Jaxpr]) -> dict:
-  """`params` with `fn` applied to every jaxpr in it (call bodies, cond branches, ...)."""
-
-  def one(v):
-    if isinstance(v, jex.ClosedJaxpr):
-      return jex.ClosedJaxpr(fn(v.jaxpr), v.consts)
-    if isinstance(v, jex.Jaxpr):
-      return fn(v)
-    if isinstance(v, tuple) and v and all(isinstance(b, (jex.ClosedJaxpr, jex.Jaxpr)) for b in v):
-      return tuple(one(b) for b in v)
-    return v
-
-  return {k: one(v) for k, v in params.items()}
-
-
-def _scans(jaxpr: jex.Jaxpr, inside_scan: bool = False) -> list[jex.JaxprEqn]:
-  """Scan equations in program order (depth first)."""
-  found = []
-
-  def visit(j: jex.Jaxpr) -> jex.Jaxpr:
-    found.extend(_scans(j, inside_scan))
-    return j
-
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "scan":
-      if inside_scan:
-        raise NotImplementedError("scan_aware_flops does not count nested scans")
-      found.append(eqn)
-      _scans(eqn.params["jaxpr"].jaxpr, inside_scan=True)
-    else:
-      _map_subjaxprs(eqn.params, visit)
-  return found
-
-
-def _with_unroll(jaxpr: jex.Jaxpr, target: jex.JaxprEqn, unroll: int) -> jex.Jaxpr:
-  def rewrite(j: jex.Jaxpr) -> jex.Jaxpr:
-    eqns = []
-    for eqn in j.eqns:
-      if eqn is target:
-        eqn = eqn.replace(params={**eqn.params, "unroll": unroll})
-      elif eqn.primitive.name != "scan":
-        eqn = eqn.replace(params=_map_subjaxprs(eqn.params, rewrite))
-      eqns.append(eqn)
-    return j.replace(eqns=eqns)
-
-  return rewrite(jaxpr)
-
-
-def _cost(closed: jex.ClosedJaxpr, flat_args) -> dict[str, float]:
-  lowered = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args)
-  cost = lowered.cost_analysis()
-  if cost is None:  # some backends (GPU) analyse only the compiled program
-    cost = lowered.compile().cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return {k: float(cost.get(k, 0.0)) for k in ("flops", "transcendentals")}
-
-
-def scan_aware_flops(fn: Callable, *args: Any) -> dict[str, float]:
-  """{'flops', 'transcendentals'} of one call of `fn(*args)`, every scan body counted
-  once per step. Costs one lowering (no compile) plus one per scan."""
-  closed = jax.make_jaxpr(fn)(*args)
-  flat_args = jax.tree.leaves(args)
-  base = _cost(closed, flat_args)
-  total = dict(base)
-  for eqn in _scans(closed.jaxpr):
-    length = int(eqn.params["length"])
-    unroll = eqn.params["unroll"]
-    unroll = length if unroll is True else max(int(unroll), 1)
-    if unroll >= length or length == 0:
-      continue
-    if length % unroll:
-      raise NotImplementedError(
-        f"a scan of length {length} with unroll={unroll} has a "
-        "remainder loop; use an unroll that divides the length"
-      )
-    more = 2 * unroll if length % (2 * unroll) == 0 else length
-    unrolled = _cost(
-      jex.ClosedJaxpr(_with_unroll(closed.jaxpr, eqn, more), closed.consts), flat_args
-    )
-    for key in total:
-      body = (unrolled[key] - base[key]) / (more - unroll)
-      total[key] += (length - unroll) * body
-  return total
-
-
 def matmul_ceiling_case(
   n: int = 2048, seed: int = 0
 ) -> tuple[Compiled, tuple[jax.Array, jax.Array], float]:
@@ -168,11 +75,6 @@ def matmul_ceiling_case(
   k_a, k_b = jax.random.split(jax.random.PRNGKey(seed))
   args = (jax.random.normal(k_a, (n, n), jnp.float32), jax.random.normal(k_b, (n, n), jnp.float32))
   return compile_timed(jnp.matmul, *args), args, 2.0 * n**3
-
-
-def gflops_per_s(flops: float | None, seconds: float) -> float | None:
-  """Achieved GFLOP/s of `flops` done in `seconds` (None when the FLOPs are unknown)."""
-  return None if flops is None or seconds <= 0 else flops / seconds / 1e9
 
 
 HLO_OPS = ("convolution", "dot", "scatter", "gather")

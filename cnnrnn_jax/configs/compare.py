@@ -13,7 +13,8 @@ Every knob can be varied on the command line (`--config.param_budget=50000`,
 `--config.models=cnn,lstm,tcn`). Adding a model to the comparison is a config edit:
 list it in `models` (or use 'all'); if its width is not `arch.hidden` or
 `arch.num_filters`, add its width knob to `width_knobs`; if it has implementation
-switches (`arch.conv_impl`, `arch.rnn_impl`), list it under `impls` so each is timed.
+switches (`arch.conv_impl`, `arch.rnn_impl`, or the compute `dtype`), list it under `impls`
+so each is timed.
 Models, tasks and probes from outside the package come in with `--config.plugins=my_pkg.mod`
 (docs/extending.md); a sweep of any registered task is added from the command line with
 `--config.sweeps.TASK.distances='(1, 2, 4)'` (and its seq_len, models, train_steps, mixed,
@@ -222,6 +223,8 @@ def _large(c: ml_collections.ConfigDict) -> None:
   c.scaling.batch_sizes = (16, 64, 256, 1024)
   c.impls.conv_impl.models = "cnn,cnn_lstm,tcn"
   c.impls.rnn_impl.models = "rnn,lstm,gru,cnn_lstm"
+  # on an accelerator the compute dtype is one more implementation (docs/accelerators.md)
+  c.impls.dtype = _impls("cnn,lstm,gru,tcn,transformer", ("float32", "bfloat16"))
   c.benchmarks = "mnist1d,sst2,imdb"
 
 

@@ -39,6 +39,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   # Modules to import before anything is looked up (docs/extending.md): your models, tasks and
   # probes, e.g. 'my_pkg.models,my_pkg.tasks'. Their registered settings are in arch and data.
   config.plugins = ""
+  # Accelerators (docs/accelerators.md): compute dtype float32 | bfloat16 (parameters, optimizer
+  # state and the loss stay float32); 'START,END' traces those steps into workdir/profile;
+  # log_flops: GFLOP/s and utilisation in the train lines (counting costs about one more
+  # trace per scan at the start); peak FLOP/s for the utilisation (None = the device table,
+  # or on CPU a measured matmul ceiling).
+  config.dtype = "float32"
+  config.profile_steps = ""
+  config.log_flops = True
+  config.peak_flops = config_dict.placeholder(float)
 
   config.arch = ml_collections.ConfigDict()
   config.arch.embed_dim = 64

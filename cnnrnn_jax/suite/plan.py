@@ -101,6 +101,16 @@ def impl_variants(cfg: ml_collections.ConfigDict, model: str) -> list[dict[str, 
   return variants
 
 
+def _set_impl(config: ml_collections.ConfigDict, impl: dict[str, str]) -> None:
+  """Sets each implementation knob: an arch field (conv_impl, rnn_impl) or a top-level one
+  (dtype: the compute dtype is an implementation choice too)."""
+  for knob, value in impl.items():
+    if knob in config.arch:
+      config.arch[knob] = value
+    else:
+      config[knob] = value
+
+
 def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
   """Every job of the comparison, cheapest probes first (the map preset: `map_jobs`)."""
   if "map" in cfg:
@@ -126,7 +136,7 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=length)
         config.batch_size = cfg.speed.batch_size
-        config.arch.update(impl)
+        _set_impl(config, impl)
         jobs.append(
           Job(
             "speed",
@@ -143,7 +153,7 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
         config.batch_size = batch_size
-        config.arch.update(impl)
+        _set_impl(config, impl)
         jobs.append(
           Job(
             "batch",
