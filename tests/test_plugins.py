@@ -147,7 +147,9 @@ def test_a_sweep_of_any_registered_task_comes_from_the_command_line():
 def _stub_grid(monkeypatch, cfg, probe_name="flaky"):
   job = suite.Job(probe_name, "cnn", "order", {}, 0, suite.train_config(cfg, "cnn", "order", 0))
   monkeypatch.setattr(suite.runner, "plan", lambda cfg: [job])
-  monkeypatch.setattr(suite.runner, "BudgetMatcher", lambda *a: lambda config: (config, {}))
+  monkeypatch.setattr(
+    suite.runner, "BudgetMatcher", lambda *a: lambda config, *budget: (config, {})
+  )
   return job
 
 
