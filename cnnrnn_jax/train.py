@@ -139,11 +139,12 @@ def train_and_accumulate(
 # The run
 
 
-def restore(workdir: str) -> tuple[ml_collections.ConfigDict, TrainState]:
+def restore(workdir: str, best: bool = False) -> tuple[ml_collections.ConfigDict, TrainState]:
   """(config, TrainState) of the newest good checkpoint in `workdir` (for eval, probes, plots).
 
   The parameters come back replicated over this process's devices. Raises FileNotFoundError
-  when `workdir/checkpoints` holds no readable checkpoint.
+  when `workdir/checkpoints` holds no readable checkpoint. `best`: the parameters are those
+  of WORKDIR/best_checkpoint (the step config.select_on chose; FileNotFoundError if none).
   """
   ckpts = checkpoint.Checkpoints(workdir, read_only=True)
   try:
@@ -161,6 +162,15 @@ def restore(workdir: str) -> tuple[ml_collections.ConfigDict, TrainState]:
     mesh = data_mesh()
     abstract = _abstract_tree(config, task, model, jax.sharding.NamedSharding(mesh, P()))
     found = ckpts.restore_latest(abstract, config)
+    if best and found is not None:
+      kept = checkpoint.Checkpoints(workdir, read_only=True, subdir=checkpoint.BEST_SUBDIR)
+      try:
+        chosen = kept.restore_latest({"params": abstract["state"].params})
+      finally:
+        kept.close()
+      if chosen is None:
+        raise FileNotFoundError(f"no readable checkpoint in {kept.directory}")
+      found[1]["state"] = found[1]["state"].replace(params=chosen[1]["params"])
   finally:
     ckpts.close()
   if found is None:
@@ -342,10 +352,13 @@ def _restore_and_loop(
     writer=MetricWriter(workdir, config.seed, start, active=primary),
     stop=stop,
   )
-  try:
-    return _loop(run, state, sums, start)
-  finally:
-    run.writer.close()
+  if chooser is not None and primary:
+    run.best = selection.BestCheckpoint(workdir, config, chooser.spec, run.metrics_path)
+  with selection.closing(run.best):
+    try:
+      return _loop(run, state, sums, start)
+    finally:
+      run.writer.close()
 
 
 @dataclasses.dataclass
@@ -363,6 +376,7 @@ class _Run:
   select_spec: TaskSpec | None = None  # the selection split's (its own naive baseline)
   select_fn: Any = None
   metrics_path: str = ""
+  best: selection.BestCheckpoint | None = None
 
 
 def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
@@ -460,6 +474,8 @@ def _loop(run: _Run, state, sums, start: int):
       if run.select_fn is not None:
         chosen = summarize(run.select_spec, run.select_fn(state.params))
         writer.write(step, config.select_on, chosen)
+        if run.best is not None:
+          run.best.offer(step, state.params, chosen)
       eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
       logging.info(

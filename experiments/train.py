@@ -108,6 +108,20 @@ def main(argv: Sequence[str]) -> None:
     with workdir.locked(_WORKDIR.value):
       from cnnrnn_jax import train
 
+      folds = _CONFIG.value.data.get("cv_folds")
+      if folds and _CONFIG.value.data.get("cv_fold") is None:
+        if seeds:
+          raise errors.ConfigError(
+            f"--seeds and config.data.cv_folds={folds} are both set; cross-validation runs one "
+            "seed per fold: pass --config.seed=S instead of --seeds"
+          )
+        from cnnrnn_jax import crossval
+
+        results = crossval.train_over_folds(_CONFIG.value, _WORKDIR.value)
+        for fold, metrics in results.items():
+          print(f"final eval, fold {fold}: {_format(metrics)}")
+        _print_summary(crossval.fold_summary(results), f"over {folds} folds")
+        return
       if not seeds:
         print("final eval: " + _format(train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)))
         return
@@ -125,9 +139,13 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(errors.EXIT_INTERRUPTED)
   for seed, metrics in results.items():
     print(f"final eval, seed {seed}: {_format(metrics)}")
-  for name, s in train.seed_summary(results).items():
+  _print_summary(train.seed_summary(results), f"over seeds {seeds}")
+
+
+def _print_summary(summary: dict, over: str) -> None:
+  for name, s in summary.items():
     values = ", ".join(_num(v) for v in s["values"])
-    print(f"{name}: {_num(s['mean'])} ± {_num(s['std'])} over seeds {seeds} ({values})")
+    print(f"{name}: {_num(s['mean'])} ± {_num(s['std'])} {over} ({values})")
 
 
 if __name__ == "__main__":
