@@ -7,6 +7,12 @@ r"""Train one model on one task: the absl entry point around `train.train_and_ev
   python -m experiments.train --config=cnnrnn_jax/configs/default.py:cnn,mnist1d \
       --seeds=0,1,2 --workdir=runs/cnn_mnist1d
 
+  # k-fold cross-validation (text_files): every fold into workdir/fold_K, then mean ± std
+  # of the folds' final metrics, also in WORKDIR/folds.json (docs/kim2014.md):
+  python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:table2 \
+      --config.data.train_path=$D/kim2014/custrev.all --config.data.cv_folds=10 \
+      --workdir=runs/kim_cr
+
 Flags live here only; the library takes a ConfigDict and a workdir.
 """
 

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnnrnn_jax import checkpoint, crossval, tasks, train
+from cnnrnn_jax import checkpoint, crossval, models, tasks, train
 from cnnrnn_jax.configs import default, kim2014
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, text
@@ -130,8 +130,10 @@ def test_cv_folds_partition_the_file_and_dev_is_carved_from_each_training_part(t
 def test_table2_presets_select_on_dev_and_build_on_label_first_files(tmp_path, preset):
   config = kim2014.get_config(preset)
   config.data.train_path = write_label_first(tmp_path / "train", sentences(30))
-  task, _ = train.setup(config)
+  task, model = train.setup(config)
   assert config.select_on == "dev" and config.data.encoding == "auto"
+  if preset == "table2_bilstm":  # matched to CNN-rand's 100 * (3 + 4 + 5) * 300 + 300
+    assert models.parameter_counts(model)[1] == 2 * 4 * 110 * (300 + 110 + 1) == 361_680
   assert (task.num_train, task.num_eval) == (24, 3)  # eval_fraction 0.1, then dev_fraction 0.1
 
 

@@ -27,6 +27,20 @@ Where this differs from the paper (our trainer has one optimizer):
 - Accuracy is on GLUE's dev split (872 sentences); Kim's 82.7% is on the 1,821-sentence
   test split, whose labels GLUE does not publish.
 
+Kim's Table 2 protocol on his own data (`../shared/data/kim2014`, `<label> <sentence>` and
+one-file-per-class files): the `table2*` presets (`table2` = CNN-rand at the sizes above,
+`table2_cnn` = 'ours' below, `table2_bilstm` = a bidirectional LSTM of 110 units, whose
+361,680 encoder parameters match CNN-rand's 360,300, `table2_cnn_lstm`) select the step on a
+dev split (`select_on='dev'`: `data.dev_path`, else 10% of the training part), read UTF-8 or
+Latin-1 (`encoding='auto'`), skip rows without a sentence, and train 400 steps. MR and CR run
+10-fold cross-validation (`--config.data.cv_folds=10`). docs/kim2014.md has the table, written
+from the runs, and the command of every cell, e.g.
+
+  python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:table2 \
+      --config.data.train_path=$D/kim2014/stsa.binary.train \
+      --config.data.dev_path=$D/kim2014/stsa.binary.dev \
+      --config.data.eval_path=$D/kim2014/stsa.binary.test --seeds=0,1,2 --workdir=runs/kim_sst2
+
 `get_config("ours")` is the best CNN setting we know within the same CPU budget: the
 default `cnn` of docs/real_data.md (64-d embeddings, 64 maps per width, dropout 0.1, batch 64,
 2000 steps; it trains exactly as `default.py:cnn,text_files --config.train_steps=2000`,
