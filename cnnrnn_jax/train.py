@@ -352,7 +352,7 @@ def _restore_and_loop(
     writer=MetricWriter(workdir, config.seed, start, active=primary),
     stop=stop,
   )
-  if chooser is not None and primary:
+  if chooser is not None and ckpts is not None:  # checkpoint_every=0: none kept
     run.best = selection.BestCheckpoint(workdir, config, chooser.spec, run.metrics_path)
   with selection.closing(run.best):
     try:
