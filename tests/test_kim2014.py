@@ -135,6 +135,10 @@ def test_table2_presets_select_on_dev_and_build_on_label_first_files(tmp_path, p
   if preset == "table2_bilstm":  # matched to CNN-rand's 100 * (3 + 4 + 5) * 300 + 300
     assert models.parameter_counts(model)[1] == 2 * 4 * 110 * (300 + 110 + 1) == 361_680
   assert (task.num_train, task.num_eval) == (24, 3)  # eval_fraction 0.1, then dev_fraction 0.1
+  tsv = tmp_path / "train.tsv"  # the same preset on a table file
+  tsv.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for y, t in sentences(30)))
+  config.data.train_path = str(tsv)
+  assert train.setup(config)[0].num_train == 24
 
 
 def tiny_config(path, **overrides):
