@@ -147,6 +147,11 @@ class Checkpoints:
       )
     self._pending = os.path.join(self.directory, str(step))
 
+  def delete(self, step: int) -> None:
+    """Removes the checkpoint at `step`."""
+    with errors.writing(os.path.join(self.directory, str(step))):
+      self._manager.delete(step)
+
   def read_meta(self, step: int) -> dict[str, Any]:
     """The JSON `meta` item of the checkpoint at `step`."""
     return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta

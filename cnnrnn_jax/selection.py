@@ -116,6 +116,8 @@ class BestCheckpoint:
     if self.best is not None and self.sign * score <= self.sign * self.best:
       return False
     self.best = score
+    for later in [s for s in self.ckpts.steps() if s > step]:  # a killed attempt's, replayed
+      self.ckpts.delete(later)
     if step not in self.ckpts.steps():
       extra = {"best": True, "split": self.split, self.metric: score}
       self.ckpts.save(step, {"params": params}, self.config, extra)

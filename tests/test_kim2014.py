@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnnrnn_jax import checkpoint, crossval, models, tasks, train
+from cnnrnn_jax import checkpoint, crossval, models, selection, tasks, train
 from cnnrnn_jax.configs import default, kim2014
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, text
@@ -139,6 +139,36 @@ def test_table2_presets_select_on_dev_and_build_on_label_first_files(tmp_path, p
   tsv.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for y, t in sentences(30)))
   config.data.train_path = str(tsv)
   assert train.setup(config)[0].num_train == 24
+
+
+def test_best_checkpoint_keeps_the_best_step_and_replays_a_resume_without_saving_twice(tmp_path):
+  config = kim2014.get_config("table2")
+  spec = tasks.base.TaskSpec(kind="classify", num_outputs=2, seq_len=8, vocab_size=10)
+  path = tmp_path / "metrics.jsonl"
+
+  def params(step):
+    return {"w": np.full((2, 3), float(step), np.float32)}
+
+  best = selection.BestCheckpoint(str(tmp_path), config, spec, str(path))
+  for step, score in ((2, 0.5), (4, 0.7), (6, 0.7)):  # a tie keeps the earlier step
+    assert best.offer(step, params(step), {"accuracy": score}) == (step != 6)
+  best.close()
+  assert best.ckpts.steps() == [4] and best.ckpts.read_meta(4)["accuracy"] == 0.7
+  # resumed at step 2 (metrics.jsonl cut there): step 4 is replayed and not saved again;
+  # a better step 3 (resumed with another eval_every) replaces the killed attempt's step 4
+  path.write_text(
+    "".join(
+      json.dumps({"step": 2, "split": split, "accuracy": 0.5}) + "\n" for split in ("dev", "eval")
+    )
+  )
+  again = selection.BestCheckpoint(str(tmp_path), config, spec, str(path))
+  assert again.best == 0.5 and again.offer(4, params(4), {"accuracy": 0.7})
+  again.close()
+  assert again.ckpts.steps() == [4]
+  other = selection.BestCheckpoint(str(tmp_path), config, spec, str(path))
+  assert other.offer(3, params(3), {"accuracy": 0.8})
+  other.close()
+  assert other.ckpts.steps() == [3] and other.ckpts.read_meta(3)["best"] is True
 
 
 def tiny_config(path, **overrides):
