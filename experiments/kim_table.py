@@ -54,6 +54,8 @@ ROWS = {  # preset: (row title, workdir suffix)
   "table2_cnn": ("ours: CNN, the project's default sizes", "_cnn"),
   "table2_bilstm": ("ours: BiLSTM (parameters matched to the CNN's encoder)", "_bilstm"),
   "table2_cnn_lstm": ("ours: cnn_lstm hybrid", "_cnn_lstm"),
+  "table2_tcn": ("ours: TCN", "_tcn"),
+  "table2_transformer": ("ours: transformer", "_transformer"),
 }
 BEGIN, END = "<!-- kim-table -->", "<!-- /kim-table -->"
 
