@@ -62,15 +62,18 @@ def select_best(
   return {**values, "selected_step": float(best), f"{select_split}_{metric}": scored[best]}
 
 
+def _read_lines(path: str) -> list[dict[str, Any]]:
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def selected_metrics(
   metrics_path: str, select_split: str, spec: TaskSpec
 ) -> dict[str, float] | None:
   """`select_best` over every line of `metrics_path` (a resumed run's earlier steps too)."""
-  if not os.path.exists(metrics_path):
-    return None
-  with open(metrics_path) as f:
-    lines = [json.loads(line) for line in f if line.strip()]
-  selected = select_best(lines, select_split, "eval", spec)
+  selected = select_best(_read_lines(metrics_path), select_split, "eval", spec)
   if selected is not None:
     metric = headline(spec)
     logging.info(
@@ -84,13 +87,6 @@ def selected_metrics(
       selected[metric],
     )
   return selected
-
-
-def _read_lines(path: str) -> list[dict[str, Any]]:
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 class BestCheckpoint:
