@@ -33,6 +33,7 @@ from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 
 SUBDIR, CORRUPT_SUBDIR = "checkpoints", "corrupt_checkpoints"
+BEST_SUBDIR = "best_checkpoint"  # with config.select_on: the best step's parameters (selection.py)
 # Settings a resumed run may change; anything else must match the checkpoint's config.
 # (A new train_steps also stretches the learning-rate schedule from the restored step on.)
 RUN_CONTROL_KEYS = (
@@ -98,9 +99,11 @@ class Checkpoints:
   or moved, so a run still writing there is left alone; bad checkpoints are only skipped.
   """
 
-  def __init__(self, workdir: str, keep: int | None = None, read_only: bool = False):
+  def __init__(
+    self, workdir: str, keep: int | None = None, read_only: bool = False, subdir: str = SUBDIR
+  ):
     self.workdir = workdir if workdir_module.is_remote(workdir) else os.path.abspath(workdir)
-    self.directory = os.path.join(self.workdir, SUBDIR)
+    self.directory = os.path.join(self.workdir, subdir)
     self.read_only = read_only
     if workdir_module.exists(self.directory) and not read_only:
       listed = workdir_module.epath(self.directory).iterdir()
@@ -124,14 +127,22 @@ class Checkpoints:
     """The steps of the finished checkpoints, oldest first."""
     return sorted(self._manager.all_steps())
 
-  def save(self, step: int, tree: Any, config: ml_collections.ConfigDict) -> None:
-    """Starts saving `tree` at `step` (returns once the arrays are copied off the devices)."""
+  def save(
+    self,
+    step: int,
+    tree: Any,
+    config: ml_collections.ConfigDict,
+    extra: dict[str, Any] | None = None,
+  ) -> None:
+    """Starts saving `tree` at `step` (returns once the arrays are copied off the devices);
+    `extra` JSON fields go into its meta (e.g. the best checkpoint's score)."""
     meta = {
       "step": step,
       "next_train_batch": step,
       "seed": config.seed,
       "config": config_dict(config),
       "digest": digest(tree),
+      **(extra or {}),
     }
     with errors.writing(self._pending):  # the previous save's failure surfaces here
       self._manager.save(
@@ -140,6 +151,11 @@ class Checkpoints:
         args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
       )
     self._pending = os.path.join(self.directory, str(step))
+
+  def delete(self, step: int) -> None:
+    """Removes the checkpoint at `step`."""
+    with errors.writing(os.path.join(self.directory, str(step))):
+      self._manager.delete(step)
 
   def read_meta(self, step: int) -> dict[str, Any]:
     """The JSON `meta` item of the checkpoint at `step`."""

@@ -152,11 +152,12 @@ def train_and_accumulate(
 # The run
 
 
-def restore(workdir: str) -> tuple[ml_collections.ConfigDict, TrainState]:
+def restore(workdir: str, best: bool = False) -> tuple[ml_collections.ConfigDict, TrainState]:
   """(config, TrainState) of the newest good checkpoint in `workdir` (for eval, probes, plots).
 
   The parameters come back replicated over this process's devices. Raises FileNotFoundError
-  when `workdir/checkpoints` holds no readable checkpoint.
+  when `workdir/checkpoints` holds no readable checkpoint. `best`: the parameters are those
+  of WORKDIR/best_checkpoint (the step config.select_on chose; FileNotFoundError if none).
   """
   ckpts = checkpoint.Checkpoints(workdir, read_only=True)
   try:
@@ -174,6 +175,15 @@ def restore(workdir: str) -> tuple[ml_collections.ConfigDict, TrainState]:
     mesh = data_mesh()
     abstract = _abstract_tree(config, task, model, jax.sharding.NamedSharding(mesh, P()))
     found = ckpts.restore_latest(abstract, config)
+    if best and found is not None:
+      kept = checkpoint.Checkpoints(workdir, read_only=True, subdir=checkpoint.BEST_SUBDIR)
+      try:
+        chosen = kept.restore_latest({"params": abstract["state"].params})
+      finally:
+        kept.close()
+      if chosen is None:
+        raise FileNotFoundError(f"no readable checkpoint in {kept.directory}")
+      found[1]["state"] = found[1]["state"].replace(params=chosen[1]["params"])
   finally:
     ckpts.close()
   if found is None:
@@ -366,11 +376,14 @@ def _restore_and_loop(
     trace=profiling.StepTrace(profiling.parse_steps(config.get("profile_steps")), workdir, primary),
   )
   logger.info("train step in %s: %s", config.get("dtype", "float32"), run.cost.describe())
-  try:
-    return _loop(run, state, sums, start)
-  finally:
-    run.trace.stop()
-    run.writer.close()
+  if chooser is not None and ckpts is not None:  # checkpoint_every=0: none kept
+    run.best = selection.BestCheckpoint(workdir, config, chooser.spec, run.metrics_path)
+  with selection.closing(run.best):
+    try:
+      return _loop(run, state, sums, start)
+    finally:
+      run.trace.stop()
+      run.writer.close()
 
 
 def _compiled_step(state, sums, task, config, spec, replicated, batch_sharding, start):
@@ -411,6 +424,7 @@ class _Run:
   metrics_path: str = ""
   cost: flops.StepCost = flops.StepCost(None)  # FLOPs of a train step, the device's peak
   trace: profiling.StepTrace | None = None
+  best: selection.BestCheckpoint | None = None
 
 
 def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
@@ -512,6 +526,8 @@ def _loop(run: _Run, state, sums, start: int):
       if run.select_fn is not None:
         chosen = summarize(run.select_spec, run.select_fn(state.params))
         writer.write(step, config.select_on, chosen)
+        if run.best is not None:
+          run.best.offer(step, state.params, chosen)
       eval_metrics = summarize(spec, run.eval_fn(state.params))
       writer.write(step, "eval", eval_metrics)
       logger.info(

@@ -7,6 +7,12 @@ r"""Train one model on one task: the absl entry point around `train.train_and_ev
   python -m experiments.train --config=cnnrnn_jax/configs/default.py:cnn,mnist1d \
       --seeds=0,1,2 --workdir=runs/cnn_mnist1d
 
+  # k-fold cross-validation (text_files): every fold into workdir/fold_K, then mean ± std
+  # of the folds' final metrics, also in WORKDIR/folds.json (docs/kim2014.md):
+  python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:table2 \
+      --config.data.train_path=$D/kim2014/custrev.all --config.data.cv_folds=10 \
+      --workdir=runs/kim_cr
+
 Flags live here only; the library takes a ConfigDict and a workdir.
 """
 
@@ -62,6 +68,20 @@ def main(argv: Sequence[str]) -> None:
     with workdir.locked(_WORKDIR.value):
       from cnnrnn_jax import train
 
+      folds = _CONFIG.value.data.get("cv_folds")
+      if folds and _CONFIG.value.data.get("cv_fold") is None:
+        if seeds:
+          raise errors.ConfigError(
+            f"--seeds and config.data.cv_folds={folds} are both set; cross-validation runs one "
+            "seed per fold: pass --config.seed=S instead of --seeds"
+          )
+        from cnnrnn_jax import crossval
+
+        results = crossval.train_over_folds(_CONFIG.value, _WORKDIR.value)
+        for fold, metrics in results.items():
+          print(f"final eval, fold {fold}: {console.metrics_line(metrics)}")
+        _print_summary(crossval.fold_summary(results), f"over {folds} folds")
+        return
       if not seeds:
         print(
           "final eval: "
@@ -82,10 +102,14 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(errors.EXIT_INTERRUPTED)
   for seed, metrics in results.items():
     print(f"final eval, seed {seed}: {console.metrics_line(metrics)}")
-  for name, s in train.seed_summary(results).items():
+  _print_summary(train.seed_summary(results), f"over seeds {seeds}")
+
+
+def _print_summary(summary: dict, over: str) -> None:
+  for name, s in summary.items():
     mean, std = console.number(s["mean"]), console.number(s["std"])
     values = ", ".join(console.number(v) for v in s["values"])
-    print(f"{name}: {mean} ± {std} over seeds {seeds} ({values})")
+    print(f"{name}: {mean} ± {std} {over} ({values})")
 
 
 if __name__ == "__main__":

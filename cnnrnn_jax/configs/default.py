@@ -118,6 +118,15 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.data.lowercase = config_dict.placeholder(bool)
   config.data.min_count = config_dict.placeholder(int)  # rarer tokens become OOV
   config.data.vocab_path = config_dict.placeholder(str)  # reuse a run's WORKDIR/vocab.json
+  config.data.format = config_dict.placeholder(
+    str
+  )  # text_files: table | label_first; None = detect
+  # text_files model selection (select_on='dev') and k-fold cross-validation (tasks/files.py)
+  config.data.dev_path = config_dict.placeholder(str)  # the dev split's file
+  config.data.dev_fraction = config_dict.placeholder(float)  # or a seeded share of train
+  config.data.cv_folds = config_dict.placeholder(int)  # K: run every fold (crossval.py)
+  config.data.cv_fold = config_dict.placeholder(int)  # which fold is the eval part (set per fold)
+  config.data.split_seed = config_dict.placeholder(int)  # seeds folds and dev_fraction: 0
   config.data.columns = config_dict.placeholder(str)  # csv_series 'target,other' | all; None = last
   config.data.horizon = config_dict.placeholder(int)  # forecast the next H steps: 1
   config.data.period = config_dict.placeholder(int)  # seasonal-naive baseline period

@@ -1,8 +1,9 @@
 """Your own files as tasks: text classification, a text corpus, a CSV time series, IDX images.
 
   text_files   classify texts from a TSV/CSV file (a text and a label column; header
-               detected) or from a folder of one-file-per-class text files (one example per
-               non-blank line; the file stem is the label)
+               detected), a `<label> <sentence>` file (one per line, as Kim 2014's data
+               ships), or one-file-per-class text files (one example per non-blank line; the
+               file stem is the label): a folder of them or a comma-separated list
   text_corpus  character- (default) or word-level language modelling on a plain text file
   csv_series   forecasting on chosen numeric columns of a CSV file (tasks/forecast.py);
                empty cells stop the run unless `interpolate_missing` fills them linearly
@@ -15,6 +16,17 @@ read as UTF-8 unless `--config.data.encoding` says otherwise (e.g. latin-1); CRL
 blank lines and a trailing newline create no examples. A malformed row stops the run with
 `file:line: what is wrong`, or, with `--config.data.skip_bad_rows=True`, is skipped and
 counted (the count is logged and kept in `task.skipped`).
+
+`--config.data.format` says how a file is read: `table` (TSV/CSV), `label_first` (the label,
+whitespace, the sentence) or None (detect: a file named *.tsv/*.csv, or one holding a tab, is a
+table; one whose first lines all start with an integer and a space is label_first).
+`--config.data.encoding=auto` reads UTF-8, or Latin-1 when a file is not valid UTF-8.
+
+Model selection and cross-validation (text_files): `dev_path` (a file) or a seeded
+`dev_fraction` of the training part is the dev split; `--config.data.eval_split=dev` evaluates
+on it (what `--config.select_on=dev` does). `cv_folds=K` with `cv_fold=k` makes fold k of a
+seeded, stratified K-fold partition of train_path the eval part and trains on the other folds
+(crossval.py runs every fold). `split_seed` (0) seeds the folds and the dev fraction.
 
 The vocabulary comes from the training split (or `--config.data.vocab_path`) and is written
 to WORKDIR/vocab.json by the trainer (`save_assets`).
@@ -34,7 +46,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks import arrays, forecast, text
+from cnnrnn_jax.tasks import arrays, base, forecast, text
 from cnnrnn_jax.tasks.base import default_if_none, register
 
 TEXT_NAMES = ("sentence", "text", "review", "content", "document", "comment", "body", "tweet")
@@ -46,10 +58,11 @@ def _need_path(data_config, name: str, what: str) -> str:
   path = data_config.get("train_path")
   if not path:
     raise ConfigError(f"{name} needs --config.data.train_path={what}")
-  if not os.path.exists(path):
-    raise ConfigError(
-      f"{name}: train_path {path} does not exist; point --config.data.train_path at your data"
-    )
+  for part in path.split(",") if name == "text_files" else [path]:
+    if not os.path.exists(part):
+      raise ConfigError(
+        f"{name}: train_path {part} does not exist; point --config.data.train_path at your data"
+      )
   return path
 
 
@@ -199,13 +212,17 @@ def read_table(
 
 
 def _class_files(folder: str) -> list[tuple[str, str]]:
-  """[(label, path)] for the visible regular files of `folder`: label = file stem, or the
-  suffix when stems collide (rt-polarity.pos / rt-polarity.neg -> pos, neg)."""
-  paths = sorted(
-    os.path.join(folder, f)
-    for f in os.listdir(folder)
-    if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))
-  )
+  """[(label, path)] for the visible regular files of `folder` (or of the comma-separated
+  file list `folder`): label = file stem, or the suffix when stems collide
+  (rt-polarity.pos / rt-polarity.neg -> pos, neg)."""
+  if "," in folder:
+    paths = sorted(p for p in folder.split(",") if p)
+  else:
+    paths = sorted(
+      os.path.join(folder, f)
+      for f in os.listdir(folder)
+      if not f.startswith(".") and os.path.isfile(os.path.join(folder, f))
+    )
   if len(paths) < 2:
     raise ConfigError(
       f"{folder} holds {len(paths)} files; a class folder needs one text file "
@@ -237,12 +254,104 @@ def read_class_folder(folder: str, data_config: ml_collections.ConfigDict) -> li
   return examples
 
 
+FORMATS = ("table", "label_first")
+_LABEL_FIRST_RE = re.compile(r"[+-]?\d+(\s|$)")
+
+
+def file_format(path: str, body: str, data_config: ml_collections.ConfigDict) -> str:
+  """'table' or 'label_first': `config.data.format`, or detected (see the module docstring)."""
+  chosen = data_config.get("format")
+  if chosen:
+    if chosen not in FORMATS:
+      raise ConfigError(
+        f"data.format={chosen!r} is not one of {FORMATS}; set --config.data.format "
+        "(or leave it None to detect)"
+      )
+    return chosen
+  if path.lower().endswith((".tsv", ".tab", ".csv")):
+    return "table"
+  first = [l for l in text.split_lines(body) if l.strip()][:20]
+  if first and all("\t" not in l and _LABEL_FIRST_RE.match(l) for l in first):
+    return "label_first"
+  return "table"
+
+
+def read_label_first(path: str, body: str, errors: text.RowErrors) -> list:
+  """[(text, label, line)] from `<label> <sentence>` lines (label = the first word)."""
+  examples = []
+  for number, line in enumerate(text.split_lines(body), start=1):
+    if not line.strip():
+      continue
+    label, _, sentence = line.strip().partition(" ")
+    label, sentence = label.strip(), sentence.strip()
+    if not sentence:
+      errors.bad(f"{path}:{number}", f"label {label!r} and no sentence after it")
+    else:
+      examples.append((sentence, label, number))
+  return examples
+
+
 def _read_examples(path: str, data_config, errors: text.RowErrors, columns=None):
-  """[(text, label, where)] from a table file or a class folder, and the columns used."""
-  if os.path.isdir(path):
+  """[(text, label, where)] from a table file, a `<label> <sentence>` file or class files,
+  and the columns used (tables only)."""
+  if os.path.isdir(path) or "," in path:
     return [(t, l, f"{p}:{n}") for t, l, n, p in read_class_folder(path, data_config)], None
+  body = text.read_text(path, data_config.get("encoding"))
+  if file_format(path, body, data_config) == "label_first":
+    return [(t, l, f"{path}:{n}") for t, l, n in read_label_first(path, body, errors)], None
   rows, columns = read_table(path, data_config, errors, columns)
   return [(t, l, f"{path}:{n}") for t, l, n in rows], columns
+
+
+DEV_STREAM, FOLD_STREAM = 5, 6
+
+
+def fold_ids(labels: Sequence[str], folds: int, seed: int) -> np.ndarray:
+  """The fold (0..folds-1) of each example: stratified (each class dealt round-robin over the
+  folds in a seeded order), so fold sizes and class shares differ by at most one example."""
+  labels = np.asarray(labels)
+  out = np.empty(len(labels), np.int64)
+  offset = 0
+  rng = base.rng_for(seed, FOLD_STREAM)
+  for label in sorted(set(labels.tolist())):
+    rows = np.flatnonzero(labels == label)
+    rows = rows[rng.permutation(len(rows))]
+    out[rows] = (offset + np.arange(len(rows))) % folds
+    offset += len(rows)  # the next class starts where this one stopped: balanced fold sizes
+  return out
+
+
+def dev_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """(train_rows, dev_rows): a seeded `fraction` of range(n) held out as the dev split."""
+  if not 0.0 < fraction < 1.0:
+    raise ConfigError(
+      f"data.dev_fraction={fraction} must be in (0, 1); set --config.data.dev_fraction"
+    )
+  n_dev = int(round(n * fraction))
+  if n_dev < 1 or n_dev >= n:
+    raise ConfigError(
+      f"data.dev_fraction={fraction} of {n} training examples leaves an empty train or dev "
+      "part; give --config.data.dev_path or more data"
+    )
+  order = base.rng_for(seed, DEV_STREAM).permutation(n)
+  return np.sort(order[n_dev:]), np.sort(order[:n_dev])
+
+
+def _cv_split(train, data_config, name):
+  """(train part, eval part) of fold `cv_fold` of `cv_folds`."""
+  folds, fold = data_config.get("cv_folds"), data_config.get("cv_fold")
+  if data_config.get("eval_path"):
+    raise ConfigError(
+      f"{name}: cv_folds={folds} and eval_path are both set; cross-validation takes its eval "
+      "folds from train_path: drop --config.data.eval_path"
+    )
+  if fold is None or not 0 <= fold < folds:
+    raise ConfigError(
+      f"{name}: cv_folds={folds} needs cv_fold in 0..{folds - 1} (got {fold}); run every fold "
+      "with experiments.train (it sets cv_fold) or set --config.data.cv_fold"
+    )
+  ids = fold_ids([label for _, label, _ in train], folds, data_config.get("split_seed") or 0)
+  return [e for e, k in zip(train, ids) if k != fold], [e for e, k in zip(train, ids) if k == fold]
 
 
 def _label_names(labels: Sequence[str]) -> list[str]:
@@ -253,13 +362,16 @@ def _label_names(labels: Sequence[str]) -> list[str]:
   return sorted(unique)
 
 
-@register("text_files")
-def _text_files(data_config, seed: int) -> text.TextClassifyTask:
+def text_file_splits(data_config: ml_collections.ConfigDict, errors: text.RowErrors):
+  """(train, test, dev) lists of (text, label, 'file:line') that text_files reads: test from
+  eval_path, a cross-validation fold or a held-out eval_fraction; dev ([] when none) from
+  dev_path or a seeded dev_fraction of what remains for training."""
   name = "text_files"
-  path = _need_path(data_config, name, "FILE.tsv|FILE.csv|FOLDER")
-  errors = text.RowErrors(data_config.get("skip_bad_rows"))
+  path = _need_path(data_config, name, "FILE.tsv|FILE.csv|FILE|FOLDER|FILE1,FILE2")
   train, columns = _read_examples(path, data_config, errors)
-  if data_config.get("eval_path"):
+  if data_config.get("cv_folds"):
+    train, evaluation = _cv_split(train, data_config, name)
+  elif data_config.get("eval_path"):
     if not os.path.exists(data_config.eval_path):
       raise ConfigError(
         f"{name}: eval_path {data_config.eval_path} does not exist; fix --config.data.eval_path"
@@ -269,6 +381,33 @@ def _text_files(data_config, seed: int) -> text.TextClassifyTask:
     fraction = default_if_none(data_config.get("eval_fraction"), DEFAULT_EVAL_FRACTION)
     train_rows, eval_rows = arrays.holdout_split(len(train), fraction, name)
     train, evaluation = [train[i] for i in train_rows], [train[i] for i in eval_rows]
+  dev = []
+  if data_config.get("dev_path"):
+    if not os.path.exists(data_config.dev_path):
+      raise ConfigError(f"{name}: dev_path {data_config.dev_path} does not exist; fix it")
+    dev, _ = _read_examples(data_config.dev_path, data_config, errors, columns)
+  elif data_config.get("dev_fraction"):
+    kept, held = dev_rows(len(train), data_config.dev_fraction, data_config.get("split_seed") or 0)
+    train, dev = [train[i] for i in kept], [train[i] for i in held]
+  return train, evaluation, dev
+
+
+@register("text_files")
+def _text_files(data_config, seed: int) -> text.TextClassifyTask:
+  name = "text_files"
+  errors = text.RowErrors(data_config.get("skip_bad_rows"))
+  train, evaluation, dev = text_file_splits(data_config, errors)
+  split = data_config.get("eval_split") or "test"
+  if split not in ("test", "dev"):
+    raise ConfigError(
+      f"{name}: eval_split={split!r} must be test or dev; set --config.data.eval_split"
+    )
+  if split == "dev" and not dev:
+    raise ConfigError(
+      f"{name}: evaluating (or selecting) on dev needs a dev split; set "
+      "--config.data.dev_path or --config.data.dev_fraction"
+    )
+  evaluation, other = (dev, evaluation) if split == "dev" else (evaluation, dev)
   return text.TextClassifyTask(
     name,
     data_config,
@@ -277,6 +416,7 @@ def _text_files(data_config, seed: int) -> text.TextClassifyTask:
     evaluation,
     _label_names([label for _, label, _ in train]),
     errors,
+    also_lengths=other,
   )
 
 

@@ -71,8 +71,16 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def read_text(path: str, encoding: str | None = None) -> str:
-  """The decoded contents of `path` (UTF-8 unless `encoding` is given)."""
+  """The decoded contents of `path` (UTF-8 unless `encoding` is given). `encoding='auto'`:
+  UTF-8 when the whole file decodes as UTF-8, else Latin-1 (every byte is a character; Kim's
+  MR files are Latin-1)."""
   data = read_bytes(path)
+  if encoding == "auto":
+    try:
+      return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+      logging.info("%s is not UTF-8: read as Latin-1 (encoding='auto')", path)
+      return data.decode("latin-1")
   if encoding is None and data[:2] in _UTF16_BOMS:
     raise ConfigError(
       f"{path} starts with a UTF-16 byte-order mark; pass --config.data.encoding=utf-16"
@@ -358,7 +366,8 @@ class TextClassifyTask(arrays.TokenTask):
   `train` and `evaluation` are [(text, label name, 'file:line')]. The vocabulary (knobs
   level 'word', lowercase True, vocab_size 30000 ids, min_count 2 for words) and the class
   list `label_names` come from the training part, or from `--config.data.vocab_path`.
-  Unknown eval labels are bad rows. `skipped` counts the rows `errors` skipped.
+  Unknown eval labels are bad rows. `skipped` counts the rows `errors` skipped. The texts of
+  `also_lengths` (examples of another split) only size the length buckets.
   """
 
   def __init__(
@@ -370,6 +379,7 @@ class TextClassifyTask(arrays.TokenTask):
     evaluation,
     label_names: Sequence[str],
     errors: RowErrors | None = None,
+    also_lengths: Sequence = (),
   ):
     errors = errors or RowErrors(data_config.get("skip_bad_rows"))
     level = data_config.get("level") or "word"
@@ -411,7 +421,12 @@ class TextClassifyTask(arrays.TokenTask):
     self.skipped = errors.count
     n_eval = arrays.cap_eval(len(eval_xy[0]), data_config.get("eval_size"), name)
     eval_xy = eval_xy[0][:n_eval], eval_xy[1][:n_eval]
-    longest = max(len(x) for x in train_xy[0] + eval_xy[0])
+    # `also_lengths` (the split not evaluated: dev or test) sizes the buckets too, so a task
+    # built per split (train.py's selection task) has the same shapes for every one.
+    longest = max(
+      [len(x) for x in train_xy[0] + eval_xy[0]]
+      + [len(self.vocab.encode(t, max_len)) for t, _, _ in also_lengths]
+    )
     buckets = length_buckets(-(-longest // 8) * 8)
     spec = TaskSpec(
       kind="classify",
