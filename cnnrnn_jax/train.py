@@ -1,10 +1,10 @@
 """One trainer for every model and task, on every device, surviving restarts.
 
 A task is data + a head kind + a metric (tasks/base.py); the model is built from the
-registry (models.py). `train_step` and `eval_step` are pure functions of arrays,
-jitted once by `train_and_evaluate`. The loss and the metric sums are in metrics.py
-(divided on the host only when a line is logged: no per-step host sync), the optimizer in
-optim.py.
+registry (models.py). `train_step` and `eval_step` are pure functions of arrays (steps.py,
+with the jitted forms a run uses), jitted once by `train_and_evaluate`. The loss and the
+metric sums are in metrics.py (divided on the host only when a line is logged: no per-step
+host sync), the optimizer in optim.py.
 
 Scale-out (sharding.py): one `Mesh` over all devices (of all processes), the batch sharded
 along its 'data' axis, parameters and optimizer state replicated; the step is jitted once
@@ -31,10 +31,8 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax.training import train_state
 from jax.sharding import PartitionSpec as P
 
 from cnnrnn_jax import (
@@ -46,6 +44,7 @@ from cnnrnn_jax import (
   profiling,
   progress,
   selection,
+  steps,
   stopping,
   tasks,
 )
@@ -55,46 +54,22 @@ from cnnrnn_jax.metrics import (
   NO_BAD_STEP,
   Metrics,
   MetricWriter,
-  accumulate,
   headline,
-  loss_and_sums,
   seed_summary,  # noqa: F401  (moved to metrics.py; re-exported)
-  sum_over_batches,
   summarize,
 )
 from cnnrnn_jax.models import count_params
 from cnnrnn_jax.optim import make_optimizer
 from cnnrnn_jax.sharding import DATA_AXIS, InFlight, data_mesh, initialize_distributed, put_global
-from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec, model_args
+from cnnrnn_jax.steps import (  # noqa: F401  (the step functions: steps.py; re-exported)
+  TrainState,
+  eval_step,
+  train_and_accumulate,
+  train_step,
+)
+from cnnrnn_jax.tasks.base import Task, TaskSpec, model_args
 
-TrainState = train_state.TrainState
 logger = logging.getLogger(__name__)  # under progress.LOGGER: shown in a notebook too
-
-
-def train_step(
-  state: TrainState, batch: Batch, rng: jax.Array, *, spec: TaskSpec
-) -> tuple[TrainState, Metrics]:
-  """One AdamW step. A non-finite loss leaves the state untouched and is counted."""
-  rng = jax.random.fold_in(rng, state.step)
-
-  def loss_fn(params):
-    outputs, _ = state.apply_fn(
-      {"params": params}, *model_args(batch), train=True, rngs={"dropout": rng}
-    )
-    return loss_and_sums(spec, outputs, batch)
-
-  (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  finite = jnp.isfinite(loss)
-  first_bad = jnp.where(finite, NO_BAD_STEP, state.step + 1)  # 1-based step number
-  new_state = state.apply_gradients(grads=grads)
-  state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
-  return state, {**sums, "first_nonfinite_step": first_bad}
-
-
-def eval_step(params: Any, batch: Batch, *, apply_fn: Any, spec: TaskSpec) -> Metrics:
-  """The metric sums of `params` on one batch (no dropout)."""
-  outputs, _ = apply_fn({"params": params}, *model_args(batch), train=False)
-  return loss_and_sums(spec, outputs, batch)[1]
 
 
 def setup(config: ml_collections.ConfigDict) -> tuple[Task, nn.Module]:
@@ -138,14 +113,6 @@ def init_state(config: ml_collections.ConfigDict, task: Task, model: nn.Module) 
 def make_workdir(workdir: str) -> None:
   """Creates `workdir`; a ConfigError naming the flag when it cannot."""
   workdir_module.make(workdir)
-
-
-def train_and_accumulate(
-  state: TrainState, acc: Metrics, batch: Batch, rng: jax.Array, *, spec: TaskSpec
-) -> tuple[TrainState, Metrics]:
-  """`train_step`, then `accumulate` its sums into the logging window's running sums."""
-  state, sums = train_step(state, batch, rng, spec=spec)
-  return state, accumulate(acc, sums)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,21 +311,21 @@ def _restore_and_loop(
     jax.device_count(),
     jax.process_count(),
   )
-  step_fn = _compiled_step(state, sums, task, config, spec, replicated, batch_sharding, start)
+  step_fn = steps.compiled_train_step(state, sums, task, config, replicated, batch_sharding, start)
   run = _Run(
     config=config,
     task=task,
     select_spec=None if chooser is None else chooser.spec,
     select_fn=None
     if chooser is None
-    else _sharded_evaluator(
+    else steps.sharded_evaluator(
       model, chooser, state.params, config.batch_size, replicated, batch_sharding
     ),
     metrics_path=os.path.join(workdir, "metrics.jsonl"),
     ckpts=ckpts,
     zero_sums=zero_sums,
     step_fn=step_fn,
-    eval_fn=_sharded_evaluator(
+    eval_fn=steps.sharded_evaluator(
       model, task, state.params, config.batch_size, replicated, batch_sharding
     ),
     batch_sharding=batch_sharding,
@@ -386,27 +353,6 @@ def _restore_and_loop(
       run.writer.close()
 
 
-def _compiled_step(state, sums, task, config, spec, replicated, batch_sharding, start):
-  """The jitted train step, compiled ahead of the loop and its compile time logged apart, so
-  the first logging window's steps/s and ETA count training steps only."""
-  jitted = jax.jit(
-    functools.partial(train_and_accumulate, spec=spec),
-    in_shardings=(replicated, replicated, batch_sharding, replicated),
-    out_shardings=(replicated, replicated),
-    donate_argnums=0,
-  )
-  if start >= config.train_steps:
-    return jitted  # restored at the last step: nothing to train, nothing to compile
-  t = time.perf_counter()
-  batch = put_global(task.train_batch(start, config.batch_size), batch_sharding)
-  rng = put_global(jax.random.PRNGKey(0), replicated)
-  compiled = jitted.lower(state, sums, batch, rng).compile()
-  logger.info(
-    "compiled the train step in %.1fs (not counted in steps/s or ETA)", time.perf_counter() - t
-  )
-  return compiled
-
-
 @dataclasses.dataclass
 class _Run:
   config: Any
@@ -425,36 +371,6 @@ class _Run:
   cost: flops.StepCost = flops.StepCost(None)  # FLOPs of a train step, the device's peak
   trace: profiling.StepTrace | None = None
   best: selection.BestCheckpoint | None = None
-
-
-def _sharded_evaluator(model, task, params, batch_size, replicated, batch_sharding):
-  """params -> eval-set sums: one jitted program per batch, the running total added in it."""
-  spec = task.spec
-
-  def add_batch(params, total, batch):
-    return accumulate(total, eval_step(params, batch, apply_fn=model.apply, spec=spec))
-
-  jitted = jax.jit(
-    add_batch, in_shardings=(replicated, replicated, batch_sharding), out_shardings=replicated
-  )
-  shapes = jax.eval_shape(
-    functools.partial(eval_step, apply_fn=model.apply, spec=spec),
-    params,
-    task.train_batch(0, batch_size),
-  )
-  zeros = put_global({k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}, replicated)
-
-  def evaluate_all(params):
-    in_flight = InFlight()
-
-    def add(total, batch):
-      total = jitted(params, total, put_global(batch, batch_sharding))
-      in_flight.push(total["count"])
-      return total
-
-    return sum_over_batches(add, task.eval_batches(batch_size), zeros)
-
-  return evaluate_all
 
 
 def _check_finite(run: _Run, sums: Metrics) -> None:
