@@ -24,3 +24,14 @@ def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], digits:
   lines = ["| " + " | ".join(text(h) for h in header) + " |", "|" + "---|" * len(header)]
   lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in rows]
   return "\n".join(lines)
+
+
+def replace_block(doc: str, begin: str, end: str, text: str) -> str:
+  """`doc` with the lines between the line `begin` and the next line `end` replaced by
+  `text` (how results are written into a docs page: between markers, the rest untouched).
+  Raises ValueError naming the markers when `doc` lacks them."""
+  start = doc.find(begin + "\n")
+  stop = -1 if start < 0 else doc.find(end, start + len(begin) + 1)
+  if stop < 0:
+    raise ValueError(f"no {begin} ... {end} block to write between")
+  return f"{doc[: start + len(begin) + 1]}{text}\n{doc[stop:]}"

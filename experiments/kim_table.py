@@ -13,119 +13,36 @@ listed under the table. `--write` replaces the text between the `<!-- kim-table 
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections.abc import Sequence
 
 from absl import app, flags
 
-from cnnrnn_jax.tables import markdown_table
+from cnnrnn_jax.report import kim_tables
+from cnnrnn_jax.tables import replace_block
 
 _RUNS = flags.DEFINE_string("runs", "runs", "Folder holding the runs/kim_* workdirs.")
 _WRITE = flags.DEFINE_string("write", None, "Markdown file whose kim-table section to replace.")
 
-PUBLISHED = {"mr": 76.1, "sst1": 45.0, "sst2": 82.7, "trec": 91.2, "cr": 79.8}
-K = "$D/kim2014"
-DATASETS = {  # column: (title, the data flags of its command)
-  "mr": (
-    "MR",
-    f"--config.data.train_path={K}/rt-polarity.pos,{K}/rt-polarity.neg --config.data.cv_folds=10",
-  ),
-  "sst1": (
-    "SST-1",
-    f"--config.data.train_path={K}/stsa.fine.train --config.data.dev_path={K}/stsa.fine.dev "
-    f"--config.data.eval_path={K}/stsa.fine.test --seeds=0,1,2",
-  ),
-  "sst2": (
-    "SST-2",
-    f"--config.data.train_path={K}/stsa.binary.train --config.data.dev_path={K}/stsa.binary.dev "
-    f"--config.data.eval_path={K}/stsa.binary.test --seeds=0,1,2",
-  ),
-  "trec": (
-    "TREC",
-    f"--config.data.train_path={K}/TREC.train.all --config.data.eval_path={K}/TREC.test.all "
-    "--seeds=0,1,2",
-  ),
-  "cr": ("CR", f"--config.data.train_path={K}/custrev.all --config.data.cv_folds=10"),
-}
-ROWS = {  # preset: (row title, workdir suffix)
-  "table2": ("ours: CNN-rand (Kim's sizes, dev selection)", ""),
-  "table2_cnn": ("ours: CNN, the project's default sizes", "_cnn"),
-  "table2_bilstm": ("ours: BiLSTM (parameters matched to the CNN's encoder)", "_bilstm"),
-  "table2_cnn_lstm": ("ours: cnn_lstm hybrid", "_cnn_lstm"),
-  "table2_tcn": ("ours: TCN", "_tcn"),
-  "table2_transformer": ("ours: transformer", "_transformer"),
-}
 BEGIN, END = "<!-- kim-table -->", "<!-- /kim-table -->"
-
-
-def command(preset: str, dataset: str) -> str:
-  """The one command that fills the cell (preset, dataset)."""
-  return (
-    f"python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:{preset} "
-    f"{DATASETS[dataset][1]} --workdir=runs/kim_{dataset}{ROWS[preset][1]}"
-  )
-
-
-def train_seconds(workdir: str) -> float:
-  """Training seconds of one run: the sum over its train lines of steps / (steps/s)."""
-  total, last = 0.0, 0
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    for line in f:
-      record = json.loads(line)
-      if record["split"] == "train":
-        total += (record["step"] - last) / record["steps_per_sec"]
-        last = record["step"]
-  return total
-
-
-def cell(workdir: str) -> str | None:
-  """'mean ± std (n seeds|folds, s/run)' from a finished run's summary, else None."""
-  for name, parts in (("seeds.json", "seed"), ("folds.json", "fold")):
-    path = os.path.join(workdir, name)
-    if os.path.exists(path):
-      with open(path) as f:
-        accuracy = json.load(f)["accuracy"]
-      keys = accuracy["seeds" if parts == "seed" else "folds"]
-      seconds = [train_seconds(os.path.join(workdir, f"{parts}_{k}")) for k in keys]
-      return (
-        f"{100 * accuracy['mean']:.1f} ± {100 * accuracy['std']:.1f} "
-        f"({len(keys)} {parts}s, {sum(seconds) / len(seconds):.0f} s each)"
-      )
-  return None
-
-
-def section(runs: str) -> str:
-  """The table and the command of every cell, as markdown."""
-  header = ["model", *(title for title, _ in DATASETS.values())]
-  rows = [["Kim CNN-rand, published", *(f"{PUBLISHED[d]:.1f}" for d in DATASETS)]]
-  for preset, (title, suffix) in ROWS.items():
-    found = [cell(os.path.join(runs, f"kim_{d}{suffix}")) for d in DATASETS]
-    rows.append([f"{title} (`{preset}`)", *(c or "not run" for c in found)])
-  lines = [markdown_table(header, rows), "", "The command of each cell (`D=../shared/data`):", ""]
-  for preset in ROWS:
-    for dataset, (title, _) in DATASETS.items():
-      lines.append(f"- `{preset}` on {title}: `{command(preset, dataset)}`")
-  return "\n".join(lines)
 
 
 def main(argv: Sequence[str]) -> None:
   """Prints the section, or writes it between the markers of --write."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  text = section(_RUNS.value)
+  text = kim_tables.section(_RUNS.value)
   if not _WRITE.value:
     print(text)
     return
   with open(_WRITE.value) as f:
     doc = f.read()
-  if BEGIN not in doc or END not in doc:
-    sys.exit(f"{_WRITE.value} lacks the {BEGIN} and {END} lines to write between")
-  head, rest = doc.split(BEGIN, 1)
-  tail = rest.split(END, 1)[1]
+  try:
+    doc = replace_block(doc, BEGIN, END, text)
+  except ValueError as e:
+    sys.exit(f"{_WRITE.value}: {e}")
   with open(_WRITE.value, "w") as f:
-    f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+    f.write(doc)
 
 
 if __name__ == "__main__":

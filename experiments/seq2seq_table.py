@@ -9,12 +9,12 @@ markers and their `<!-- end -->` lines is replaced by the tables (report/seq2seq
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from absl import app, flags
 
 from cnnrnn_jax.report import seq2seq_tables
+from cnnrnn_jax.tables import replace_block
 
 _WORKDIRS = flags.DEFINE_string("workdirs", "runs/s2s", "Folder of the MODEL_TASK run folders.")
 _WRITE = flags.DEFINE_string("write", None, "A markdown file whose marked tables to replace.")
@@ -33,11 +33,11 @@ def main(argv: Sequence[str]) -> None:
     return
   with open(_WRITE.value) as f:
     text = f.read()
-  for marker, table in tables.items():
-    pattern = re.compile(rf"(<!-- {marker} -->\n).*?(<!-- end -->)", re.S)
-    if not pattern.search(text):
-      raise app.UsageError(f"{_WRITE.value} has no <!-- {marker} --> ... <!-- end --> block")
-    text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
+  try:
+    for marker, table in tables.items():
+      text = replace_block(text, f"<!-- {marker} -->", "<!-- end -->", table)
+  except ValueError as e:
+    raise app.UsageError(f"{_WRITE.value}: {e}") from None
   with open(_WRITE.value, "w") as f:
     f.write(text)
 

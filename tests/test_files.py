@@ -12,7 +12,7 @@ import pytest
 from cnnrnn_jax import tasks
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks import arrays, files
+from cnnrnn_jax.tasks import arrays, idx
 
 
 def data(**knobs):
@@ -336,14 +336,14 @@ def test_read_idx_round_trip_and_errors(tmp_path):
   array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
   write_idx(tmp_path / "plain-idx3", array, gz=False)
   write_idx(tmp_path / "zipped-idx3.gz", array)
-  np.testing.assert_array_equal(files.read_idx(str(tmp_path / "plain-idx3")), array)
-  np.testing.assert_array_equal(files.read_idx(str(tmp_path / "zipped-idx3.gz")), array)
+  np.testing.assert_array_equal(idx.read_idx(str(tmp_path / "plain-idx3")), array)
+  np.testing.assert_array_equal(idx.read_idx(str(tmp_path / "zipped-idx3.gz")), array)
   (tmp_path / "short").write_bytes((tmp_path / "plain-idx3").read_bytes()[:-3])
   with pytest.raises(ConfigError, match=r"header says shape \(2, 3, 4\) but the file holds 21"):
-    files.read_idx(str(tmp_path / "short"))
+    idx.read_idx(str(tmp_path / "short"))
   (tmp_path / "text").write_text("hello")
   with pytest.raises(ConfigError, match="is not an IDX file"):
-    files.read_idx(str(tmp_path / "text"))
+    idx.read_idx(str(tmp_path / "text"))
 
 
 @pytest.mark.parametrize(
@@ -353,7 +353,7 @@ def test_mnist_tasks_from_idx_files(mnist_folder, name, shape):
   task = build(name, train_path=str(mnist_folder))
   assert task.spec.seq_len == shape[0] and task.spec.input_dim == shape[1]
   assert task.num_train == 12 and task.num_eval == 5
-  images = files.read_idx(str(mnist_folder / "train-images-idx3-ubyte.gz"))
+  images = idx.read_idx(str(mnist_folder / "train-images-idx3-ubyte.gz"))
   pixels = ((images.astype(np.float32) / 255 - 0.1307) / 0.3081).reshape(12, -1)
   x = task.x["train"].reshape(12, -1)
   if name == "perm_mnist":

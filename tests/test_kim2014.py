@@ -12,7 +12,7 @@ import pytest
 from cnnrnn_jax import checkpoint, crossval, models, selection, tasks, train
 from cnnrnn_jax.configs import default, kim2014
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks import files, text
+from cnnrnn_jax.tasks import files, splits, text
 
 pytestmark = pytest.mark.usefixtures("quick_compiles")
 
@@ -98,15 +98,15 @@ def test_dev_split_from_a_file_or_a_seeded_fraction_and_eval_split_dev(tmp_path)
 
 def test_folds_are_disjoint_covering_stratified_and_seeded():
   labels = ["a"] * 23 + ["b"] * 11 + ["c"] * 5
-  ids = files.fold_ids(labels, 10, seed=0)
+  ids = splits.fold_ids(labels, 10, seed=0)
   assert sorted(set(ids.tolist())) == list(range(10))  # every example in exactly one fold
   sizes = np.bincount(ids)
   assert sizes.max() - sizes.min() <= 1
   for label in "abc":
     per_fold = np.bincount(ids[np.array(labels) == label], minlength=10)
     assert per_fold.max() - per_fold.min() <= 1  # stratified
-  np.testing.assert_array_equal(ids, files.fold_ids(labels, 10, seed=0))
-  assert not np.array_equal(ids, files.fold_ids(labels, 10, seed=1))
+  np.testing.assert_array_equal(ids, splits.fold_ids(labels, 10, seed=0))
+  assert not np.array_equal(ids, splits.fold_ids(labels, 10, seed=1))
 
 
 def test_cv_folds_partition_the_file_and_dev_is_carved_from_each_training_part(tmp_path):

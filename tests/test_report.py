@@ -247,3 +247,12 @@ def test_the_old_module_names_still_resolve():
     "VERDICT_RULE",
   ):
     assert callable(getattr(report, name)) or isinstance(getattr(report, name), (dict, str))
+
+
+def test_results_are_written_between_their_markers_and_nowhere_else():
+  doc = "intro\n<!-- t -->\nold\nrows\n<!-- end -->\nmiddle\n<!-- end -->\n"
+  assert tables.replace_block(doc, "<!-- t -->", "<!-- end -->", "| new |") == (
+    "intro\n<!-- t -->\n| new |\n<!-- end -->\nmiddle\n<!-- end -->\n"
+  )
+  with pytest.raises(ValueError, match="no <!-- u --> ... <!-- end --> block"):
+    tables.replace_block(doc, "<!-- u -->", "<!-- end -->", "x")

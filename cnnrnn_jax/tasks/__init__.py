@@ -12,6 +12,7 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import (  # noqa: F401
   audio,
   clean,
+  digit_strings,
   files,
   forecast,
   mnist1d,

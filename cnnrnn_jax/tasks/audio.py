@@ -7,10 +7,8 @@ Shape key: N clips, B batch, T frames, M features per frame (mel bands), S digit
   audio_files    your own folder of WAV files: the label is the file name's part before the
                  first `_` (FSDD's `{digit}_{speaker}_{index}.wav`) or, when the WAVs sit in
                  sub-folders, the sub-folder's name
-  digit_strings  connected speech: 1..`max_digits` (7) utterances of one split joined with
-                 seeded silences of 50-300 ms (and Gaussian noise of std `noise`, 0 by
-                 default) into one waveform; the target is the digit sequence, scored with
-                 CTC (task kind 'ctc'): digit error rate and string accuracy
+  digit_strings  connected speech scored with CTC (tasks/digit_strings.py), built from the
+                 same recordings, splits and features
 
 Splits (classification and strings alike): `--config.data.eval_path` (another folder, e.g. a
 new speaker's recordings) is the eval set; without it `--config.data.split` picks one:
@@ -44,7 +42,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import ml_collections
 import numpy as np
@@ -54,14 +52,11 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.masks import mask_BxL
 from cnnrnn_jax.tasks import arrays
 from cnnrnn_jax.tasks.base import (
-  EVAL_STREAM,
-  TRAIN_STREAM,
   Batch,
   Task,
   TaskSpec,
   check_int,
   default_if_none,
-  pad_rows,
   register,
   rng_for,
 )
@@ -82,8 +77,6 @@ AUDIO_DEFAULTS = {
   "time_masks": 0,
   "freq_warp": 0.0,
 }
-STRING_DEFAULTS = {**AUDIO_DEFAULTS, "min_digits": 1, "max_digits": 7, "noise": 0.0}
-GAP_S = (0.05, 0.3)  # silence between (and around) the digits of a string, seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,120 +449,3 @@ def _classify_task(what: str, use_tfds: bool):
 
 _classify_task("spoken_digit", use_tfds=True)
 _classify_task("audio_files", use_tfds=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# Digit strings: connected speech, scored with CTC
-
-BLANK = 0  # CTC's blank class; digit d is class d + 1, and 0 pads a target row
-
-
-class DigitStringTask(Task):
-  """Strings of 1..max_digits spoken digits (see the module docstring); kind 'ctc'.
-
-  targets B x S: digit + 1 per position, 0 past the string's end; lengths: frames.
-  """
-
-  def __init__(
-    self,
-    seed: int,
-    front: audio.FrontEnd,
-    train: tuple[Sequence[np.ndarray], np.ndarray],
-    evaluation: tuple[Sequence[np.ndarray], np.ndarray],
-    digits: tuple[int, int],
-    noise: float,
-    norm,
-    eval_size: int,
-    augment: tuple[int, int, float] = (0, 0, 0.0),
-  ):
-    self.seed, self.front, self.digits, self.noise, self.norm = seed, front, digits, noise, norm
-    self.pools = {
-      TRAIN_STREAM: (list(train[0]), np.asarray(train[1])),
-      EVAL_STREAM: (list(evaluation[0]), np.asarray(evaluation[1])),
-    }
-    self.eval_size, self.augment = eval_size, augment
-    longest = max(max(len(w) for w in waves) for waves, _ in self.pools.values())
-    gap = int(GAP_S[1] * front.sample_rate)
-    max_samples = digits[1] * longest + (digits[1] + 1) * gap
-    self.spec = TaskSpec(
-      kind="ctc",
-      num_outputs=11,
-      metric="label_error_rate",
-      seq_len=audio.bucket(front.num_frames(max_samples)),
-      input_dim=front.dim,
-    )
-    self._eval: list[Batch] | None = None
-    self._eval_batch_size = 0
-
-  def strings(self, rng: np.random.Generator, n: int, stream: int) -> Batch:
-    """`n` strings from the train (TRAIN_STREAM) or eval pool, unpadded-to-bucket features."""
-    waves, digits_N = self.pools[stream]
-    rate = self.front.sample_rate
-    S = self.digits[1]
-    targets_BxS, sounds = np.zeros((n, S), np.int32), []
-    for b in range(n):
-      k = int(rng.integers(self.digits[0], self.digits[1] + 1))
-      picks = rng.integers(len(waves), size=k)
-      gaps = rng.integers(int(GAP_S[0] * rate), int(GAP_S[1] * rate) + 1, size=k + 1)
-      pieces = [np.zeros(gaps[0], np.float32)]
-      for pick, gap in zip(picks, gaps[1:]):
-        pieces += [waves[pick], np.zeros(gap, np.float32)]
-      x = np.concatenate(pieces)
-      if self.noise:
-        x = x + self.noise * rng.standard_normal(len(x)).astype(np.float32)
-      sounds.append(x)
-      targets_BxS[b, :k] = digits_N[picks] + 1
-    width = audio.bucket(max(self.front.num_frames(len(x)) for x in sounds))
-    feats = audio.features_at_width(sounds, self.front, width)
-    batch = pad_features([self.norm(f) for f in feats], width)
-    batch["targets"] = targets_BxS
-    batch["weights"] = np.ones(n, np.float32)
-    return batch
-
-  def train_batch(self, step: int, batch_size: int) -> Batch:
-    batch = self.strings(rng_for(self.seed, TRAIN_STREAM, step), batch_size, TRAIN_STREAM)
-    if any(self.augment):
-      rng = rng_for(self.seed, AUGMENT_STREAM, step)
-      batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
-    return batch
-
-  def eval_batches(self, batch_size: int) -> Iterator[Batch]:
-    if self._eval is None or self._eval_batch_size != batch_size:
-      rng = rng_for(self.seed, EVAL_STREAM)
-      self._eval = []
-      for start in range(0, self.eval_size, batch_size):
-        n = min(batch_size, self.eval_size - start)
-        self._eval.append(pad_rows(self.strings(rng, n, EVAL_STREAM), batch_size))
-      self._eval_batch_size = batch_size
-    return iter(self._eval)
-
-
-@register("digit_strings", STRING_DEFAULTS)
-def _digit_strings(data_config, seed: int) -> Task:
-  what = "digit_strings"
-  front, (train_clips, train_waves, train_feats), (eval_clips, eval_waves, _), labels = (
-    train_and_eval(data_config, what, use_tfds=True)
-  )
-  if not set(labels) <= {str(d) for d in range(10)}:
-    raise ConfigError(
-      f"{what}: labels must be the digits 0-9, not {labels}; use recordings of spoken digits"
-    )
-  low = check_int(what, "min_digits", data_config.get("min_digits"), 1, 1)
-  high = check_int(what, "max_digits", data_config.get("max_digits"), 7, 1)
-  if low > high:
-    raise ConfigError(f"{what}: min_digits={low} > max_digits={high}; lower min_digits")
-  noise = float(data_config.get("noise") or 0.0)
-  norm = normalizer(data_config.get("normalize", "utterance"), train_feats, what)
-  eval_size = check_int(what, "eval_size", data_config.get("eval_size"), 512, 1)
-  task = DigitStringTask(
-    seed,
-    front,
-    (train_waves, np.array([int(c.label) for c in train_clips])),
-    (eval_waves, np.array([int(c.label) for c in eval_clips])),
-    (low, high),
-    noise,
-    norm,
-    eval_size,
-    augmentation(data_config, what),
-  )
-  return task

@@ -35,7 +35,6 @@ to WORKDIR/vocab.json by the trainer (`save_assets`).
 from __future__ import annotations
 
 import csv
-import gzip
 import logging
 import math
 import os
@@ -46,7 +45,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks import arrays, base, forecast, text
+from cnnrnn_jax.tasks import arrays, forecast, splits, text
 from cnnrnn_jax.tasks.base import default_if_none, register
 
 TEXT_NAMES = ("sentence", "text", "review", "content", "document", "comment", "body", "tweet")
@@ -303,57 +302,6 @@ def _read_examples(path: str, data_config, errors: text.RowErrors, columns=None)
   return [(t, l, f"{path}:{n}") for t, l, n in rows], columns
 
 
-DEV_STREAM, FOLD_STREAM = 5, 6
-
-
-def fold_ids(labels: Sequence[str], folds: int, seed: int) -> np.ndarray:
-  """The fold (0..folds-1) of each example: stratified (each class dealt round-robin over the
-  folds in a seeded order), so fold sizes and class shares differ by at most one example."""
-  labels = np.asarray(labels)
-  out = np.empty(len(labels), np.int64)
-  offset = 0
-  rng = base.rng_for(seed, FOLD_STREAM)
-  for label in sorted(set(labels.tolist())):
-    rows = np.flatnonzero(labels == label)
-    rows = rows[rng.permutation(len(rows))]
-    out[rows] = (offset + np.arange(len(rows))) % folds
-    offset += len(rows)  # the next class starts where this one stopped: balanced fold sizes
-  return out
-
-
-def dev_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """(train_rows, dev_rows): a seeded `fraction` of range(n) held out as the dev split."""
-  if not 0.0 < fraction < 1.0:
-    raise ConfigError(
-      f"data.dev_fraction={fraction} must be in (0, 1); set --config.data.dev_fraction"
-    )
-  n_dev = int(round(n * fraction))
-  if n_dev < 1 or n_dev >= n:
-    raise ConfigError(
-      f"data.dev_fraction={fraction} of {n} training examples leaves an empty train or dev "
-      "part; give --config.data.dev_path or more data"
-    )
-  order = base.rng_for(seed, DEV_STREAM).permutation(n)
-  return np.sort(order[n_dev:]), np.sort(order[:n_dev])
-
-
-def _cv_split(train, data_config, name):
-  """(train part, eval part) of fold `cv_fold` of `cv_folds`."""
-  folds, fold = data_config.get("cv_folds"), data_config.get("cv_fold")
-  if data_config.get("eval_path"):
-    raise ConfigError(
-      f"{name}: cv_folds={folds} and eval_path are both set; cross-validation takes its eval "
-      "folds from train_path: drop --config.data.eval_path"
-    )
-  if fold is None or not 0 <= fold < folds:
-    raise ConfigError(
-      f"{name}: cv_folds={folds} needs cv_fold in 0..{folds - 1} (got {fold}); run every fold "
-      "with experiments.train (it sets cv_fold) or set --config.data.cv_fold"
-    )
-  ids = fold_ids([label for _, label, _ in train], folds, data_config.get("split_seed") or 0)
-  return [e for e, k in zip(train, ids) if k != fold], [e for e, k in zip(train, ids) if k == fold]
-
-
 def _label_names(labels: Sequence[str]) -> list[str]:
   """Sorted class names: numerically when every label is an integer ('2' < '10')."""
   unique = set(labels)
@@ -370,7 +318,7 @@ def text_file_splits(data_config: ml_collections.ConfigDict, errors: text.RowErr
   path = _need_path(data_config, name, "FILE.tsv|FILE.csv|FILE|FOLDER|FILE1,FILE2")
   train, columns = _read_examples(path, data_config, errors)
   if data_config.get("cv_folds"):
-    train, evaluation = _cv_split(train, data_config, name)
+    train, evaluation = splits.cv_split(train, data_config, name)
   elif data_config.get("eval_path"):
     if not os.path.exists(data_config.eval_path):
       raise ConfigError(
@@ -387,7 +335,9 @@ def text_file_splits(data_config: ml_collections.ConfigDict, errors: text.RowErr
       raise ConfigError(f"{name}: dev_path {data_config.dev_path} does not exist; fix it")
     dev, _ = _read_examples(data_config.dev_path, data_config, errors, columns)
   elif data_config.get("dev_fraction"):
-    kept, held = dev_rows(len(train), data_config.dev_fraction, data_config.get("split_seed") or 0)
+    kept, held = splits.dev_rows(
+      len(train), data_config.dev_fraction, data_config.get("split_seed") or 0
+    )
     train, dev = [train[i] for i in kept], [train[i] for i in held]
   return train, evaluation, dev
 
@@ -532,80 +482,3 @@ def _csv_series(data_config, seed: int):
   task = forecast.ForecastTask("csv_series", series_TxC, seed, data_config)
   task.skipped, task.columns, task.filled = errors.count, names, filled
   return task
-
-
-# ---------------------------------------------------------------------------------------------
-# IDX (MNIST's file format)
-
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: str) -> np.ndarray:
-  """An IDX file (optionally gzipped) as an array: 0 0 dtype ndim, big-endian dims, data."""
-  data = text.read_bytes(path)
-  if data[:2] == b"\x1f\x8b":
-    try:
-      data = gzip.decompress(data)
-    except (OSError, EOFError) as e:
-      raise ConfigError(f"{path}: broken gzip file ({e})") from None
-  if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_DTYPES:
-    raise ConfigError(
-      f"{path} is not an IDX file (starts with {data[:4].hex()}); expected "
-      "e.g. train-images-idx3-ubyte.gz"
-    )
-  dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
-  shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-  offset = 4 + 4 * ndim
-  if len(data) - offset != int(np.prod(shape)) * dtype.itemsize:
-    raise ConfigError(
-      f"{path}: header says shape {shape} but the file holds "
-      f"{len(data) - offset} bytes of data; the file is truncated or corrupt"
-    )
-  return np.frombuffer(data, dtype, offset=offset).reshape(shape)
-
-
-def _idx_files(path: str, prefix: str) -> tuple[str, str]:
-  """(images, labels) paths: in folder `path` (prefix train or t10k), or `path` is the
-  images file and the labels file sits next to it (images -> labels, idx3 -> idx1)."""
-  if os.path.isdir(path):
-    found = {}
-    for name in sorted(os.listdir(path)):
-      for kind, pattern in (("images", "idx3"), ("labels", "idx1")):
-        if name.startswith(f"{prefix}-{kind}") and pattern in name:
-          found.setdefault(kind, os.path.join(path, name))
-    if len(found) < 2:
-      raise ConfigError(
-        f"{path} lacks {prefix}-images-idx3-ubyte[.gz] and "
-        f"{prefix}-labels-idx1-ubyte[.gz]; point the path at the MNIST folder"
-      )
-    return found["images"], found["labels"]
-  labels = os.path.join(
-    os.path.dirname(path),
-    os.path.basename(path).replace("images", "labels").replace("idx3", "idx1"),
-  )
-  if labels == path or not os.path.exists(labels):
-    raise ConfigError(f"no labels file {labels} next to {path}; pass the MNIST folder instead")
-  return path, labels
-
-
-def read_mnist_idx(
-  train_path: str, eval_path: str | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-  """(x_train_NxHxW uint8, y_train_N, x_test, y_test) from the four MNIST IDX files."""
-  if not os.path.exists(train_path):
-    raise ConfigError(
-      f"train_path {train_path} does not exist; point it at the MNIST IDX "
-      "folder or train-images-idx3-ubyte.gz"
-    )
-  folder = train_path if os.path.isdir(train_path) else os.path.dirname(train_path)
-  out = []
-  for path, prefix in ((train_path, "train"), (eval_path or folder, "t10k")):
-    images_path, labels_path = _idx_files(path, prefix)
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-      raise ConfigError(
-        f"{images_path} ({images.shape}) and {labels_path} ({labels.shape}) "
-        "are not N x H x W images with N labels"
-      )
-    out += [images, labels.astype(np.int32)]
-  return tuple(out)

@@ -37,7 +37,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks import arrays, files, text
+from cnnrnn_jax.tasks import arrays, idx, text
 from cnnrnn_jax.tasks.base import TaskSpec, register, rng_for
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -165,7 +165,7 @@ def mnist_arrays(
   """(x_train_NxHxW uint8, y_train, x_eval, y_eval): IDX files when train_path is set,
   else tfds mnist (eval split: test)."""
   if data_config.get("train_path"):
-    return files.read_mnist_idx(data_config.train_path, data_config.get("eval_path"))
+    return idx.read_mnist_idx(data_config.train_path, data_config.get("eval_path"))
   out = []
   for split in ("train", data_config.get("eval_split") or "test"):
     raw = load_split("mnist", split, data_config, task)

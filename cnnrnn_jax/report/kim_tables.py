@@ -1,0 +1,99 @@
+"""Kim 2014's Table 2 from finished runs (docs/kim2014.md): one row per preset of
+configs/kim2014.py, one column per dataset.
+
+A cell is filled only from a finished run's own summary: WORKDIR/seeds.json (3 seeds, the
+datasets with a test split) or WORKDIR/folds.json (10-fold cross-validation, MR and CR):
+test accuracy in %, mean ± sample std, and the mean training seconds per seed or fold (from
+metrics.jsonl's steps/s). Every other cell reads "not run"; the command of every cell is
+listed under the table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from cnnrnn_jax.tables import markdown_table
+
+PUBLISHED = {"mr": 76.1, "sst1": 45.0, "sst2": 82.7, "trec": 91.2, "cr": 79.8}
+K = "$D/kim2014"
+DATASETS = {  # column: (title, the data flags of its command)
+  "mr": (
+    "MR",
+    f"--config.data.train_path={K}/rt-polarity.pos,{K}/rt-polarity.neg --config.data.cv_folds=10",
+  ),
+  "sst1": (
+    "SST-1",
+    f"--config.data.train_path={K}/stsa.fine.train --config.data.dev_path={K}/stsa.fine.dev "
+    f"--config.data.eval_path={K}/stsa.fine.test --seeds=0,1,2",
+  ),
+  "sst2": (
+    "SST-2",
+    f"--config.data.train_path={K}/stsa.binary.train --config.data.dev_path={K}/stsa.binary.dev "
+    f"--config.data.eval_path={K}/stsa.binary.test --seeds=0,1,2",
+  ),
+  "trec": (
+    "TREC",
+    f"--config.data.train_path={K}/TREC.train.all --config.data.eval_path={K}/TREC.test.all "
+    "--seeds=0,1,2",
+  ),
+  "cr": ("CR", f"--config.data.train_path={K}/custrev.all --config.data.cv_folds=10"),
+}
+ROWS = {  # preset: (row title, workdir suffix)
+  "table2": ("ours: CNN-rand (Kim's sizes, dev selection)", ""),
+  "table2_cnn": ("ours: CNN, the project's default sizes", "_cnn"),
+  "table2_bilstm": ("ours: BiLSTM (parameters matched to the CNN's encoder)", "_bilstm"),
+  "table2_cnn_lstm": ("ours: cnn_lstm hybrid", "_cnn_lstm"),
+  "table2_tcn": ("ours: TCN", "_tcn"),
+  "table2_transformer": ("ours: transformer", "_transformer"),
+}
+
+
+def command(preset: str, dataset: str) -> str:
+  """The one command that fills the cell (preset, dataset)."""
+  return (
+    f"python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:{preset} "
+    f"{DATASETS[dataset][1]} --workdir=runs/kim_{dataset}{ROWS[preset][1]}"
+  )
+
+
+def train_seconds(workdir: str) -> float:
+  """Training seconds of one run: the sum over its train lines of steps / (steps/s)."""
+  total, last = 0.0, 0
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    for line in f:
+      record = json.loads(line)
+      if record["split"] == "train":
+        total += (record["step"] - last) / record["steps_per_sec"]
+        last = record["step"]
+  return total
+
+
+def cell(workdir: str) -> str | None:
+  """'mean ± std (n seeds|folds, s/run)' from a finished run's summary, else None."""
+  for name, parts in (("seeds.json", "seed"), ("folds.json", "fold")):
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      with open(path) as f:
+        accuracy = json.load(f)["accuracy"]
+      keys = accuracy["seeds" if parts == "seed" else "folds"]
+      seconds = [train_seconds(os.path.join(workdir, f"{parts}_{k}")) for k in keys]
+      return (
+        f"{100 * accuracy['mean']:.1f} ± {100 * accuracy['std']:.1f} "
+        f"({len(keys)} {parts}s, {sum(seconds) / len(seconds):.0f} s each)"
+      )
+  return None
+
+
+def section(runs: str) -> str:
+  """The table and the command of every cell, as markdown."""
+  header = ["model", *(title for title, _ in DATASETS.values())]
+  rows = [["Kim CNN-rand, published", *(f"{PUBLISHED[d]:.1f}" for d in DATASETS)]]
+  for preset, (title, suffix) in ROWS.items():
+    found = [cell(os.path.join(runs, f"kim_{d}{suffix}")) for d in DATASETS]
+    rows.append([f"{title} (`{preset}`)", *(c or "not run" for c in found)])
+  lines = [markdown_table(header, rows), "", "The command of each cell (`D=../shared/data`):", ""]
+  for preset in ROWS:
+    for dataset, (title, _) in DATASETS.items():
+      lines.append(f"- `{preset}` on {title}: `{command(preset, dataset)}`")
+  return "\n".join(lines)
