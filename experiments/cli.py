@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import ml_collections
-from absl import app
+from absl import app, flags
 from ml_collections import config_flags
 
 from cnnrnn_jax import command_line, plugins, workdir
@@ -102,8 +102,6 @@ def define_config(
 
 def define_list_presets_flag() -> None:
   """--list_presets in --help (`list_presets_if_asked` acts on it before absl parses)."""
-  from absl import flags
-
   flags.DEFINE_bool("list_presets", False, "Print the config files, their presets; exit.")
 
 
@@ -115,8 +113,6 @@ def run(main: Callable[[list[str]], None]) -> None:
 def define_plugins_flag():
   """--plugins for an entry point without a config file; `import_plugins(flag.value)` first
   thing in main."""
-  from absl import flags
-
   return flags.DEFINE_list(
     "plugins", [], "Modules to import first (their models, tasks and probes register)."
   )
