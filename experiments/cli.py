@@ -102,7 +102,8 @@ def define_config(
 
 def define_list_presets_flag() -> None:
   """--list_presets in --help (`list_presets_if_asked` acts on it before absl parses)."""
-  flags.DEFINE_bool("list_presets", False, "Print the config files, their presets; exit.")
+  if "list_presets" not in flags.FLAGS:  # another entry point imported in this process has it
+    flags.DEFINE_bool("list_presets", False, "Print the config files, their presets; exit.")
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -112,7 +113,9 @@ def run(main: Callable[[list[str]], None]) -> None:
 
 def define_plugins_flag():
   """--plugins for an entry point without a config file; `import_plugins(flag.value)` first
-  thing in main."""
+  thing in main. Entry points imported into one process (tests) share it."""
+  if "plugins" in flags.FLAGS:
+    return flags.FlagHolder(flags.FLAGS, flags.FLAGS["plugins"])
   return flags.DEFINE_list(
     "plugins", [], "Modules to import first (their models, tasks and probes register)."
   )

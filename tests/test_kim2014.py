@@ -8,6 +8,7 @@ import os
 import jax
 import numpy as np
 import pytest
+from test_durability import WALL_CLOCK
 
 from cnnrnn_jax import checkpoint, crossval, models, selection, tasks, train
 from cnnrnn_jax.configs import default, kim2014
@@ -184,7 +185,7 @@ def tiny_config(path, **overrides):
 
 def lines(workdir):
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [{k: v for k, v in json.loads(l).items() if k != "steps_per_sec"} for l in f]
+    return [{k: v for k, v in json.loads(l).items() if k not in WALL_CLOCK} for l in f]
 
 
 @pytest.mark.slow  # trains two folds twice
