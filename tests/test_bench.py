@@ -157,6 +157,8 @@ def test_benchmark_smoke_writes_csv_tables_and_png(tmp_path):
     "--sweep_repeats=1",
     "--ceiling_n=64",
   ]
+  if "workdir" in flags.FLAGS:  # a required flag of another entry point imported in this process
+    argv.append(f"--workdir={tmp_path}")
   with flagsaver.flagsaver():
     flags.FLAGS(argv)
     benchmark.main(argv[:1])
