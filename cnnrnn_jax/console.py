@@ -57,3 +57,14 @@ def skip_closed_loop_noise() -> None:
       unraisablehook(unraisable)
 
   sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
+
+
+def only_results_and_errors() -> None:
+  """For commands that print one result from a restored run (generate, score): no progress
+  lines, and none of Orbax's narration of a read-only restore (its errors stay)."""
+  from absl import logging as absl_logging  # absl is what the entry points log through
+
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  logging.getLogger("absl").addFilter(
+    lambda record: record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
+  )

@@ -227,7 +227,33 @@ def masked_cross_attention(
   return jnp.einsum("bts,bse->bte", w_BxTxS, values_BxSxE), w_BxTxS
 
 
-class ConvS2S(nn.Module):
+class ParallelDecoding:
+  """The decoding interface of a decoder that trains all positions at once (ConvS2S, the
+  transformer): `__call__` is teacher-forced `_decode(encode(...))`, and decoding recomputes
+  the causal decoder over the prefix at each step (no cache)."""
+
+  def __call__(
+    self,
+    src_BxS: jax.Array,
+    lengths_B: jax.Array,
+    decoder_inputs_BxT: jax.Array,
+    train: bool = False,
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    return self._decode(self.encode(src_BxS, lengths_B, train), decoder_inputs_BxT, train)
+
+  def decode_init(self, memory: Memory) -> Any:
+    """Nothing: decode_step recomputes the prefix."""
+    return {}
+
+  def decode_step(
+    self, memory: Memory, state: Any, tokens_BxT: jax.Array, t: jax.Array
+  ) -> tuple[jax.Array, Any]:
+    """The whole causal decoder over the token buffer, read at step t (recomputation)."""
+    logits_BxTxV, _ = self._decode(memory, tokens_BxT, False)
+    return jnp.take(logits_BxTxV, t, axis=1), state
+
+
+class ConvS2S(ParallelDecoding, nn.Module):
   """Convolutional encoder (centred) and causal decoder, GLU blocks, attention in each layer."""
 
   source_vocab: int
@@ -288,26 +314,6 @@ class ConvS2S(nn.Module):
     h_BxTxE = self.drop(self.dec_out(x_BxTxD), not train)
     return self.out(h_BxTxE), {"attention": w_BxTxS}
 
-  def __call__(
-    self,
-    src_BxS: jax.Array,
-    lengths_B: jax.Array,
-    decoder_inputs_BxT: jax.Array,
-    train: bool = False,
-  ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    return self._decode(self.encode(src_BxS, lengths_B, train), decoder_inputs_BxT, train)
-
-  def decode_init(self, memory: Memory) -> Any:
-    """Nothing: decode_step recomputes the prefix."""
-    return {}
-
-  def decode_step(
-    self, memory: Memory, state: Any, tokens_BxT: jax.Array, t: jax.Array
-  ) -> tuple[jax.Array, Any]:
-    """The whole causal decoder over the token buffer, read at step t (recomputation)."""
-    logits_BxTxV, _ = self._decode(memory, tokens_BxT, False)
-    return jnp.take(logits_BxTxV, t, axis=1), state
-
 
 # ---------------------------------------------------------------------------------------------
 # Transformer encoder-decoder
@@ -346,7 +352,7 @@ class DecoderLayers(nn.Module):
     return nn.LayerNorm(name="norm_out")(x_BxTxD), w_BxNxTxS
 
 
-class TransformerS2S(nn.Module):
+class TransformerS2S(ParallelDecoding, nn.Module):
   """attention.Transformer encoder + `DecoderLayers`, sinusoidal positions on both sides."""
 
   source_vocab: int
@@ -382,23 +388,3 @@ class TransformerS2S(nn.Module):
     x_BxTxD = x_BxTxD + attention.sinusoidal_positions(T, self.width)[None]
     y_BxTxD, w_BxNxTxS = self.decoder(x_BxTxD, memory["values"], memory["lengths"], train)
     return self.out(y_BxTxD), {"attention": jnp.mean(w_BxNxTxS, axis=1)}
-
-  def __call__(
-    self,
-    src_BxS: jax.Array,
-    lengths_B: jax.Array,
-    decoder_inputs_BxT: jax.Array,
-    train: bool = False,
-  ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    return self._decode(self.encode(src_BxS, lengths_B, train), decoder_inputs_BxT, train)
-
-  def decode_init(self, memory: Memory) -> Any:
-    """Nothing: decode_step recomputes the prefix."""
-    return {}
-
-  def decode_step(
-    self, memory: Memory, state: Any, tokens_BxT: jax.Array, t: jax.Array
-  ) -> tuple[jax.Array, Any]:
-    """The whole causal decoder over the token buffer, read at step t (recomputation)."""
-    logits_BxTxV, _ = self._decode(memory, tokens_BxT, False)
-    return jnp.take(logits_BxTxV, t, axis=1), state

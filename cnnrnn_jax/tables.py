@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,3 +37,12 @@ def replace_block(doc: str, begin: str, end: str, text: str) -> str:
   if stop < 0:
     raise ValueError(f"no {begin} ... {end} block to write between")
   return f"{doc[: start + len(begin) + 1]}{text}\n{doc[stop:]}"
+
+
+def write_table_files(outdir: str, name: str, rows: list[dict[str, Any]], table: str) -> None:
+  """Writes OUTDIR/NAME.json (the rows) and OUTDIR/NAME.md (the rendered table)."""
+  os.makedirs(outdir, exist_ok=True)
+  with open(os.path.join(outdir, f"{name}.json"), "w") as f:
+    json.dump(rows, f, indent=2)
+  with open(os.path.join(outdir, f"{name}.md"), "w") as f:
+    f.write(table + "\n")

@@ -13,14 +13,12 @@ prints the prompt followed by the sampled continuation (`sampling.sample`).
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
 from absl import app, flags
-from absl import logging as absl_logging
 
-from cnnrnn_jax import sampling
+from cnnrnn_jax import console, sampling
 from cnnrnn_jax.errors import ConfigError
 from experiments import cli
 
@@ -39,12 +37,7 @@ def main(argv: Sequence[str]) -> None:
   cli.import_plugins(_PLUGINS.value)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # Only the sample (or one error line) should show: no progress lines, and none of Orbax's
-  # narration of a read-only restore (its errors stay).
-  absl_logging.set_verbosity(absl_logging.WARNING)
-  logging.getLogger("absl").addFilter(
-    lambda record: record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
-  )
+  console.only_results_and_errors()  # only the result (or one error line) shows
   try:
     _, task, model, params = sampling.load_lm_run(_WORKDIR.value)
     out = sampling.sample(

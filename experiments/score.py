@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 import jax
 from absl import app, flags
-from absl import logging as absl_logging
 
-from cnnrnn_jax import metrics, models, tasks, train
+from cnnrnn_jax import console, metrics, models, tasks, train
 from cnnrnn_jax.errors import ConfigError
 from experiments import cli
 
@@ -71,10 +69,7 @@ def main(argv: Sequence[str]) -> None:
   cli.import_plugins(_PLUGINS.value)
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  absl_logging.set_verbosity(absl_logging.WARNING)
-  logging.getLogger("absl").addFilter(
-    lambda record: record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
-  )
+  console.only_results_and_errors()  # only the result (or one error line) shows
   try:
     out = score(_WORKDIR.value, _EVAL_PATH.value, _DATA.value)
   except ConfigError as e:

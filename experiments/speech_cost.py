@@ -9,15 +9,12 @@ Prints a markdown table and writes it with the raw rows (costs.json) into --outd
 medians of --repeats calls after compilation (measure/cost.py `speed`).
 """
 
-import json
-import os
-
 import numpy as np
 from absl import app, flags
 
 from cnnrnn_jax.configs import speech
 from cnnrnn_jax.measure import cost
-from cnnrnn_jax.tables import markdown_table
+from cnnrnn_jax.tables import markdown_table, write_table_files
 
 _TRAIN_PATH = flags.DEFINE_string("train_path", None, "The FSDD recordings.", required=True)
 _OUTDIR = flags.DEFINE_string("outdir", "runs/speech_cost", "Where costs.json and costs.md go.")
@@ -44,11 +41,7 @@ def main(argv):
     ],
   )
   print(table)
-  os.makedirs(_OUTDIR.value, exist_ok=True)
-  with open(os.path.join(_OUTDIR.value, "costs.json"), "w") as f:
-    json.dump(rows, f, indent=2)
-  with open(os.path.join(_OUTDIR.value, "costs.md"), "w") as f:
-    f.write(table + "\n")
+  write_table_files(_OUTDIR.value, "costs", rows, table)
 
 
 if __name__ == "__main__":
