@@ -34,7 +34,7 @@ def generation(data: bytes) -> int:
 
 
 class FakeGcs:
-  """Serves gs://BUCKET/NAME from `files.store["gs://BUCKET/NAME"]` until `close()`."""
+  """Serves gs://BUCKET/NAME from `files.store["BUCKET/NAME"]` (gcsfs's naming) until `close()`."""
 
   def __init__(self, files: MemoryFileSystem):
     self.files = files
@@ -46,15 +46,18 @@ class FakeGcs:
     self.thread.start()
 
   def close(self) -> None:
+    """Stops serving (the objects stay in `files`)."""
     self.server.shutdown()
     self.server.server_close()
     self.thread.join()
 
   def read(self, key: str) -> bytes | None:
+    """The bytes of object `key` ("BUCKET/NAME"), None if there is none."""
     found = self.files.store.get(key)
     return None if found is None else found.getvalue()
 
   def metadata(self, bucket: str, name: str, data: bytes) -> dict:
+    """The JSON API's object resource: the fields TensorStore reads (size, generation)."""
     return {
       "kind": "storage#object",
       "bucket": bucket,
@@ -89,7 +92,7 @@ def _handler(gcs: FakeGcs) -> type[http.server.BaseHTTPRequestHandler]:
   class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the clients expect
 
-    def log_message(self, format, *args):  # noqa: A002  (the base class's signature)
+    def log_message(self, format, *args):  # the base class's signature
       pass  # quiet: pytest shows failures, not every request
 
     def route(self) -> tuple[list[str], dict[str, str]]:
@@ -108,7 +111,7 @@ def _handler(gcs: FakeGcs) -> type[http.server.BaseHTTPRequestHandler]:
     def reply_json(self, value: dict) -> None:
       self.reply(200, json.dumps(value).encode(), {"Content-Type": "application/json"})
 
-    def do_POST(self):  # noqa: N802  (http.server's naming)
+    def do_POST(self):  # http.server's naming
       parts, query = self.route()
       data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
       if parts[1:5] != ["upload", "storage", "v1", "b"] or parts[6:] != ["o"]:
@@ -123,7 +126,7 @@ def _handler(gcs: FakeGcs) -> type[http.server.BaseHTTPRequestHandler]:
         return self.reply(failed)
       self.reply_json(gcs.metadata(bucket, name, data))
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
       parts, query = self.route()
       if parts[1:4] != ["storage", "v1", "b"] or len(parts) < 6 or parts[5] != "o":
         return self.reply(404)
@@ -159,7 +162,7 @@ def _handler(gcs: FakeGcs) -> type[http.server.BaseHTTPRequestHandler]:
       headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(data)}"
       self.reply(206, data[start:stop], headers)
 
-    def do_DELETE(self):  # noqa: N802
+    def do_DELETE(self):
       parts, query = self.route()
       if parts[1:4] != ["storage", "v1", "b"] or len(parts) < 7 or parts[5] != "o":
         return self.reply(404)
