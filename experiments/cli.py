@@ -1,17 +1,12 @@
 """What every entry point shares: plugins first, the --config flag, one-line config errors.
 
-An entry point with a config file defines it with `define_config` and runs with `run`:
-
-  _CONFIG = cli.define_config("cnnrnn_jax/configs/default.py", "Training config file.")
-  ...
-  if __name__ == "__main__":
-    cli.run(main)
-
-`define_config` imports the modules of `--config.plugins` (their models, tasks and probes
-register, with their settings) before it loads the config file, then checks every
-`--config.<path>` override against the loaded config: an unknown or misspelled key stops the
-program with one line naming the closest field. Entry points without a config file take
-`--plugins` and call `import_plugins` first.
+An entry point with a config file defines it with `_CONFIG = cli.define_config(DEFAULT_PATH,
+HELP)` and runs with `cli.run(main)` under `if __name__ == "__main__":`. `define_config`
+imports the modules of `--config.plugins` (their models, tasks and probes register, with their
+settings) before it loads the config file, then checks every `--config.<path>` override
+against the loaded config: an unknown or misspelled key stops the program with one line
+naming the closest field. Entry points without a config file take `--plugins` and call
+`import_plugins` first.
 """
 
 from __future__ import annotations

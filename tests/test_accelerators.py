@@ -21,8 +21,6 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.optim import make_optimizer
 from cnnrnn_jax.tasks.base import TaskSpec
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 L = 8
 SPECS = {
   "classify": TaskSpec("classify", num_outputs=3, seq_len=L, vocab_size=12),

@@ -7,8 +7,6 @@ import pytest
 
 from cnnrnn_jax import attention
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def test_sinusoidal_positions():
   pos = np.asarray(attention.sinusoidal_positions(50, 6))

@@ -7,8 +7,6 @@ import pytest
 from cnnrnn_jax import models, train
 from cnnrnn_jax.configs import bai2018
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 # All parameters (embedding and head included), the same at both scales.
 PARAMS = {
   ("tcn", "adding"): 70_369,

@@ -11,8 +11,6 @@ from cnnrnn_jax.configs import beyond, copy_memory, default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.base import TaskSpec
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 NEW = ("tcn", "mingru", "lru", "transformer")
 SPECS = {
   "classify": TaskSpec(kind="classify", num_outputs=3, seq_len=10, vocab_size=7),

@@ -9,8 +9,6 @@ import pytest
 
 from cnnrnn_jax import conv
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def _inputs(K=3, C=4, F=5, L=21, seed=0):
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from train_driver import make_config  # noqa: E402
 
 # Every test here trains (and the kill test starts four training subprocesses).
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_compiles")]
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {
@@ -56,7 +56,6 @@ def run_driver(workdir, *flags, overrides=None, prefix=()):
   env = {
     **os.environ,
     "JAX_PLATFORMS": "cpu",
-    "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations")),
   }
   proc = subprocess.run(
     [

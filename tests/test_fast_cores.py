@@ -10,8 +10,6 @@ import pytest
 
 from cnnrnn_jax import conv, recurrent
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 B, L, C, H = 4, 9, 3, 5
 LENGTHS = jnp.array([9, 4, 1, 0])  # full, ragged, a single step, empty
 

@@ -17,8 +17,6 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, forecast
 from cnnrnn_jax.tasks.base import TaskSpec
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def data(**knobs):
   config = default.get_config().data

@@ -15,8 +15,6 @@ from cnnrnn_jax.configs import default, kim2014
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, splits, text
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 WORDS = ("great", "moving", "fine", "dull", "slow", "bad", "the", "film", "plot", "cast")
 
 

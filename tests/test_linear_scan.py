@@ -7,8 +7,6 @@ import pytest
 
 from cnnrnn_jax import linear_scan
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 recurrence = jax.jit(linear_scan.linear_recurrence, static_argnames="impl")
 
 

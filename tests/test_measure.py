@@ -15,8 +15,6 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.synthetic import COPY_RECALL, order_label
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -253,7 +251,6 @@ def test_data_parallel_over_two_simulated_devices():
     **os.environ,
     "XLA_FLAGS": " ".join(flags).strip(),
     "JAX_PLATFORMS": "cpu",
-    "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations")),
   }
   proc = subprocess.run(
     [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300

@@ -9,8 +9,6 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.configs import mnist1d as mnist1d_config
 from cnnrnn_jax.tasks import mnist1d, tfds_tasks
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")  # one train step compile per preset
-
 
 def test_mnist1d_and_shuffled():
   config = default.get_config().data

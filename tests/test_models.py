@@ -10,8 +10,6 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.base import TaskSpec
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 SPECS = {
   "classify": TaskSpec("classify", num_outputs=3, seq_len=12, vocab_size=20),

@@ -14,8 +14,6 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import text
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def tiny_config(model, task, **data):
   config = default.get_config(f"{model},{task}")

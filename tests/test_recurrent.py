@@ -8,8 +8,6 @@ import pytest
 
 from cnnrnn_jax import recurrent
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 C, H, L = 5, 7, 9
 
 

@@ -26,8 +26,6 @@ from test_real_data_train import reviews, tiny_config  # noqa: F401  (reviews: a
 from cnnrnn_jax import report, train, workdir
 from cnnrnn_jax.tasks import text
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 class GsInMemory(MemoryFileSystem):
   """gs:// paths kept in this process's memory (a store of its own, emptied per test), named

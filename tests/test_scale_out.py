@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from train_driver import make_config  # noqa: E402
 
 # The 8-device run is a subprocess, compiled as this process compiles.
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_compiles")]
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Embedding gathers, dropout and a lax.scan: what sharding could get wrong.
@@ -72,7 +72,6 @@ def eight_device_run(tmp_path_factory):
     **os.environ,
     "JAX_PLATFORMS": "cpu",
     "XLA_FLAGS": " ".join(flags).strip(),
-    "JAX_DISABLE_MOST_OPTIMIZATIONS": str(jax.config.read("jax_disable_most_optimizations")),
   }
   proc = subprocess.run(
     [sys.executable, "-c", EIGHT_DEVICES, json.dumps(SMALL), str(workdir)],

@@ -18,8 +18,6 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import seq2seq as s2s_tasks
 from cnnrnn_jax.tasks.base import TaskSpec, model_args
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 CMUDICT = """\
 ;;; a comment line would be a word here; cmudict has none
 abc EY1 B IY1 S IY1

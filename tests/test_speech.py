@@ -24,8 +24,6 @@ from cnnrnn_jax.tasks import TaskSpec
 from cnnrnn_jax.tasks import audio as audio_task
 from experiments import score
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 RATE = 8000
 TONES = {"0": 400.0, "1": 1000.0, "2": 2200.0}  # label -> tone frequency (Hz)
 

@@ -12,8 +12,6 @@ from cnnrnn_jax import measure, report, suite
 from cnnrnn_jax.configs import compare
 from cnnrnn_jax.report import speed_map
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def _map_config(**map_fields):
   cfg = compare.get_config("map")

@@ -9,8 +9,6 @@ from cnnrnn_jax import models, report, suite
 from cnnrnn_jax.configs import compare
 from cnnrnn_jax.errors import ConfigError
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def test_default_plan_covers_every_model_and_probe_with_unique_stable_ids():
   cfg = compare.get_config()

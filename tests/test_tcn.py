@@ -11,8 +11,6 @@ from cnnrnn_jax import conv, models
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.tasks.base import TaskSpec
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 
 def _tcn_and_inputs(
   levels=3, kernel_size=3, hidden=6, L=40, C=4, B=3, impl="xla", weight_norm=True

@@ -17,8 +17,6 @@ from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.metrics import MetricWriter
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 FOUNDATION = ["bag", "cnn", "cnn_lstm", "gru", "lstm", "rnn"]
 TASK_KNOBS = {  # small instances of every synthetic task
   "motif": {"seq_len": 12},

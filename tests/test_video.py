@@ -19,9 +19,6 @@ from cnnrnn_jax.tasks import TaskSpec
 from cnnrnn_jax.tasks import video as video_task
 from cnnrnn_jax.viz import video as viz_video
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
-
 # ---------------------------------------------------------------------------------------------
 # The convolution forms
 

@@ -18,8 +18,6 @@ import pytest
 from cnnrnn_jax import viz
 from cnnrnn_jax.errors import ConfigError
 
-pytestmark = pytest.mark.usefixtures("quick_compiles")
-
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SENTENCES = ["i love this movie", "i love this movie but hate the ending"]
 LONG = SENTENCES[1].split()
