@@ -8,10 +8,11 @@ logits from the tokens so far. The loop is a `jax.lax.while_loop` over output st
 as soon as every row (every beam) has emitted EOS, or after T steps: a batch of short words
 stops early, and the whole search is one jitted program. The token buffer is the loop's;
 `state` is the model's cache (the recurrent carry) or nothing (the parallel decoders recompute
-the prefix, see seq2seq.py). Beam search keeps the K best prefixes of each row by summed
-log-probability; a finished beam only extends with PAD at no cost, so it competes unchanged;
-hypotheses are ranked by log p / length**alpha at the end (alpha = 0: plain log p).
-PAD and BOS are never generated.
+the prefix, see seq2seq.py). A model computing in bfloat16 decodes in it, but its logits, the
+log-probabilities and the scores summed from them are float32. Beam search keeps the K best
+prefixes of each row by summed log-probability; a finished beam only extends with PAD at no
+cost, so it competes unchanged; hypotheses are ranked by log p / length**alpha at the end
+(alpha = 0: plain log p). PAD and BOS are never generated.
 
 `decode_sources` runs a model over a task's evaluation sources; `score` turns hypotheses and
 references into the G2P metrics (phoneme error rate = edit distance / reference length, word
@@ -35,14 +36,16 @@ import numpy as np
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.metrics import seed_summary
+from cnnrnn_jax.precision import MixedPrecision
 from cnnrnn_jax.tasks.seq2seq import BOS, EOS, PAD, Vocab, encode_pairs
 
 StepFn = Callable[[Any, Any, jax.Array, jax.Array], tuple[jax.Array, Any]]
 
 
 def log_probs(logits_BxV: jax.Array) -> jax.Array:
-  """Log-softmax with PAD and BOS removed (they are never generated)."""
+  """Log-softmax in float32 with PAD and BOS removed (they are never generated)."""
   never_V = jnp.zeros(logits_BxV.shape[-1], bool).at[PAD].set(True).at[BOS].set(True)
+  logits_BxV = logits_BxV.astype(jnp.float32)  # the scores sum them: float32 whatever computed
   return jax.nn.log_softmax(jnp.where(never_V[None, :], -jnp.inf, logits_BxV), axis=-1)
 
 
@@ -127,6 +130,8 @@ def make_decoder(model: nn.Module, max_len: int, beam: int = 1, alpha: float = 0
 
   @jax.jit
   def decode(params, src_BxS, lengths_B):
+    if isinstance(model, MixedPrecision):  # cast once here, not again inside the loop
+      params = model.compute_params(params)
     variables = {"params": params}
     memory = model.apply(variables, src_BxS, lengths_B, method=cls.encode)
     state = model.apply(variables, memory, method=cls.decode_init)

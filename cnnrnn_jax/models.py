@@ -17,11 +17,11 @@ crnn) register themselves in model_zoo.py, which this module imports. `register`
 `validate` checks a config against a task before anything compiles (the model's own
 validator and every family's `CHECKS`); `parameter_counts` sizes a model from shapes alone.
 
-Mixed precision (`dtype`, DTYPES): parameters are created and kept in float32 (so are the
-optimizer state and the loss); `SequenceModel.apply` casts the floating parameters and inputs
-to the compute dtype, so every encoder, core and head computes in it, and the outputs come
-back in float32 for the loss. The cast is differentiated like any op: gradients reach the
-float32 parameters in float32.
+Mixed precision (`dtype`, DTYPES; precision.py): parameters are created and kept in float32
+(so are the optimizer state and the loss); `SequenceModel.apply` casts the floating parameters
+and inputs to the compute dtype, so every encoder, core and head computes in it, and the
+outputs come back in float32 for the loss. The cast is differentiated like any op: gradients
+reach the float32 parameters in float32. The encoder-decoders do the same (seq2seq.py).
 """
 
 from __future__ import annotations
@@ -57,31 +57,11 @@ from cnnrnn_jax.encoders import (  # noqa: F401
 )
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.masks import mask_BxL
+from cnnrnn_jax.precision import DTYPES, FLOAT32_PARAMS, MixedPrecision, cast_floating  # noqa: F401
 from cnnrnn_jax.tasks.base import TaskSpec
 
-DTYPES = ("float32", "bfloat16")  # compute dtypes (config.dtype); parameters stay float32
 
-
-# Parameters kept in float32 under mixed precision: the LRU's (its eigenvalues sit within
-# 1e-3 of the unit circle, where bfloat16's 2^-8 steps would move them; its state is
-# complex64 anyway, there being no bfloat16 complex type).
-FLOAT32_PARAMS = ("lru",)
-
-
-def cast_floating(tree: Any, dtype: str) -> Any:
-  """`tree` with its floating-point arrays cast to `dtype`; integers, complex and the
-  subtrees named in FLOAT32_PARAMS untouched."""
-
-  def cast(path, x):
-    keep = any(getattr(k, "key", None) in FLOAT32_PARAMS for k in path)
-    if not keep and jnp.issubdtype(jnp.result_type(x), jnp.floating):
-      return jnp.asarray(x).astype(dtype)
-    return x
-
-  return jax.tree_util.tree_map_with_path(cast, tree)
-
-
-class SequenceModel(nn.Module):
+class SequenceModel(MixedPrecision, nn.Module):
   """Inputs -> (masked embedding) -> encoder -> dropout -> dense head.
 
   Returns (outputs, aux): outputs are B x O logits (classify), B (regress with one
@@ -93,13 +73,6 @@ class SequenceModel(nn.Module):
   embed_dim: int = 64
   dropout: float = 0.1
   dtype: str = "float32"  # compute dtype (DTYPES); parameters stay float32
-
-  @nn.nowrap
-  def apply(self, variables: Any, *args: Any, **kwargs: Any) -> Any:
-    """Module.apply with the parameters cast to the compute dtype first (mixed precision)."""
-    if self.dtype != "float32":
-      variables = {**variables, "params": cast_floating(variables["params"], self.dtype)}
-    return super().apply(variables, *args, **kwargs)
 
   @nn.compact
   def __call__(
@@ -195,7 +168,8 @@ def register(
   """Adds a model: `factory(arch_config, task_spec) -> encoder module`.
 
   seq2seq: True for an encoder-decoder of seq2seq tasks: the factory returns the whole model
-    (the interface in seq2seq.py), not an encoder for SequenceModel.
+    (the interface in seq2seq.py), not an encoder for SequenceModel; for config.dtype other
+    than float32 it is a precision.MixedPrecision with a `dtype` field.
 
   causal: True when output t can be made to depend on inputs up to t only (for an `lm` task
     the factory sees `spec.kind == 'lm'`); False keeps the model off language modelling.
@@ -268,17 +242,20 @@ def build_model(
 ) -> nn.Module:
   """The registered encoder `name` inside a SequenceModel for `spec` (validated first),
   computing in `dtype`; after the frame encoder `arch.frame_encoder` when it is not 'none'.
-  An encoder-decoder (`SEQ2SEQ`) is the model itself, and computes in float32."""
+  An encoder-decoder (`SEQ2SEQ`) is the model itself, given `dtype`."""
   if name in MODELS:
     arch = plugins.with_settings(arch, "arch", name)
   validate(name, arch, spec)
   if name in SEQ2SEQ:
-    if dtype != "float32":
+    model = MODELS[name](arch, spec)
+    if dtype == "float32":
+      return model
+    if not isinstance(model, MixedPrecision):
       raise ConfigError(
-        f"config.dtype={dtype!r}: the encoder-decoder {name} computes in float32 only; "
-        "drop --config.dtype"
+        f"config.dtype={dtype!r}: the encoder-decoder {name} is no precision.MixedPrecision "
+        "with a dtype field; give it both, or drop --config.dtype"
       )
-    return MODELS[name](arch, spec)
+    return model.clone(dtype=dtype)
   encoder = MODELS[name](arch, spec)
   frame_encoder = arch.get("frame_encoder", "none")
   if frame_encoder != "none":

@@ -14,6 +14,12 @@ Three families, one interface (what train.py and decoding.py call):
       the logits of target step t given the tokens generated so far (tokens[:, :t+1], BOS
       first); decoding.py runs it in a loop over steps for greedy and beam search.
 
+Mixed precision (precision.py): each model's `dtype` field is its compute dtype; its
+parameters stay float32 and are cast to it in `apply`, so the encoder, the decoder and their
+carries compute in it, while the attention softmaxes sum in float32 and the logits (and the
+attention weights returned) come back in float32: the loss, and decoding's log-probabilities
+and beam scores, are float32.
+
 Each model marks its target embeddings with `self.perturb('target_embedding', ...)`, so a test
 can take the gradient of output step t with respect to every decoder input (causality).
 
@@ -49,6 +55,7 @@ import jax.numpy as jnp
 
 from cnnrnn_jax import attention, conv, recurrent
 from cnnrnn_jax.masks import mask_BxL
+from cnnrnn_jax.precision import MixedPrecision
 
 SCORES = ("additive", "dot")
 Memory = dict[str, Any]
@@ -73,8 +80,8 @@ def attention_weights(
     logits_S = jnp.tanh(keys_SxA + query_A[None, :]) @ v_A
   else:
     logits_S = keys_SxA @ query_A
-  logits_S = jnp.where(mask_S, logits_S, jnp.finfo(logits_S.dtype).min)
-  return jax.nn.softmax(logits_S)
+  logits_S = jnp.where(mask_S, logits_S.astype(jnp.float32), jnp.finfo(jnp.float32).min)
+  return jax.nn.softmax(logits_S).astype(keys_SxA.dtype)  # summed in float32
 
 
 def decoder_step(
@@ -121,7 +128,7 @@ def init_decoder_params(
   return params
 
 
-class RNNSeq2Seq(nn.Module):
+class RNNSeq2Seq(MixedPrecision, nn.Module):
   """Recurrent encoder (bidirectional: hidden/2 units each way) + attention decoder."""
 
   source_vocab: int
@@ -133,6 +140,7 @@ class RNNSeq2Seq(nn.Module):
   score: str = "additive"
   dropout: float = 0.1
   impl: str = "fused"
+  dtype: str = "float32"  # compute dtype (precision.DTYPES); parameters stay float32
 
   def setup(self):
     self.source_embed = nn.Embed(self.source_vocab, self.embed_dim)
@@ -189,7 +197,8 @@ class RNNSeq2Seq(nn.Module):
     o_BxTxH, w_BxTxS = jax.vmap(one_sequence)(
       memory["keys"], memory["values"], memory["mask"], memory["carry"], y_BxTxE
     )
-    return self.out(self.drop(o_BxTxH, not train)), {"attention": w_BxTxS}
+    logits_BxTxV = self.out(self.drop(o_BxTxH, not train))
+    return logits_BxTxV.astype(jnp.float32), {"attention": w_BxTxS.astype(jnp.float32)}
 
   def decode_init(self, memory: Memory) -> Any:
     """The decoder's carry before the first output: (cell carry, o_0 = 0)."""
@@ -208,7 +217,7 @@ class RNNSeq2Seq(nn.Module):
     state, (o_BxH, _) = jax.vmap(one_sequence)(
       memory["keys"], memory["values"], memory["mask"], state, y_BxE
     )
-    return self.out(o_BxH), state
+    return self.out(o_BxH).astype(jnp.float32), state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,8 +231,10 @@ def masked_cross_attention(
 ) -> tuple[jax.Array, jax.Array]:
   """(context_BxTxE, weights_BxTxS): one-head dot-product attention over the valid keys."""
   logits_BxTxS = jnp.einsum("bte,bse->bts", queries_BxTxE, keys_BxSxE)
-  logits_BxTxS = jnp.where(mask_BxS[:, None, :], logits_BxTxS, jnp.finfo(logits_BxTxS.dtype).min)
-  w_BxTxS = jax.nn.softmax(logits_BxTxS, axis=-1)
+  logits_BxTxS = jnp.where(
+    mask_BxS[:, None, :], logits_BxTxS.astype(jnp.float32), jnp.finfo(jnp.float32).min
+  )
+  w_BxTxS = jax.nn.softmax(logits_BxTxS, axis=-1).astype(values_BxSxE.dtype)  # summed in float32
   return jnp.einsum("bts,bse->bte", w_BxTxS, values_BxSxE), w_BxTxS
 
 
@@ -253,7 +264,7 @@ class ParallelDecoding:
     return jnp.take(logits_BxTxV, t, axis=1), state
 
 
-class ConvS2S(ParallelDecoding, nn.Module):
+class ConvS2S(MixedPrecision, ParallelDecoding, nn.Module):
   """Convolutional encoder (centred) and causal decoder, GLU blocks, attention in each layer."""
 
   source_vocab: int
@@ -264,6 +275,7 @@ class ConvS2S(ParallelDecoding, nn.Module):
   kernel_size: int = 3
   dropout: float = 0.1
   impl: str = "xla"
+  dtype: str = "float32"  # compute dtype (precision.DTYPES); parameters stay float32
 
   def setup(self):
     D, K, E = self.width, self.kernel_size, self.embed_dim
@@ -284,7 +296,8 @@ class ConvS2S(ParallelDecoding, nn.Module):
     x_BxLxE = masked_embed(embed, tokens_BxL, lengths_B)
     pos_LxE = attention.sinusoidal_positions(tokens_BxL.shape[1], self.embed_dim)
     valid_BxLx1 = mask_BxL(lengths_B, tokens_BxL.shape[1])[:, :, None]
-    return self.drop(jnp.where(valid_BxLx1, x_BxLxE + pos_LxE[None], 0.0), not train)
+    x_BxLxE = x_BxLxE + pos_LxE[None].astype(x_BxLxE.dtype)  # in the compute dtype
+    return self.drop(jnp.where(valid_BxLx1, x_BxLxE, 0.0), not train)
 
   def encode(self, src_BxS: jax.Array, lengths_B: jax.Array, train: bool = False) -> Memory:
     """Keys z and values (z + e) * sqrt(1/2) of the convolutional encoder, and the mask."""
@@ -312,7 +325,7 @@ class ConvS2S(ParallelDecoding, nn.Module):
       y_BxTxD = (y_BxTxD + att_out(c_BxTxE)) * HALF
       x_BxTxD = (x_BxTxD + y_BxTxD) * HALF
     h_BxTxE = self.drop(self.dec_out(x_BxTxD), not train)
-    return self.out(h_BxTxE), {"attention": w_BxTxS}
+    return self.out(h_BxTxE).astype(jnp.float32), {"attention": w_BxTxS.astype(jnp.float32)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,7 +365,7 @@ class DecoderLayers(nn.Module):
     return nn.LayerNorm(name="norm_out")(x_BxTxD), w_BxNxTxS
 
 
-class TransformerS2S(ParallelDecoding, nn.Module):
+class TransformerS2S(MixedPrecision, ParallelDecoding, nn.Module):
   """attention.Transformer encoder + `DecoderLayers`, sinusoidal positions on both sides."""
 
   source_vocab: int
@@ -363,6 +376,7 @@ class TransformerS2S(ParallelDecoding, nn.Module):
   num_heads: int = 4
   mlp_dim: int = 256
   dropout: float = 0.1
+  dtype: str = "float32"  # compute dtype (precision.DTYPES); parameters stay float32
 
   def setup(self):
     self.source_embed = nn.Embed(self.source_vocab, self.embed_dim)
@@ -385,6 +399,8 @@ class TransformerS2S(ParallelDecoding, nn.Module):
     T = tokens_BxT.shape[1]
     y_BxTxE = self.perturb("target_embedding", self.target_embed(tokens_BxT))
     x_BxTxD = self.dec_in(self.drop(y_BxTxE, not train))
-    x_BxTxD = x_BxTxD + attention.sinusoidal_positions(T, self.width)[None]
+    pos_TxD = attention.sinusoidal_positions(T, self.width)
+    x_BxTxD = x_BxTxD + pos_TxD[None].astype(x_BxTxD.dtype)  # in the compute dtype
     y_BxTxD, w_BxNxTxS = self.decoder(x_BxTxD, memory["values"], memory["lengths"], train)
-    return self.out(y_BxTxD), {"attention": jnp.mean(w_BxNxTxS, axis=1)}
+    w_BxTxS = jnp.mean(w_BxNxTxS.astype(jnp.float32), axis=1)
+    return self.out(y_BxTxD).astype(jnp.float32), {"attention": w_BxTxS}

@@ -15,11 +15,21 @@ import numpy as np
 import pytest
 from tiers import fast_tier
 
-from cnnrnn_jax import attention, conv, conv2d, linear_scan, models, profiling, recurrent, train
+from cnnrnn_jax import (
+  attention,
+  conv,
+  conv2d,
+  linear_scan,
+  metrics,
+  models,
+  profiling,
+  recurrent,
+  train,
+)
 from cnnrnn_jax.configs import default
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.optim import make_optimizer
-from cnnrnn_jax.tasks.base import TaskSpec
+from cnnrnn_jax.tasks.base import TaskSpec, model_args
 
 L = 8
 SPECS = {
@@ -29,6 +39,8 @@ SPECS = {
   "lm": TaskSpec("lm", num_outputs=12, seq_len=L, vocab_size=12),
   "forecast": TaskSpec("regress", num_outputs=2, seq_len=L, input_dim=1, metric="mse", horizon=2),
   "video": TaskSpec("classify", num_outputs=3, seq_len=4, input_dim=16, frame_shape=(4, 4)),
+  "ctc": TaskSpec("ctc", num_outputs=4, seq_len=L, input_dim=2, metric="label_error_rate"),
+  "seq2seq": TaskSpec("seq2seq", num_outputs=6, seq_len=L, vocab_size=12, target_len=5),
 }
 
 
@@ -49,6 +61,21 @@ def _batch(spec, B=2, seed=0):
     inputs = rng.integers(1, spec.vocab_size, (B, L)).astype(np.int32)
   else:
     inputs = rng.normal(size=(B, L, spec.input_dim)).astype(np.float32)
+  batch = {"inputs": inputs, "lengths": lengths}
+  if spec.kind == "seq2seq":  # BOS, then symbols 3.. of the target vocabulary; EOS is 2
+    T = spec.target_len
+    targets = rng.integers(3, spec.num_outputs, (B, T)).astype(np.int32)
+    targets[:, -1] = 2
+    decoder_inputs = np.concatenate([np.ones((B, 1), np.int32), targets[:, :-1]], axis=1)
+    return {
+      **batch,
+      "decoder_inputs": decoder_inputs,
+      "targets": targets,
+      "weights": np.ones((B, T), np.float32),
+    }
+  if spec.kind == "ctc":  # distinct labels, no longer than a 4x-strided model's outputs
+    targets = np.array([[1, 2], [3, 0]], np.int32)
+    return {**batch, "targets": targets, "weights": np.ones((B,), np.float32)}
   if spec.kind == "regress":
     shape = (B,) if spec.num_outputs == 1 else (B, spec.num_outputs)
     targets = rng.normal(size=shape).astype(np.float32)
@@ -57,7 +84,7 @@ def _batch(spec, B=2, seed=0):
   else:
     targets = rng.integers(0, spec.num_outputs, (B,)).astype(np.int32)
   weights = np.ones(targets.shape if spec.per_step else (B,), np.float32)
-  return {"inputs": inputs, "lengths": lengths, "targets": targets, "weights": weights}
+  return {**batch, "targets": targets, "weights": weights}
 
 
 def _cells():
@@ -94,30 +121,45 @@ def _state(name, kind, abstract=False):
   tx = make_optimizer(default.get_config().opt, 10)
 
   def create():
-    params = model.init(jax.random.PRNGKey(0), batch["inputs"], batch["lengths"])["params"]
+    params = model.init(jax.random.PRNGKey(0), *model_args(batch))["params"]
     return train.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
 
   return spec, batch, jax.eval_shape(create) if abstract else jax.jit(create)()
 
 
+def _products(fn, *args):
+  """fn's output shapes, the result types of the matmuls and convolutions in its jaxpr, and
+  those of them that are neither bfloat16 nor complex64 (the LRU's state): one trace."""
+  jaxpr, shapes = jax.make_jaxpr(fn, return_shape=True)(*args)
+  types = [
+    line.split("=")[0].split(":")[-1].strip()
+    for line in str(jaxpr).splitlines()
+    if " dot_general[" in line or "conv_gen" in line
+  ]
+  return shapes, types, sorted(t for t in types if not t.startswith(("bf16", "c64")))
+
+
 @pytest.mark.parametrize("name,kind", fast_tier(CELLS, {("lstm", "classify")}))
 def test_every_model_on_every_kind_computes_in_bfloat16(name, kind):
   """Traced, not run: every matmul and convolution of the train step (forward and backward)
-  is bfloat16 (complex64 in the LRU's state), parameters and optimizer state stay float32."""
+  is bfloat16 (complex64 in the LRU's state) but the float32 loss's own (CTC's), parameters
+  and optimizer state stay float32."""
   spec, batch, state = _state(name, kind, abstract=True)
   step = functools.partial(train.train_step, spec=spec)
-  new_state, sums = jax.eval_shape(step, state, batch, jax.random.PRNGKey(1))
+  (new_state, sums), products, wide = _products(step, state, batch, jax.random.PRNGKey(1))
   assert sums["loss"].dtype == jnp.float32
   for tree in (state.params, new_state.params, new_state.opt_state):
     floats = [x.dtype for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
     assert set(floats) == {jnp.dtype(jnp.float32)}
-  jaxpr = str(jax.make_jaxpr(step)(state, batch, jax.random.PRNGKey(1)))
-  products = [
-    line.split("=")[0]
-    for line in jaxpr.splitlines()
-    if " dot_general[" in line or "conv_gen" in line
-  ]
-  assert products and all("bf16" in lhs or "c64" in lhs for lhs in products), products
+  assert products
+  if kind == "ctc":  # optax.ctc_loss's own products, on the float32 outputs
+    outputs, _ = jax.eval_shape(
+      lambda params: state.apply_fn({"params": params}, *model_args(batch)), state.params
+    )
+    loss = jax.value_and_grad(functools.partial(metrics.loss_and_sums, spec), has_aux=True)
+    assert outputs.dtype == jnp.float32 and wide == _products(loss, outputs, batch)[2], wide
+  else:
+    assert not wide, wide
 
 
 @pytest.mark.slow

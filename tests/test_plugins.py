@@ -22,14 +22,16 @@ from cnnrnn_jax.tasks import base
 def registries():
   dicts = [models.MODELS, models.VALIDATORS, base._REGISTRY, suite.PROBES, suite.REGISTERED_PROBES]
   saved = [dict(d) for d in dicts]
-  causal = set(models.CAUSAL_CAPABLE)
+  sets = [models.CAUSAL_CAPABLE, models.SEQ2SEQ]
+  saved_sets = [set(s) for s in sets]
   settings = copy.deepcopy(plugins._SETTINGS)
   yield
   for d, before in zip(dicts, saved):
     d.clear()
     d.update(before)
-  models.CAUSAL_CAPABLE.clear()
-  models.CAUSAL_CAPABLE.update(causal)
+  for s, before in zip(sets, saved_sets):
+    s.clear()
+    s.update(before)
   plugins._SETTINGS.clear()
   plugins._SETTINGS.update(settings)
 
@@ -73,6 +75,17 @@ def test_a_non_causal_model_is_refused_for_language_modelling(registries):
   spec = TaskSpec("lm", 5, 8, vocab_size=5)
   with pytest.raises(ConfigError, match="'toy' is not causal"):
     models.validate("toy", default.get_config().arch, spec)
+
+
+def test_an_encoder_decoder_computes_in_bfloat16_only_with_mixed_precision(registries):
+  models.register("toy_s2s", lambda arch, spec: _Toy(3), causal=False, seq2seq=True)
+  from cnnrnn_jax.tasks.base import TaskSpec
+
+  spec, arch = TaskSpec("seq2seq", 5, 8, vocab_size=5, target_len=4), default.get_config().arch
+  assert isinstance(models.build_model("toy_s2s", arch, spec), _Toy)
+  with pytest.raises(ConfigError, match=r"toy_s2s is no precision.MixedPrecision with a dtype"):
+    models.build_model("toy_s2s", arch, spec, "bfloat16")
+  assert models.build_model("seq2seq_gru", arch, spec, "bfloat16").dtype == "bfloat16"
 
 
 def test_settings_may_not_shadow_builtins_or_clash(registries):

@@ -198,12 +198,12 @@ TINY = {
 }
 
 
-def _init(model, B=3, S=5, T=4, seed=0):
+def _init(model, B=3, S=5, T=4, seed=0, init=True):
   rng = np.random.default_rng(seed)
   src = jnp.asarray(rng.integers(2, V_SRC, (B, S)), jnp.int32)
   lengths = jnp.asarray([S, 3, 1][:B], jnp.int32)
   dec = jnp.asarray(rng.integers(1, V_TGT, (B, T)), jnp.int32)
-  variables = model.init(jax.random.PRNGKey(seed), src, lengths, dec)
+  variables = model.init(jax.random.PRNGKey(seed), src, lengths, dec) if init else None
   return variables, src, lengths, dec  # variables: params and the perturbations (zeros)
 
 
@@ -252,6 +252,25 @@ def test_greedy_decoding_scores_what_teacher_forcing_scores(name):
   lp_BxTxV = decoding.log_probs(logits.reshape(-1, V_TGT)).reshape(logits.shape)
   picked = jnp.take_along_axis(lp_BxTxV, tokens_BxT[..., None], axis=-1)[..., 0]
   np.testing.assert_allclose(jnp.sum(jnp.where(tokens_BxT > 0, picked, 0.0), 1), logp_B, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_bfloat16_stays_near_float32_and_decodes_with_float32_scores(name):
+  model = TINY[name]()
+  model16 = model.clone(dtype="bfloat16")
+  _, src, lengths, dec = _init(model, init=False)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), src, lengths, dec)["params"]
+  logits32, aux32 = jax.jit(model.apply)({"params": params}, src, lengths, dec)
+  logits16, aux16 = jax.jit(model16.apply)({"params": params}, src, lengths, dec)
+  assert logits16.dtype == aux16["attention"].dtype == jnp.float32
+  scale = float(jnp.max(jnp.abs(logits32)))  # bfloat16 keeps 8 bits: 3% is ~8 of its steps
+  assert float(jnp.max(jnp.abs(logits16 - logits32))) <= 0.03 * scale
+  np.testing.assert_allclose(aux16["attention"], aux32["attention"], atol=0.02)
+  tokens_BxT, logp_B = decoding.make_decoder(model16, max_len=4, beam=2)(params, src, lengths)
+  # a while_loop's carry keeps its dtype: the beam scores are summed in float32 throughout
+  assert logp_B.dtype == jnp.float32 and np.all(np.isfinite(logp_B)) and np.all(logp_B <= 0.0)
+  assert np.all((tokens_BxT != s2s_tasks.BOS) & (tokens_BxT < V_TGT))
 
 
 def _brute_force(model, variables, src, lengths, max_len):
@@ -307,11 +326,14 @@ def test_beam_never_scores_below_greedy_on_a_fixed_tiny_model():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(configs.MODELS))
-def test_every_family_trains_and_decodes_a_transduction(tmp_path, name):
+@pytest.mark.parametrize(  # one family in bfloat16: decode_run restores its dtype too
+  "name,dtype", [(n, "bfloat16" if n == "gru" else "float32") for n in sorted(configs.MODELS)]
+)
+def test_every_family_trains_and_decodes_a_transduction(tmp_path, name, dtype):
   from cnnrnn_jax import train
 
   config = configs.get_config(f"{name},reverse")
+  config.dtype = dtype
   config.data.update({"seq_len": 4, "eval_size": 16})
   config.update({"batch_size": 8, "train_steps": 2, "eval_every": 2, "checkpoint_every": 2})
   config.arch.update({"hidden": 16, "embed_dim": 8, "num_layers": 1})
