@@ -71,8 +71,10 @@ def compiled_train_step(
   batch_sharding: jax.sharding.Sharding,
   start: int,
 ) -> Any:
-  """The jitted train step, compiled ahead of the loop and its compile time logged apart, so
-  the first logging window's steps/s and ETA count training steps only."""
+  """The jitted train step, compiled ahead of the loop for the first batch's shapes and its
+  compile time logged apart, so the first logging window's steps/s and ETA count training
+  steps only. A batch of other shapes (text's length buckets) goes through the jitted
+  function, which compiles once per new shape on first use."""
   jitted = jax.jit(
     functools.partial(train_and_accumulate, spec=task.spec),
     in_shardings=(replicated, replicated, batch_sharding, replicated),
@@ -88,7 +90,19 @@ def compiled_train_step(
   logger.info(
     "compiled the train step in %.1fs (not counted in steps/s or ETA)", time.perf_counter() - t
   )
-  return compiled
+  compiled_for = _shapes(batch)
+
+  def step(state: TrainState, sums: Metrics, batch: Batch, rng: jax.Array):
+    if _shapes(batch) == compiled_for:
+      return compiled(state, sums, batch, rng)
+    return jitted(state, sums, batch, rng)
+
+  return step
+
+
+def _shapes(batch: Batch) -> list[tuple[tuple[int, ...], Any]]:
+  """The shape and dtype of each array of `batch`: what a compiled program is specialised to."""
+  return [(x.shape, x.dtype) for x in jax.tree.leaves(batch)]
 
 
 def sharded_evaluator(
