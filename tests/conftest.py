@@ -82,7 +82,6 @@ SLOW_IN_FAST_TIER = {
   "test_modules_give_the_same_outputs_with_either_impl",
   "test_one_train_step_reaches_every_parameter",
   "test_reverse_reads_backwards_within_length",
-  "test_smoke_run_every_model_on_every_task",
   "test_step_times_gives_seconds_per_training_step_of_each_config",
   "test_text_steps_compile_once_per_bucket",
   "test_vmap_and_xla_convolutions_give_the_same_model",
