@@ -14,7 +14,7 @@ Measured on a shared 2-core CPU (seeds 0, 1, 2), test accuracy in %:
   logreg     32      31.2 ± 0.8   31.3 ± 0.7
   mlp        68      68.1 ± 0.9   66.1 ± 0.6
   cnn        94      96.5 ± 0.5   47.2 ± 1.4  (56)
-  gru        91      89.1 ± 2.3   52.6 ± 1.5  (57)
+  gru        91      90.1 ± 2.5   52.6 ± 1.5  (57)
   mlp_ours   -       70.2 ± 0.5   71.9 ± 0.6
   cnn_ours   -       97.3 ± 0.5   53.7 ± 0.7
   gru_ours   -       96.7 ± 0.8   53.9 ± 0.9
