@@ -1,4 +1,4 @@
-"""MIXED PRECISION: parameters in float32, compute in `dtype` (docs/accelerators.md).
+"""Mixed precision: parameters in float32, compute in `dtype` (docs/accelerators.md).
 
 A model computes in its `dtype` field (DTYPES) by having `MixedPrecision.apply` cast its
 floating parameters to that dtype before every `apply`: each matmul and convolution then runs
