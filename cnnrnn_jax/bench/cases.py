@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnrnn_jax import attention, conv, conv2d, linear_scan, models, recurrent, train
+from cnnrnn_jax import attention, conv, conv2d, linear_scan, metrics, models, recurrent
 from cnnrnn_jax.bench import cost
 from cnnrnn_jax.tasks.base import TaskSpec
 
@@ -141,7 +141,7 @@ def _model_cases(
   suite: str, family: str, impl: str, encoder: nn.Module, B: int, T: int, E: int, vocab: int
 ) -> list[Case]:
   """A whole SequenceModel (embedding, encoder, dropout, head): forward in eval mode,
-  fwd+bwd = the gradient of the train-mode classification loss (train.loss_and_sums)."""
+  fwd+bwd = the gradient of the train-mode classification loss (metrics.loss_and_sums)."""
   spec = TaskSpec("classify", num_outputs=2, seq_len=T, vocab_size=vocab)
   model = models.SequenceModel(spec, encoder, embed_dim=E, dropout=0.1)
   k_in, k_y = jax.random.split(jax.random.PRNGKey(3))
@@ -161,7 +161,7 @@ def _model_cases(
     outputs, _ = model.apply(
       p, batch["inputs"], batch["lengths"], train=True, rngs={"dropout": rng}
     )
-    return train.loss_and_sums(spec, outputs, batch)[0]
+    return metrics.loss_and_sums(spec, outputs, batch)[0]
 
   dims = dict(B=B, T=T, E=E)
   return [
