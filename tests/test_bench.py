@@ -126,6 +126,34 @@ def test_target_verdicts_take_the_fastest_of_ours_and_of_the_peer():
   assert tables.target_verdicts(rows, targets, ("vmap", "xla"))[1][2:] == ["<= 1.2x", "yes"]
 
 
+def test_time_by_kind_sorts_a_profile_into_the_kinds_of_a_step():
+  # (op, ms per call, runs per call) as op_profile reports them, for a 4-step scan
+  profile = [
+    ("while.1", 9.0, 1),  # a loop's time is its body's: left out
+    ("ynn_fusion.3 f32[64,512]", 2.0, 4),
+    ("dynamic-update-slice_fusion f32[4,64,128]", 1.0, 8),
+    ("add_tanh_fusion.2 f32[64,128]", 0.5, 4),
+    ("dot.7 f32[128,512]", 3.0, 1),
+    ("conv_general_dilated.4 f32[32,220,10]", 1.5, 1),
+    ("convolution-window-dilated.2 f32[32,220,10]", 1.0, 1),
+    ("transpose_copy_fusion.3 f32[10,220,32]", 0.75, 1),
+    ("broadcast.9 f32[4,64,128]", 0.25, 1),
+    ("add_select_fusion f32[10]", 0.125, 1),
+    ("end: ThunkExecutor::Await", 0.0625, 1),
+  ]
+  assert cost.time_by_kind(profile, steps=4) == [
+    ("once: matmul", 3.0),
+    ("once: convolution", 2.5),
+    ("per step: matmul", 2.0),
+    ("per step: copies, slices", 1.0),
+    ("once: layout transposes", 0.75),
+    ("per step: elementwise", 0.5),
+    ("once: zero fill", 0.25),
+    ("once: other", 0.125),
+    ("waits on the thread pool", 0.0625),
+  ]
+
+
 def test_unknown_suites_and_families_are_config_errors():
   config = benchmark_config.get_config()
   suites.check(config)

@@ -124,9 +124,11 @@ def time_by_kind(profile: Sequence[tuple[str, float, int]], steps: int) -> list[
   """[(kind, ms per call)] of an `op_profile` (every op: top=None), the kinds of a scan:
   ops run once per time step or more (inside the loops of a recurrence of `steps` steps)
   as matmuls, copies into the stacked outputs and elementwise; ops run once per call as
-  matmuls, zero-filled buffers (broadcasts: the stacked outputs, the embedding gradient)
-  and the rest; and waits on the thread pool. Loops themselves are left out (their time
-  is their bodies'). Largest first."""
+  matmuls, convolutions (forward and the two gradient ones), layout transposes (the copies
+  XLA puts around convolutions and matmuls to give them the operand layout they want),
+  zero-filled buffers (broadcasts: the stacked outputs, the embedding gradient) and the
+  rest; and waits on the thread pool. Loops themselves are left out (their time is their
+  bodies'). Largest first."""
   kinds: collections.Counter = collections.Counter()
   for name, ms, runs in profile:
     if name.startswith("while"):
@@ -144,6 +146,16 @@ def time_by_kind(profile: Sequence[tuple[str, float, int]], steps: int) -> list[
         else "elementwise"
       )
     else:
-      kind = "once: " + ("matmul" if matmul else "zero fill" if "broadcast" in name else "other")
+      kind = "once: " + (
+        "matmul"
+        if matmul
+        else "convolution"
+        if name.startswith("conv")
+        else "layout transposes"
+        if name.startswith("transpose")
+        else "zero fill"
+        if "broadcast" in name
+        else "other"
+      )
     kinds[kind] += ms
   return kinds.most_common()
