@@ -4,7 +4,8 @@ Shared by the benchmark (bench/) and the trainer's log lines (train.py).
 
   scan_aware_flops(fn, *args)  XLA's cost analysis with every `lax.scan` counted as many
                                times as it runs (XLA counts a loop body once)
-  step_flops(fn, *args)        the same, or None where it cannot count (nested scans)
+  lowered_flops(jaxpr, lowered)  the same, of a program already traced and lowered
+  step_flops(traced, lowered)  its FLOPs, or None where it cannot count (nested scans)
   gflops_per_s(flops, s)       achieved GFLOP/s
   StepCost                     a train step's FLOPs and peak: GFLOP/s and utilisation for
                                each log line at a measured steps/s
@@ -32,10 +33,10 @@ import jax.numpy as jnp
 
 # ---------------------------------------------------------------------------------------
 # FLOPs: XLA's HloCostAnalysis visits a while loop's body once, so a scan of length L
-# is under-counted L-fold. We count each scan's body by unrolling it once more
-# (unroll u -> 2u puts one more copy of the body into the loop) and add the missing
-# (L - u) copies. Works on any function: the scans are found in its jaxpr (inside
-# jit, custom_vjp, remat, ... calls), so Flax's nn.RNN is counted like our own scans.
+# is under-counted L-fold. We count each scan's body on its own (its jaxpr lowered alone,
+# a small program) and add the (L - u) copies XLA left out (a scan unrolled u times holds
+# u copies in its loop body). The scans are found in the function's jaxpr (inside jit,
+# custom_vjp, remat, ... calls), so Flax's nn.RNN is counted like our own scans.
 
 
 def _map_subjaxprs(params: dict, fn: Callable[[jex.Jaxpr], jex.Jaxpr]) -> dict:
@@ -72,37 +73,30 @@ def _scans(jaxpr: jex.Jaxpr, inside_scan: bool = False) -> list[jex.JaxprEqn]:
   return found
 
 
-def _with_unroll(jaxpr: jex.Jaxpr, target: jex.JaxprEqn, unroll: int) -> jex.Jaxpr:
-  def rewrite(j: jex.Jaxpr) -> jex.Jaxpr:
-    eqns = []
-    for eqn in j.eqns:
-      if eqn is target:
-        eqn = eqn.replace(params={**eqn.params, "unroll": unroll})
-      elif eqn.primitive.name != "scan":
-        eqn = eqn.replace(params=_map_subjaxprs(eqn.params, rewrite))
-      eqns.append(eqn)
-    return j.replace(eqns=eqns)
-
-  return rewrite(jaxpr)
+_KEYS = ("flops", "transcendentals")
 
 
-def _cost(closed: jex.ClosedJaxpr, flat_args) -> dict[str, float]:
-  lowered = jax.jit(jex.jaxpr_as_fun(closed)).lower(*flat_args)
+def _analysed(lowered: jax.stages.Lowered) -> dict[str, float]:
   cost = lowered.cost_analysis()
   if cost is None:  # some backends (GPU) analyse only the compiled program
     cost = lowered.compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  return {k: float(cost.get(k, 0.0)) for k in ("flops", "transcendentals")}
+  return {k: float(cost.get(k, 0.0)) for k in _KEYS}
 
 
-def scan_aware_flops(fn: Callable, *args: Any) -> dict[str, float]:
-  """{'flops', 'transcendentals'} of one call of `fn(*args)`, every scan body counted
-  once per step. Costs one lowering (no compile) plus one per scan."""
-  closed = jax.make_jaxpr(fn)(*args)
-  flat_args = jax.tree.leaves(args)
-  base = _cost(closed, flat_args)
-  total = dict(base)
-  for eqn in _scans(closed.jaxpr):
+def _body_cost(body: jex.ClosedJaxpr) -> dict[str, float]:
+  """XLA's count of one step of a scan: its body alone, lowered (not compiled)."""
+  shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in body.in_avals]
+  return _analysed(jax.jit(jex.jaxpr_as_fun(body)).lower(*shapes))
+
+
+def lowered_flops(jaxpr: jex.ClosedJaxpr, lowered: jax.stages.Lowered) -> dict[str, float]:
+  """{'flops', 'transcendentals'} of the program `lowered` from `jaxpr` (e.g. a
+  `jax.jit(fn).trace(...)`'s jaxpr and its `lower()`), every scan body counted once per
+  step. Costs one small lowering per scan; nothing is compiled (except on backends that
+  analyse only compiled programs)."""
+  total = _analysed(lowered)
+  for eqn in _scans(jaxpr.jaxpr):
     length = int(eqn.params["length"])
     unroll = eqn.params["unroll"]
     unroll = length if unroll is True else max(int(unroll), 1)
@@ -113,14 +107,18 @@ def scan_aware_flops(fn: Callable, *args: Any) -> dict[str, float]:
         f"a scan of length {length} with unroll={unroll} has a "
         "remainder loop; use an unroll that divides the length"
       )
-    more = 2 * unroll if length % (2 * unroll) == 0 else length
-    unrolled = _cost(
-      jex.ClosedJaxpr(_with_unroll(closed.jaxpr, eqn, more), closed.consts), flat_args
-    )
+    body = _body_cost(eqn.params["jaxpr"])
     for key in total:
-      body = (unrolled[key] - base[key]) / (more - unroll)
-      total[key] += (length - unroll) * body
+      total[key] += (length - unroll) * body[key]
   return total
+
+
+def scan_aware_flops(fn: Callable, *args: Any) -> dict[str, float]:
+  """{'flops', 'transcendentals'} of one call of `fn(*args)`, every scan body counted
+  once per step. Costs one trace and one lowering of `fn` (no compile) plus one small
+  lowering per scan."""
+  traced = jax.jit(fn).trace(*args)
+  return lowered_flops(traced.jaxpr, traced.lower())
 
 
 def gflops_per_s(flops: float | None, seconds: float) -> float | None:
@@ -128,11 +126,12 @@ def gflops_per_s(flops: float | None, seconds: float) -> float | None:
   return None if flops is None or seconds <= 0 else flops / seconds / 1e9
 
 
-def step_flops(fn: Callable, *args: Any) -> float | None:
-  """FLOPs of one call of `fn(*args)` (scan_aware_flops), or None (logged) where they cannot
-  be counted: a scan inside a scan, or an unroll that leaves a remainder loop."""
+def step_flops(traced: jax.stages.Traced, lowered: jax.stages.Lowered) -> float | None:
+  """FLOPs of one call of the program `traced` and `lowered` (lowered_flops: the trainer
+  counts the step it compiles, tracing nothing twice), or None (logged) where they cannot be
+  counted: a scan inside a scan, or an unroll that leaves a remainder loop."""
   try:
-    return scan_aware_flops(fn, *args)["flops"]
+    return lowered_flops(traced.jaxpr, lowered)["flops"]
   except NotImplementedError as e:
     logging.warning("no FLOP/s in the logs: %s", e)
     return None
@@ -213,10 +212,10 @@ class StepCost:
 
   @classmethod
   def of(
-    cls, step: Callable, args: tuple, dtype: str = "float32", given_peak: float | None = None
+    cls, step_flops: float | None, dtype: str = "float32", given_peak: float | None = None
   ) -> StepCost:
-    """The cost of `step(*args)` (step_flops) against peak_flops(dtype, given_peak)."""
-    return cls(step_flops(step, *args), *peak_flops(dtype, given_peak))
+    """A step of `step_flops` FLOPs against peak_flops(dtype, given_peak)."""
+    return cls(step_flops, *peak_flops(dtype, given_peak))
 
   def describe(self) -> str:
     """'1.230 GFLOP per step; peak 52.6 GFLOP/s (measured matmul ceiling)'."""

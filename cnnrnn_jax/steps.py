@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 from flax.training import train_state
 
+from cnnrnn_jax import flops
 from cnnrnn_jax.metrics import NO_BAD_STEP, Metrics, accumulate, loss_and_sums, sum_over_batches
 from cnnrnn_jax.sharding import InFlight, put_global
 from cnnrnn_jax.tasks.base import Batch, Task, TaskSpec, model_args
@@ -70,11 +71,13 @@ def compiled_train_step(
   replicated: jax.sharding.Sharding,
   batch_sharding: jax.sharding.Sharding,
   start: int,
-) -> Any:
-  """The jitted train step, compiled ahead of the loop for the first batch's shapes and its
-  compile time logged apart, so the first logging window's steps/s and ETA count training
-  steps only. A batch of other shapes (text's length buckets) goes through the jitted
-  function, which compiles once per new shape on first use."""
+) -> tuple[Any, float | None]:
+  """(the jitted train step, its FLOPs per call or None). The step is compiled ahead of the
+  loop for the first batch's shapes and its compile time logged apart, so the first logging
+  window's steps/s and ETA count training steps only. A batch of other shapes (text's length
+  buckets) goes through the jitted function, which compiles once per new shape on first use.
+  With `config.log_flops` the FLOPs are counted from the same trace and lowering that the
+  compile uses (flops.step_flops), so counting costs only the scans' bodies."""
   jitted = jax.jit(
     functools.partial(train_and_accumulate, spec=task.spec),
     in_shardings=(replicated, replicated, batch_sharding, replicated),
@@ -82,14 +85,17 @@ def compiled_train_step(
     donate_argnums=0,
   )
   if start >= config.train_steps:
-    return jitted  # restored at the last step: nothing to train, nothing to compile
+    return jitted, None  # restored at the last step: nothing to train, nothing to compile
   t = time.perf_counter()
   batch = put_global(task.train_batch(start, config.batch_size), batch_sharding)
   rng = put_global(jax.random.PRNGKey(0), replicated)
-  compiled = jitted.lower(state, sums, batch, rng).compile()
+  traced = jitted.trace(state, sums, batch, rng)
+  lowered = traced.lower()
+  compiled = lowered.compile()
   logger.info(
     "compiled the train step in %.1fs (not counted in steps/s or ETA)", time.perf_counter() - t
   )
+  step_flops = flops.step_flops(traced, lowered) if config.get("log_flops", True) else None
   compiled_for = _shapes(batch)
 
   def step(state: TrainState, sums: Metrics, batch: Batch, rng: jax.Array):
@@ -97,7 +103,7 @@ def compiled_train_step(
       return compiled(state, sums, batch, rng)
     return jitted(state, sums, batch, rng)
 
-  return step
+  return step, step_flops
 
 
 def _shapes(batch: Batch) -> list[tuple[tuple[int, ...], Any]]:

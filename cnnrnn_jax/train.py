@@ -311,7 +311,9 @@ def _restore_and_loop(
     jax.device_count(),
     jax.process_count(),
   )
-  step_fn = steps.compiled_train_step(state, sums, task, config, replicated, batch_sharding, start)
+  step_fn, step_flops = steps.compiled_train_step(
+    state, sums, task, config, replicated, batch_sharding, start
+  )
   run = _Run(
     config=config,
     task=task,
@@ -332,12 +334,7 @@ def _restore_and_loop(
     rng=put_global(jax.random.PRNGKey(config.seed + 1), replicated),
     writer=MetricWriter(workdir, config.seed, start, active=primary),
     stop=stop,
-    cost=flops.StepCost.of(
-      functools.partial(train_and_accumulate, spec=spec),
-      (state, sums, task.train_batch(0, config.batch_size), jax.random.PRNGKey(0)),
-      config.get("dtype", "float32"),
-      config.get("peak_flops"),
-    )
+    cost=flops.StepCost.of(step_flops, config.get("dtype", "float32"), config.get("peak_flops"))
     if config.get("log_flops", True)
     else flops.StepCost(None),
     trace=profiling.StepTrace(profiling.parse_steps(config.get("profile_steps")), workdir, primary),

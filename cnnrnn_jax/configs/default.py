@@ -41,8 +41,8 @@ def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
   config.plugins = ""
   # Accelerators (docs/accelerators.md): compute dtype float32 | bfloat16 (parameters, optimizer
   # state and the loss stay float32); 'START,END' traces those steps into workdir/profile;
-  # log_flops: GFLOP/s and utilisation in the train lines (counting costs about one more
-  # trace per scan at the start); peak FLOP/s for the utilisation (None = the device table,
+  # log_flops: GFLOP/s and utilisation in the train lines (counting costs one small lowering
+  # per scan body at the start); peak FLOP/s for the utilisation (None = the device table,
   # or on CPU a measured matmul ceiling).
   config.dtype = "float32"
   config.profile_steps = ""
