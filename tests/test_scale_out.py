@@ -35,6 +35,7 @@ SMALL = {
   "checkpoint_every": 6,
   "data.eval_size": 40,
   "data.seq_len": 12,
+  "log_flops": True,  # the FLOPs of a step sharded over 8 devices are counted too
 }
 
 EIGHT_DEVICES = r"""

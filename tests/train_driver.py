@@ -29,10 +29,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from cnnrnn_jax import checkpoint, tasks, train  # noqa: E402
 from cnnrnn_jax.configs import default  # noqa: E402
 
+# FLOP/s lines have their own tests (test_accelerators.py; the 8-device run of
+# test_scale_out.py turns them on): elsewhere they would cost each run's process a second of
+# CPU (the step's count and the process's matmul ceiling). Overrides may set it back.
+DRIVER_DEFAULTS = {"log_flops": False}
+
 
 def make_config(overrides: dict):
   config = default.get_config()
-  for key, value in overrides.items():
+  for key, value in {**DRIVER_DEFAULTS, **overrides}.items():
     node, *path, leaf = [config] + key.split(".")
     for part in path:
       node = node[part]
@@ -145,7 +150,8 @@ def main():
   if args.cli:
     import runpy
 
-    sys.argv = ["experiments.train", f"--workdir={args.workdir}", *cli_flags(overrides)]
+    flags = cli_flags({**DRIVER_DEFAULTS, **overrides})
+    sys.argv = ["experiments.train", f"--workdir={args.workdir}", *flags]
     runpy.run_module("experiments.train", run_name="__main__")
     return
   metrics = train.train_and_evaluate(make_config(overrides), args.workdir)
