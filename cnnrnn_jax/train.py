@@ -159,15 +159,16 @@ def restore(workdir: str, best: bool = False) -> tuple[ml_collections.ConfigDict
 
 
 def _zero_sums(state, task, config):
-  """The running sums of a logging window at its start: zeros shaped like train_step's sums."""
+  """The running sums of a logging window at its start: zeros shaped like train_step's sums
+  (the metric sums of `loss_and_sums`, shaped by a forward pass alone, and the first
+  non-finite step, shaped like the step counter)."""
   batch = task.train_batch(0, config.batch_size)
   shapes = jax.eval_shape(
-    functools.partial(train_step, spec=task.spec), state, batch, jax.random.PRNGKey(0)
-  )[1]
-  return {
-    k: np.full(v.shape, NO_BAD_STEP if k == "first_nonfinite_step" else 0, v.dtype)
-    for k, v in shapes.items()
-  }
+    functools.partial(eval_step, apply_fn=state.apply_fn, spec=task.spec), state.params, batch
+  )
+  zeros = {k: np.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+  step_dtype = jax.numpy.asarray(state.step).dtype
+  return {**zeros, "first_nonfinite_step": np.full((), NO_BAD_STEP, step_dtype)}
 
 
 def _abstract_tree(config, task, model, replicated):
