@@ -169,6 +169,16 @@ def test_resampling_keeps_a_tone_at_its_frequency():
   assert abs(np.argmax(spectrum) * RATE / len(y) - 500.0) < 3.0
 
 
+@pytest.mark.parametrize("factor", [0.8, 1.25])
+def test_change_speed_scales_duration_and_frequency_together(factor):
+  x = tone(1000.0, 0.5).astype(np.float32) / 32768.0
+  y = audio_task.change_speed(x, factor)
+  assert len(y) == round(4000 / factor)
+  spectrum = np.abs(np.fft.rfft(y))
+  assert abs(np.argmax(spectrum) * RATE / len(y) - 1000.0 * factor) < 3.0
+  assert abs(np.abs(y).max() - np.abs(x).max()) < 0.05  # the loudness stays
+
+
 # ---------------------------------------------------------------------------------------------
 # The classification task: splits, eval_path, bad folders, augmentation
 
@@ -221,6 +231,27 @@ def test_spec_augment_masks_only_training_batches_reproducibly(tone_folder):
   np.testing.assert_array_equal(
     next(task.eval_batches(8))["inputs"], next(plain.eval_batches(8))["inputs"]
   )
+
+
+@pytest.mark.slow
+def test_speed_perturbation_changes_only_training_features_reproducibly(tone_folder):
+  task = tasks.build("audio_files", data(train_path=str(tone_folder), speed_perturb=0.2), 0)
+  plain = tasks.build("audio_files", data(train_path=str(tone_folder)), seed=0)
+  a, b = task.train_batch(5, 8), plain.train_batch(5, 8)
+  np.testing.assert_array_equal(a["targets"], b["targets"])  # the same recordings
+  assert (a["lengths"] != b["lengths"]).any() and a["inputs"].shape[1] <= task.spec.seq_len
+  padded = np.arange(a["inputs"].shape[1])[None, :] >= a["lengths"][:, None]
+  assert not a["inputs"][padded].any()
+  np.testing.assert_array_equal(a["inputs"], task.train_batch(5, 8)["inputs"])
+  np.testing.assert_array_equal(
+    next(task.eval_batches(8))["inputs"], next(plain.eval_batches(8))["inputs"]
+  )
+  strings = data(train_path=str(tone_folder), max_digits=3, eval_size=4)
+  fast = tasks.build("digit_strings", data(**{**strings, "speed_perturb": 0.2}), seed=0)
+  s, t = fast.train_batch(1, 4), tasks.build("digit_strings", strings, 0).train_batch(1, 4)
+  np.testing.assert_array_equal(s["targets"], t["targets"])
+  assert (s["lengths"] != t["lengths"]).any()
+  np.testing.assert_array_equal(s["inputs"], fast.train_batch(1, 4)["inputs"])
 
 
 def test_bad_folders_are_one_line_errors_naming_the_file(tone_folder, tmp_path):
@@ -498,6 +529,8 @@ def test_knob_errors():
     audio_task.front_end(ml_collections.ConfigDict({"features": "fft"}), "audio_files")
   with pytest.raises(ConfigError, match="needs --config.data.train_path"):
     tasks.build("audio_files", data(), seed=0)
+  with pytest.raises(ConfigError, match="speed_perturb=0.5 must be in"):
+    audio_task.speed_range(ml_collections.ConfigDict({"speed_perturb": 0.5}), "audio_files")
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ml_collections
 import numpy as np
@@ -65,6 +65,7 @@ SPLITS = ("index", "speaker", "random")
 NORMALIZE = ("utterance", "global", "none")
 FSDD_TEST_INDICES = 5  # FSDD: recordings 0-4 of each digit and speaker are the test set
 AUGMENT_STREAM = 5  # rng_for(seed, AUGMENT_STREAM, step): SpecAugment masks of batch `step`
+SPEED_STREAM = 7  # rng_for(seed, SPEED_STREAM, step): the speed factors of batch `step`
 FREQ_MASK_WIDTH, TIME_MASK_WIDTH = 8, 10
 DEFAULT_EVAL_FRACTION = 0.1
 AUDIO_DEFAULTS = {
@@ -76,6 +77,7 @@ AUDIO_DEFAULTS = {
   "freq_masks": 0,
   "time_masks": 0,
   "freq_warp": 0.0,
+  "speed_perturb": 0.0,
 }
 
 
@@ -153,7 +155,19 @@ def scan_folder(path: str, what: str) -> list[Clip]:
 
 def resample(x_N: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
   """Band-limited resampling by FFT: the spectrum cut (or zero-padded) to the new rate."""
-  n_out = max(1, int(round(len(x_N) * rate_out / rate_in)))
+  return resample_to(x_N, max(1, int(round(len(x_N) * rate_out / rate_in))))
+
+
+def change_speed(x_N: np.ndarray, factor: float) -> np.ndarray:
+  """x played `factor` times as fast: resampled to len / factor samples and read at the same
+  rate, so tempo and every frequency (pitch and formants) scale by `factor` together (the
+  speed perturbation of Ko et al. 2015)."""
+  return resample_to(x_N, max(1, int(round(len(x_N) / factor))))
+
+
+def resample_to(x_N: np.ndarray, n_out: int) -> np.ndarray:
+  """x resampled to `n_out` samples by FFT: the spectrum cut (or zero-padded) to the new
+  length, which band-limits a shortened signal to its new Nyquist frequency."""
   spectrum = np.fft.rfft(x_N)
   keep = min(len(spectrum), n_out // 2 + 1)
   out = np.zeros(n_out // 2 + 1, spectrum.dtype)
@@ -386,6 +400,41 @@ def augmentation(data_config, what: str) -> tuple[int, int, float]:
   return freq, time, warp
 
 
+def speed_range(data_config, what: str) -> float:
+  """`config.data.speed_perturb`: each training recording is played at a speed drawn from
+  [1 - s, 1 + s] (0: off)."""
+  speed = float(data_config.get("speed_perturb") or 0.0)
+  if not 0.0 <= speed < 0.5:
+    raise ConfigError(
+      f"{what}: speed_perturb={speed} must be in [0, 0.5) (0.1 = speeds 0.9-1.1); "
+      "set --config.data.speed_perturb"
+    )
+  return speed
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedPerturb:
+  """Training features recomputed from the waveforms played at seeded speeds in
+  [1 - `speed`, 1 + `speed`] (`change_speed`), then normalised by `norm`."""
+
+  speed: float
+  waves: Sequence[np.ndarray]
+  front: audio.FrontEnd
+  norm: Callable[[np.ndarray], np.ndarray]  # one clip's T x M features, normalised
+
+  def longest_frames(self) -> int:
+    """Frames of the longest recording at the slowest speed."""
+    longest = max(len(x) for x in self.waves)
+    return self.front.num_frames(int(round(longest / (1.0 - self.speed))) + 1)
+
+  def features(self, rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Normalised features of recordings `rows`, each at its own speed drawn from `rng`."""
+    factors = rng.uniform(1.0 - self.speed, 1.0 + self.speed, size=len(rows))
+    waves = [change_speed(self.waves[r], f) for r, f in zip(rows, factors)]
+    width = audio.bucket(max(self.front.num_frames(len(x)) for x in waves))
+    return [self.norm(f) for f in audio.features_at_width(waves, self.front, width, len(rows))]
+
+
 class AudioClassifyTask(arrays.ExampleTask):
   """One label per recording; features padded to the batch's bucket (see the module docstring)."""
 
@@ -396,11 +445,14 @@ class AudioClassifyTask(arrays.ExampleTask):
     evaluation: tuple[Sequence[np.ndarray], np.ndarray],
     labels: Sequence[str],
     augment: tuple[int, int, float] = (0, 0, 0.0),
+    speed: SpeedPerturb | None = None,
   ):
     self.feats = {"train": list(train[0]), "eval": list(evaluation[0])}
     self.targets = {"train": np.asarray(train[1], np.int32), "eval": np.asarray(evaluation[1])}
-    self.labels, self.augment = list(labels), augment
+    self.labels, self.augment, self.speed = list(labels), augment, speed
     longest = max(len(f) for f in self.feats["train"] + self.feats["eval"])
+    if speed is not None:
+      longest = max(longest, speed.longest_frames())
     spec = TaskSpec(
       kind="classify",
       num_outputs=len(labels),
@@ -412,14 +464,19 @@ class AudioClassifyTask(arrays.ExampleTask):
   def eval_order(self) -> np.ndarray:
     return np.argsort([len(f) for f in self.feats["eval"]], kind="stable")
 
-  def collate(self, split: str, rows: np.ndarray) -> Batch:
-    batch = pad_features([self.feats[split][r] for r in rows])
+  def collate(self, split: str, rows: np.ndarray, feats=None) -> Batch:
+    """The batch of `rows`; `feats`, when given, replace their stored features."""
+    batch = pad_features(feats or [self.feats[split][r] for r in rows])
     batch["targets"] = self.targets[split][rows].astype(np.int32)
     batch["weights"] = np.ones(len(rows), np.float32)
     return batch
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
-    batch = super().train_batch(step, batch_size)
+    rows = arrays.epoch_rows(self.seed, step, batch_size, self.num_train)
+    feats = None
+    if self.speed is not None:
+      feats = self.speed.features(rows, rng_for(self.seed, SPEED_STREAM, step))
+    batch = self.collate("train", rows, feats)
     if any(self.augment):
       rng = rng_for(self.seed, AUGMENT_STREAM, step)
       batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
@@ -428,10 +485,11 @@ class AudioClassifyTask(arrays.ExampleTask):
 
 def _classify_task(what: str, use_tfds: bool):
   def factory(data_config, seed: int) -> Task:
-    _, (train_clips, _, train_feats), (eval_clips, _, eval_feats), labels = train_and_eval(
-      data_config, what, use_tfds
+    front, (train_clips, train_waves, train_feats), (eval_clips, _, eval_feats), labels = (
+      train_and_eval(data_config, what, use_tfds)
     )
     norm = normalizer(data_config.get("normalize", "utterance"), train_feats, what)
+    speed = speed_range(data_config, what)
     index = {label: i for i, label in enumerate(labels)}
     n_eval = arrays.cap_eval(len(eval_clips), data_config.get("eval_size"), what)
     task = AudioClassifyTask(
@@ -440,6 +498,7 @@ def _classify_task(what: str, use_tfds: bool):
       ([norm(f) for f in eval_feats[:n_eval]], [index[c.label] for c in eval_clips[:n_eval]]),
       labels,
       augmentation(data_config, what),
+      SpeedPerturb(speed, train_waves, front, norm) if speed else None,
     )
     task.clips = {"train": train_clips, "eval": eval_clips[:n_eval]}
     return task
