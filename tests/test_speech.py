@@ -179,6 +179,13 @@ def test_change_speed_scales_duration_and_frequency_together(factor):
   assert abs(np.abs(y).max() - np.abs(x).max()) < 0.05  # the loudness stays
 
 
+def test_add_noise_hits_its_signal_to_noise_ratio():
+  x = tone(500.0, 1.0).astype(np.float32) / 32768.0
+  noise = audio_task.add_noise(x, 20.0, np.random.default_rng(0)) - x
+  snr = 10 * np.log10(np.mean(x**2) / np.mean(noise**2))
+  assert abs(snr - 20.0) < 0.2
+
+
 # ---------------------------------------------------------------------------------------------
 # The classification task: splits, eval_path, bad folders, augmentation
 
@@ -234,8 +241,9 @@ def test_spec_augment_masks_only_training_batches_reproducibly(tone_folder):
 
 
 @pytest.mark.slow
-def test_speed_perturbation_changes_only_training_features_reproducibly(tone_folder):
-  task = tasks.build("audio_files", data(train_path=str(tone_folder), speed_perturb=0.2), 0)
+def test_wave_augmentation_changes_only_training_features_reproducibly(tone_folder):
+  knobs = data(train_path=str(tone_folder), speed_perturb=0.2, noise_snr=10.0)
+  task = tasks.build("audio_files", knobs, seed=0)
   plain = tasks.build("audio_files", data(train_path=str(tone_folder)), seed=0)
   a, b = task.train_batch(5, 8), plain.train_batch(5, 8)
   np.testing.assert_array_equal(a["targets"], b["targets"])  # the same recordings
@@ -248,10 +256,14 @@ def test_speed_perturbation_changes_only_training_features_reproducibly(tone_fol
   )
   strings = data(train_path=str(tone_folder), max_digits=3, eval_size=4)
   fast = tasks.build("digit_strings", data(**{**strings, "speed_perturb": 0.2}), seed=0)
+  noisy = tasks.build("digit_strings", data(**{**strings, "noise_snr": 10.0}), seed=0)
   s, t = fast.train_batch(1, 4), tasks.build("digit_strings", strings, 0).train_batch(1, 4)
   np.testing.assert_array_equal(s["targets"], t["targets"])
   assert (s["lengths"] != t["lengths"]).any()
   np.testing.assert_array_equal(s["inputs"], fast.train_batch(1, 4)["inputs"])
+  n = noisy.train_batch(1, 4)
+  np.testing.assert_array_equal(n["lengths"], t["lengths"])  # noise keeps the lengths
+  assert not np.array_equal(n["inputs"], t["inputs"])
 
 
 def test_bad_folders_are_one_line_errors_naming_the_file(tone_folder, tmp_path):
@@ -529,8 +541,9 @@ def test_knob_errors():
     audio_task.front_end(ml_collections.ConfigDict({"features": "fft"}), "audio_files")
   with pytest.raises(ConfigError, match="needs --config.data.train_path"):
     tasks.build("audio_files", data(), seed=0)
-  with pytest.raises(ConfigError, match="speed_perturb=0.5 must be in"):
-    audio_task.speed_range(ml_collections.ConfigDict({"speed_perturb": 0.5}), "audio_files")
+  for knob, value in (("speed_perturb", 0.5), ("noise_snr", -3.0)):
+    with pytest.raises(ConfigError, match=f"{knob}={value} must be in"):
+      audio_task.wave_augmentation(ml_collections.ConfigDict({knob: value}), "audio_files")
 
 
 @pytest.mark.slow

@@ -65,7 +65,8 @@ SPLITS = ("index", "speaker", "random")
 NORMALIZE = ("utterance", "global", "none")
 FSDD_TEST_INDICES = 5  # FSDD: recordings 0-4 of each digit and speaker are the test set
 AUGMENT_STREAM = 5  # rng_for(seed, AUGMENT_STREAM, step): SpecAugment masks of batch `step`
-SPEED_STREAM = 7  # rng_for(seed, SPEED_STREAM, step): the speed factors of batch `step`
+WAVE_STREAM = 7  # rng_for(seed, WAVE_STREAM, step): the waveform augmentation of batch `step`
+NOISE_SNR_TOP = 40.0  # dB: the cleanest SNR the noise augmentation draws
 FREQ_MASK_WIDTH, TIME_MASK_WIDTH = 8, 10
 DEFAULT_EVAL_FRACTION = 0.1
 AUDIO_DEFAULTS = {
@@ -78,6 +79,7 @@ AUDIO_DEFAULTS = {
   "time_masks": 0,
   "freq_warp": 0.0,
   "speed_perturb": 0.0,
+  "noise_snr": 0.0,
 }
 
 
@@ -400,37 +402,75 @@ def augmentation(data_config, what: str) -> tuple[int, int, float]:
   return freq, time, warp
 
 
-def speed_range(data_config, what: str) -> float:
-  """`config.data.speed_perturb`: each training recording is played at a speed drawn from
-  [1 - s, 1 + s] (0: off)."""
+def add_noise(x_N: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+  """x plus white Gaussian noise `snr_db` dB below x's mean power."""
+  power = float(np.mean(np.square(x_N)))
+  std = np.sqrt(power / 10.0 ** (snr_db / 10.0))
+  return (x_N + std * rng.standard_normal(len(x_N))).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class WaveAugment:
+  """Augmentation of training waveforms, drawn per recording: played at a speed in
+  [1 - `speed`, 1 + `speed`] (`change_speed`, Ko et al. 2015) and white noise added at an
+  SNR in [`noise_snr`, NOISE_SNR_TOP] dB (`add_noise`); 0 turns either off."""
+
+  speed: float = 0.0
+  noise_snr: float = 0.0
+
+  def __bool__(self) -> bool:
+    return bool(self.speed or self.noise_snr)
+
+  def longest(self, num_samples: int) -> int:
+    """Samples of a `num_samples`-long recording at the slowest speed."""
+    return int(round(num_samples / (1.0 - self.speed))) + 1 if self.speed else num_samples
+
+  def faster(self, x_N: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x at a speed drawn from `rng` (x itself when speed is 0)."""
+    if not self.speed:
+      return x_N
+    return change_speed(x_N, rng.uniform(1.0 - self.speed, 1.0 + self.speed))
+
+  def noisier(self, x_N: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x with noise at an SNR drawn from `rng` (x itself when noise_snr is 0)."""
+    if not self.noise_snr:
+      return x_N
+    return add_noise(x_N, rng.uniform(self.noise_snr, NOISE_SNR_TOP), rng)
+
+
+def wave_augmentation(data_config, what: str) -> WaveAugment:
+  """The WaveAugment of `config.data.speed_perturb` and `config.data.noise_snr`."""
   speed = float(data_config.get("speed_perturb") or 0.0)
   if not 0.0 <= speed < 0.5:
     raise ConfigError(
       f"{what}: speed_perturb={speed} must be in [0, 0.5) (0.1 = speeds 0.9-1.1); "
       "set --config.data.speed_perturb"
     )
-  return speed
+  snr = float(data_config.get("noise_snr") or 0.0)
+  if not 0.0 <= snr < NOISE_SNR_TOP:
+    raise ConfigError(
+      f"{what}: noise_snr={snr} must be in [0, {NOISE_SNR_TOP:.0f}) dB (the lowest SNR of "
+      "the added noise; 0: off); set --config.data.noise_snr"
+    )
+  return WaveAugment(speed, snr)
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeedPerturb:
-  """Training features recomputed from the waveforms played at seeded speeds in
-  [1 - `speed`, 1 + `speed`] (`change_speed`), then normalised by `norm`."""
+class TrainWaves:
+  """The training waveforms and what turns them into features again after `augment`."""
 
-  speed: float
+  augment: WaveAugment
   waves: Sequence[np.ndarray]
   front: audio.FrontEnd
   norm: Callable[[np.ndarray], np.ndarray]  # one clip's T x M features, normalised
 
   def longest_frames(self) -> int:
     """Frames of the longest recording at the slowest speed."""
-    longest = max(len(x) for x in self.waves)
-    return self.front.num_frames(int(round(longest / (1.0 - self.speed))) + 1)
+    return self.front.num_frames(self.augment.longest(max(len(x) for x in self.waves)))
 
   def features(self, rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """Normalised features of recordings `rows`, each at its own speed drawn from `rng`."""
-    factors = rng.uniform(1.0 - self.speed, 1.0 + self.speed, size=len(rows))
-    waves = [change_speed(self.waves[r], f) for r, f in zip(rows, factors)]
+    """Normalised features of recordings `rows`, each augmented with draws from `rng`."""
+    waves = [self.augment.noisier(self.augment.faster(self.waves[r], rng), rng) for r in rows]
     width = audio.bucket(max(self.front.num_frames(len(x)) for x in waves))
     return [self.norm(f) for f in audio.features_at_width(waves, self.front, width, len(rows))]
 
@@ -445,14 +485,14 @@ class AudioClassifyTask(arrays.ExampleTask):
     evaluation: tuple[Sequence[np.ndarray], np.ndarray],
     labels: Sequence[str],
     augment: tuple[int, int, float] = (0, 0, 0.0),
-    speed: SpeedPerturb | None = None,
+    waves: TrainWaves | None = None,
   ):
     self.feats = {"train": list(train[0]), "eval": list(evaluation[0])}
     self.targets = {"train": np.asarray(train[1], np.int32), "eval": np.asarray(evaluation[1])}
-    self.labels, self.augment, self.speed = list(labels), augment, speed
+    self.labels, self.augment, self.waves = list(labels), augment, waves
     longest = max(len(f) for f in self.feats["train"] + self.feats["eval"])
-    if speed is not None:
-      longest = max(longest, speed.longest_frames())
+    if waves is not None:
+      longest = max(longest, waves.longest_frames())
     spec = TaskSpec(
       kind="classify",
       num_outputs=len(labels),
@@ -474,8 +514,8 @@ class AudioClassifyTask(arrays.ExampleTask):
   def train_batch(self, step: int, batch_size: int) -> Batch:
     rows = arrays.epoch_rows(self.seed, step, batch_size, self.num_train)
     feats = None
-    if self.speed is not None:
-      feats = self.speed.features(rows, rng_for(self.seed, SPEED_STREAM, step))
+    if self.waves is not None:
+      feats = self.waves.features(rows, rng_for(self.seed, WAVE_STREAM, step))
     batch = self.collate("train", rows, feats)
     if any(self.augment):
       rng = rng_for(self.seed, AUGMENT_STREAM, step)
@@ -489,7 +529,7 @@ def _classify_task(what: str, use_tfds: bool):
       train_and_eval(data_config, what, use_tfds)
     )
     norm = normalizer(data_config.get("normalize", "utterance"), train_feats, what)
-    speed = speed_range(data_config, what)
+    wave_aug = wave_augmentation(data_config, what)
     index = {label: i for i, label in enumerate(labels)}
     n_eval = arrays.cap_eval(len(eval_clips), data_config.get("eval_size"), what)
     task = AudioClassifyTask(
@@ -498,7 +538,7 @@ def _classify_task(what: str, use_tfds: bool):
       ([norm(f) for f in eval_feats[:n_eval]], [index[c.label] for c in eval_clips[:n_eval]]),
       labels,
       augmentation(data_config, what),
-      SpeedPerturb(speed, train_waves, front, norm) if speed else None,
+      TrainWaves(wave_aug, train_waves, front, norm) if wave_aug else None,
     )
     task.clips = {"train": train_clips, "eval": eval_clips[:n_eval]}
     return task

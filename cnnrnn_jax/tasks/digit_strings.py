@@ -20,14 +20,14 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.audio import (
   AUDIO_DEFAULTS,
   AUGMENT_STREAM,
-  SPEED_STREAM,
+  WAVE_STREAM,
+  WaveAugment,
   augmentation,
-  change_speed,
   normalizer,
   pad_features,
   spec_augment,
-  speed_range,
   train_and_eval,
+  wave_augmentation,
 )
 from cnnrnn_jax.tasks.base import (
   EVAL_STREAM,
@@ -65,17 +65,17 @@ class DigitStringTask(Task):
     norm,
     eval_size: int,
     augment: tuple[int, int, float] = (0, 0, 0.0),
-    speed: float = 0.0,
+    wave_aug: WaveAugment | None = None,
   ):
     self.seed, self.front, self.digits, self.noise, self.norm = seed, front, digits, noise, norm
     self.pools = {
       TRAIN_STREAM: (list(train[0]), np.asarray(train[1])),
       EVAL_STREAM: (list(evaluation[0]), np.asarray(evaluation[1])),
     }
-    self.eval_size, self.augment, self.speed = eval_size, augment, speed
+    self.eval_size, self.augment = eval_size, augment
+    self.wave_aug = wave_aug or WaveAugment()
     longest = max(max(len(w) for w in waves) for waves, _ in self.pools.values())
-    if speed:  # the slowest speed lengthens a recording by 1 / (1 - speed)
-      longest = int(round(longest / (1.0 - speed))) + 1
+    longest = wave_aug.longest(longest)  # at the slowest speed
     gap = int(GAP_S[1] * front.sample_rate)
     max_samples = digits[1] * longest + (digits[1] + 1) * gap
     self.spec = TaskSpec(
@@ -93,10 +93,10 @@ class DigitStringTask(Task):
     rng: np.random.Generator,
     n: int,
     stream: int,
-    speed_rng: np.random.Generator | None = None,
+    wave_rng: np.random.Generator | None = None,
   ) -> Batch:
     """`n` strings from the train (TRAIN_STREAM) or eval pool, unpadded-to-bucket features;
-    with `speed_rng`, each recording played at a speed drawn from [1 - speed, 1 + speed]."""
+    with `wave_rng`, augmented by `wave_aug` (each recording's speed, the string's noise)."""
     waves, digits_N = self.pools[stream]
     rate = self.front.sample_rate
     S = self.digits[1]
@@ -107,11 +107,11 @@ class DigitStringTask(Task):
       gaps = rng.integers(int(GAP_S[0] * rate), int(GAP_S[1] * rate) + 1, size=k + 1)
       pieces = [np.zeros(gaps[0], np.float32)]
       for pick, gap in zip(picks, gaps[1:]):
-        wave = waves[pick]
-        if speed_rng is not None:
-          wave = change_speed(wave, speed_rng.uniform(1.0 - self.speed, 1.0 + self.speed))
+        wave = waves[pick] if wave_rng is None else self.wave_aug.faster(waves[pick], wave_rng)
         pieces += [wave, np.zeros(gap, np.float32)]
       x = np.concatenate(pieces)
+      if wave_rng is not None:
+        x = self.wave_aug.noisier(x, wave_rng)
       if self.noise:
         x = x + self.noise * rng.standard_normal(len(x)).astype(np.float32)
       sounds.append(x)
@@ -124,10 +124,8 @@ class DigitStringTask(Task):
     return batch
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
-    speed_rng = rng_for(self.seed, SPEED_STREAM, step) if self.speed else None
-    batch = self.strings(
-      rng_for(self.seed, TRAIN_STREAM, step), batch_size, TRAIN_STREAM, speed_rng
-    )
+    wave_rng = rng_for(self.seed, WAVE_STREAM, step) if self.wave_aug else None
+    batch = self.strings(rng_for(self.seed, TRAIN_STREAM, step), batch_size, TRAIN_STREAM, wave_rng)
     if any(self.augment):
       rng = rng_for(self.seed, AUGMENT_STREAM, step)
       batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
@@ -171,6 +169,6 @@ def _digit_strings(data_config, seed: int) -> Task:
     norm,
     eval_size,
     augmentation(data_config, what),
-    speed_range(data_config, what),
+    wave_augmentation(data_config, what),
   )
   return task
