@@ -179,6 +179,11 @@ def test_change_speed_scales_duration_and_frequency_together(factor):
   assert abs(np.abs(y).max() - np.abs(x).max()) < 0.05  # the loudness stays
 
 
+def test_low_pass_removes_a_tone_above_its_cutoff_and_keeps_one_below():
+  low, high = (tone(f, 0.5).astype(np.float32) / 32768.0 for f in (1000.0, 3000.0))
+  np.testing.assert_allclose(audio_task.low_pass(low + high, 2000.0, RATE), low, atol=1e-4)
+
+
 def test_add_noise_hits_its_signal_to_noise_ratio():
   x = tone(500.0, 1.0).astype(np.float32) / 32768.0
   noise = audio_task.add_noise(x, 20.0, np.random.default_rng(0)) - x
@@ -242,7 +247,7 @@ def test_spec_augment_masks_only_training_batches_reproducibly(tone_folder):
 
 @pytest.mark.slow
 def test_wave_augmentation_changes_only_training_features_reproducibly(tone_folder):
-  knobs = data(train_path=str(tone_folder), speed_perturb=0.2, noise_snr=10.0)
+  knobs = data(train_path=str(tone_folder), speed_perturb=0.2, noise_snr=10.0, lowpass_hz=2e3)
   task = tasks.build("audio_files", knobs, seed=0)
   plain = tasks.build("audio_files", data(train_path=str(tone_folder)), seed=0)
   a, b = task.train_batch(5, 8), plain.train_batch(5, 8)
@@ -541,7 +546,7 @@ def test_knob_errors():
     audio_task.front_end(ml_collections.ConfigDict({"features": "fft"}), "audio_files")
   with pytest.raises(ConfigError, match="needs --config.data.train_path"):
     tasks.build("audio_files", data(), seed=0)
-  for knob, value in (("speed_perturb", 0.5), ("noise_snr", -3.0)):
+  for knob, value in (("speed_perturb", 0.5), ("noise_snr", -3.0), ("lowpass_hz", 4000.0)):
     with pytest.raises(ConfigError, match=f"{knob}={value} must be in"):
       audio_task.wave_augmentation(ml_collections.ConfigDict({knob: value}), "audio_files")
 

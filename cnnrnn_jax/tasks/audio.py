@@ -80,6 +80,7 @@ AUDIO_DEFAULTS = {
   "freq_warp": 0.0,
   "speed_perturb": 0.0,
   "noise_snr": 0.0,
+  "lowpass_hz": 0.0,
 }
 
 
@@ -409,17 +410,27 @@ def add_noise(x_N: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.nd
   return (x_N + std * rng.standard_normal(len(x_N))).astype(np.float32)
 
 
+def low_pass(x_N: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
+  """x without its frequencies above `cutoff_hz` (zeroed in its FFT): what a narrower
+  microphone or channel would have recorded."""
+  spectrum = np.fft.rfft(x_N)
+  spectrum[np.fft.rfftfreq(len(x_N), 1.0 / sample_rate) > cutoff_hz] = 0.0
+  return np.fft.irfft(spectrum, n=len(x_N)).astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class WaveAugment:
   """Augmentation of training waveforms, drawn per recording: played at a speed in
-  [1 - `speed`, 1 + `speed`] (`change_speed`, Ko et al. 2015) and white noise added at an
-  SNR in [`noise_snr`, NOISE_SNR_TOP] dB (`add_noise`); 0 turns either off."""
+  [1 - `speed`, 1 + `speed`] (`change_speed`, Ko et al. 2015), cut above a frequency in
+  [`lowpass_hz`, Nyquist] (`low_pass`) and white noise added at an SNR in [`noise_snr`,
+  NOISE_SNR_TOP] dB (`add_noise`), in that order; 0 turns each off."""
 
   speed: float = 0.0
   noise_snr: float = 0.0
+  lowpass_hz: float = 0.0
 
   def __bool__(self) -> bool:
-    return bool(self.speed or self.noise_snr)
+    return bool(self.speed or self.noise_snr or self.lowpass_hz)
 
   def longest(self, num_samples: int) -> int:
     """Samples of a `num_samples`-long recording at the slowest speed."""
@@ -431,6 +442,12 @@ class WaveAugment:
       return x_N
     return change_speed(x_N, rng.uniform(1.0 - self.speed, 1.0 + self.speed))
 
+  def narrower(self, x_N: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """x cut above a frequency drawn from `rng` (x itself when lowpass_hz is 0)."""
+    if not self.lowpass_hz:
+      return x_N
+    return low_pass(x_N, rng.uniform(self.lowpass_hz, sample_rate / 2), sample_rate)
+
   def noisier(self, x_N: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """x with noise at an SNR drawn from `rng` (x itself when noise_snr is 0)."""
     if not self.noise_snr:
@@ -439,7 +456,7 @@ class WaveAugment:
 
 
 def wave_augmentation(data_config, what: str) -> WaveAugment:
-  """The WaveAugment of `config.data.speed_perturb` and `config.data.noise_snr`."""
+  """The WaveAugment of `config.data.speed_perturb`, `noise_snr` and `lowpass_hz`."""
   speed = float(data_config.get("speed_perturb") or 0.0)
   if not 0.0 <= speed < 0.5:
     raise ConfigError(
@@ -452,7 +469,14 @@ def wave_augmentation(data_config, what: str) -> WaveAugment:
       f"{what}: noise_snr={snr} must be in [0, {NOISE_SNR_TOP:.0f}) dB (the lowest SNR of "
       "the added noise; 0: off); set --config.data.noise_snr"
     )
-  return WaveAugment(speed, snr)
+  cutoff = float(data_config.get("lowpass_hz") or 0.0)
+  nyquist = check_int(what, "sample_rate", data_config.get("sample_rate"), 8000, 1000) / 2
+  if not 0.0 <= cutoff < nyquist:
+    raise ConfigError(
+      f"{what}: lowpass_hz={cutoff} must be in [0, {nyquist:.0f}) Hz (the lowest cutoff of "
+      "the low-pass filter; 0: off); set --config.data.lowpass_hz"
+    )
+  return WaveAugment(speed, snr, cutoff)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -470,7 +494,10 @@ class TrainWaves:
 
   def features(self, rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """Normalised features of recordings `rows`, each augmented with draws from `rng`."""
-    waves = [self.augment.noisier(self.augment.faster(self.waves[r], rng), rng) for r in rows]
+    aug, rate = self.augment, self.front.sample_rate
+    waves = [
+      aug.noisier(aug.narrower(aug.faster(self.waves[r], rng), rng, rate), rng) for r in rows
+    ]
     width = audio.bucket(max(self.front.num_frames(len(x)) for x in waves))
     return [self.norm(f) for f in audio.features_at_width(waves, self.front, width, len(rows))]
 

@@ -96,7 +96,8 @@ class DigitStringTask(Task):
     wave_rng: np.random.Generator | None = None,
   ) -> Batch:
     """`n` strings from the train (TRAIN_STREAM) or eval pool, unpadded-to-bucket features;
-    with `wave_rng`, augmented by `wave_aug` (each recording's speed, the string's noise)."""
+    with `wave_rng`, augmented by `wave_aug` (each recording's speed, the string's
+    low-pass and noise)."""
     waves, digits_N = self.pools[stream]
     rate = self.front.sample_rate
     S = self.digits[1]
@@ -111,7 +112,7 @@ class DigitStringTask(Task):
         pieces += [wave, np.zeros(gap, np.float32)]
       x = np.concatenate(pieces)
       if wave_rng is not None:
-        x = self.wave_aug.noisier(x, wave_rng)
+        x = self.wave_aug.noisier(self.wave_aug.narrower(x, wave_rng, rate), wave_rng)
       if self.noise:
         x = x + self.noise * rng.standard_normal(len(x)).astype(np.float32)
       sounds.append(x)
