@@ -33,7 +33,10 @@ frames that holds it. Optional augmentation for training only, drawn from (seed,
 the batch itself, so resume stays exact (all off by default): SpecAugment (Park et al. 2019)
 `freq_masks` masks of up to 8 bands and `time_masks` masks of up to 10 frames, and a
 vocal-tract-length-like warp of the band axis by a factor in [1 - `freq_warp`, 1 + `freq_warp`]
-(VTLP, Jaitly and Hinton 2013).
+(VTLP, Jaitly and Hinton 2013); and on the waveforms, whose features are then recomputed for
+each batch (`WaveAugment`): a speed in [1 - `speed_perturb`, 1 + `speed_perturb`] (tempo and
+pitch together, Ko et al. 2015), a low-pass at a cutoff in [`lowpass_hz`, Nyquist] and white
+noise at an SNR in [`noise_snr`, 40] dB.
 """
 
 from __future__ import annotations
