@@ -416,6 +416,16 @@ PINNED = {
 }
 
 
+def test_variants_set_their_data_settings_on_any_preset():
+  spk = speech.get_config("cnn_lstm_spk,strings")
+  assert (spk.model, spk.task, spk.data.features) == ("cnn_lstm", "digit_strings", "mfcc")
+  assert spk.data.speed_perturb == 0.1 and spk.data.noise_snr == 10.0
+  assert speech.get_config("crnn_aug").data.freq_masks == 2
+  assert speech.get_config("crnn").data.speed_perturb == 0.0
+  with pytest.raises(ValueError, match="VARIANT in \\['aug', 'spk'\\]"):
+    speech.get_config("crnn_loud")
+
+
 @pytest.mark.slow
 def test_preset_parameter_counts_are_pinned():
   for preset, count in PINNED.items():
