@@ -105,6 +105,7 @@ def official_table(records: list[dict], train_examples: int = 2250) -> str:
 # what a held-out row names when its run set it otherwise than the plain preset of its model
 SETTINGS = (
   "data.features",
+  "data.n_mels",
   "data.speed_perturb",
   "data.noise_snr",
   "data.lowpass_hz",
@@ -133,8 +134,9 @@ def settings(config: ml_collections.ConfigDict) -> str:
 
 def heldout_table(records: list[dict]) -> str:
   """Spoken digits, one speaker held out: a row per run family (the workdir's name without
-  its `_SPEAKER` suffix, e.g. `crnn_aug`) and its settings, a column per speaker, the mean
-  over them."""
+  its `_SPEAKER` suffix, e.g. `crnn_aug`) and its settings, a column per speaker (the mean
+  over its seeds), the mean over the speakers; with several seeds for every speaker, ± the
+  sample std over the seeds of each seed's mean over the speakers."""
   by_model: dict[tuple[str, str], dict[str, float]] = {}
   seeds: dict[tuple[str, str], set[int]] = {}
   for r in records:
@@ -142,16 +144,20 @@ def heldout_table(records: list[dict]) -> str:
       continue
     speaker = r["config"].data.eval_speakers
     family = (r["name"].removesuffix(f"_{speaker}"), settings(r["config"]))
-    by_model.setdefault(family, {})[speaker] = r["summary"]["accuracy"]["mean"]
+    by_model.setdefault(family, {})[speaker] = r["summary"]["accuracy"]["values"]
     seeds.setdefault(family, set()).add(len(r["summary"]["accuracy"]["values"]))
   speakers = sorted({s for row in by_model.values() for s in row})
   rows = []
   for family, cells in sorted(by_model.items()):
     values = [cells.get(s) for s in speakers]
-    mean = float(np.mean(values)) if None not in values else None
+    mean = None
+    if None not in values:
+      mean = f"{100 * np.mean([np.mean(v) for v in values]):.1f}"
+      if len(seeds[family]) == 1 and len(values[0]) > 1:  # each seed's mean over the speakers
+        mean += f" ± {100 * np.std(np.mean(values, axis=0), ddof=1):.1f}"
     rows.append(
-      [*family, *[None if v is None else 100 * v for v in values]]
-      + [None if mean is None else 100 * mean, "/".join(map(str, sorted(seeds[family])))]
+      [*family, *[None if v is None else 100 * np.mean(v) for v in values]]
+      + [mean, "/".join(map(str, sorted(seeds[family])))]
     )
   header = ["runs", "settings (against the plain preset)", *speakers, "mean", "seeds"]
   return tables.markdown_table(header, rows)

@@ -579,13 +579,19 @@ def test_speech_tables_come_from_the_runs_files(tmp_path):
   fake_run("crnn", "crnn")
   fake_run("heldout/gru_theo", "gru", (0.7,), split="speaker", eval_speakers="theo")
   fake_run("heldout/gru_aug_theo", "gru_aug", (0.8,), split="speaker", eval_speakers="theo")
+  for speaker, accuracy in (("theo", (0.8, 0.9)), ("nicolas", (0.6, 0.9))):
+    knobs = {"split": "speaker", "eval_speakers": speaker}
+    fake_run(f"heldout/crnn_spk_{speaker}", "crnn_spk", accuracy, **knobs)
   fake_run("crnn_strings", "crnn", task="digit_strings", accuracy=(0.04,))
   records = speech_report.collect(str(tmp_path / "runs"))
   official = speech_report.official_table(records)
   assert "| crnn | crnn | 85.0 ± 7.1 (2) | 93,130 | 7.0 |" in official  # 2250 / 32 / 10 steps/s
   heldout = speech_report.heldout_table(records)
-  assert "| gru | - | 70.0 | 70.0 | 1 |" in heldout
-  assert "| gru_aug | freq_masks=2 time_masks=2 freq_warp=0.1 | 80.0 | 80.0 | 1 |" in heldout
+  assert "| gru | - | - | 70.0 | - | 1 |" in heldout
+  assert "| gru_aug | freq_masks=2 time_masks=2 freq_warp=0.1 | - | 80.0 | - | 1 |" in heldout
+  # each seed's mean over the speakers: 70.0 and 90.0
+  spk = "features=mfcc speed_perturb=0.1 noise_snr=10.0"
+  assert f"| crnn_spk | {spk} | 75.0 | 85.0 | 80.0 ± 14.1 | 2 |" in heldout
   assert "| crnn_strings | crnn | 4.0 (1) | 50.0 (1) |" in (speech_report.strings_table(records))
   lengths = tmp_path / "lengths"
   lengths.mkdir()
