@@ -106,6 +106,7 @@ def official_table(records: list[dict], train_examples: int = 2250) -> str:
 SETTINGS = (
   "data.features",
   "data.n_mels",
+  "data.normalize",
   "data.speed_perturb",
   "data.noise_snr",
   "data.lowpass_hz",

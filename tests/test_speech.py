@@ -551,6 +551,13 @@ def test_spoken_digit_from_mocked_tfds():
   assert task.train_batch(0, 4)["inputs"].shape[2] == 40
 
 
+def test_mean_normalisation_removes_only_each_bands_mean():
+  x = np.random.default_rng(0).normal(3.0, 2.0, (50, 4)).astype(np.float32)
+  y = audio_task.normalizer("mean", [x], "audio_files")(x)
+  np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-5)
+  np.testing.assert_allclose(y.std(axis=0), x.std(axis=0), rtol=1e-5)
+
+
 def test_knob_errors():
   with pytest.raises(ConfigError, match="features='fft'"):
     audio_task.front_end(ml_collections.ConfigDict({"features": "fft"}), "audio_files")

@@ -27,10 +27,11 @@ Features (audio.py, in JAX): 40 log-mel bands of 25 ms windows every 10 ms (or 1
 `--config.data.features=mfcc`), computed once per dataset and kept in memory, then
 normalised per utterance (`normalize`='utterance', the default: each band's mean and
 variance over the clip, which removes a speaker's and a microphone's fixed spectral tilt and
-loudness, what speaker-independent recognition needs), with the training set's statistics
-('global') or not at all ('none'). A batch is padded to the smallest of 32, 64, 128, ...
-frames that holds it. Optional augmentation for training only, drawn from (seed, step) like
-the batch itself, so resume stays exact (all off by default): SpecAugment (Park et al. 2019)
+loudness, what speaker-independent recognition needs), only the mean removed ('mean', cepstral
+mean normalisation), with the training set's statistics ('global') or not at all ('none').
+A batch is padded to the smallest of 32, 64, 128, ... frames that holds it. Optional
+augmentation for training only, drawn from (seed, step) like the batch itself, so resume
+stays exact (all off by default): SpecAugment (Park et al. 2019)
 `freq_masks` masks of up to 8 bands and `time_masks` masks of up to 10 frames, and a
 vocal-tract-length-like warp of the band axis by a factor in [1 - `freq_warp`, 1 + `freq_warp`]
 (VTLP, Jaitly and Hinton 2013); and on the waveforms, whose features are then recomputed for
@@ -65,7 +66,7 @@ from cnnrnn_jax.tasks.base import (
 )
 
 SPLITS = ("index", "speaker", "random")
-NORMALIZE = ("utterance", "global", "none")
+NORMALIZE = ("utterance", "mean", "global", "none")
 FSDD_TEST_INDICES = 5  # FSDD: recordings 0-4 of each digit and speaker are the test set
 AUGMENT_STREAM = 5  # rng_for(seed, AUGMENT_STREAM, step): SpecAugment masks of batch `step`
 WAVE_STREAM = 7  # rng_for(seed, WAVE_STREAM, step): the waveform augmentation of batch `step`
@@ -337,6 +338,8 @@ def normalizer(mode: str, train_feats: Sequence[np.ndarray], what: str):
     )
   if mode == "utterance":
     return audio.normalize_utterance
+  if mode == "mean":  # cepstral mean normalisation: each band's mean over the clip removed
+    return lambda x: (x - x.mean(axis=0, keepdims=True)).astype(np.float32)
   if mode == "none":
     return lambda x: x
   stacked = np.concatenate(list(train_feats))
