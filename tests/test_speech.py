@@ -420,6 +420,7 @@ def test_variants_set_their_data_settings_on_any_preset():
   spk = speech.get_config("cnn_lstm_spk,strings")
   assert (spk.model, spk.task, spk.data.features) == ("cnn_lstm", "digit_strings", "mfcc")
   assert spk.data.speed_perturb == 0.1 and spk.data.noise_snr == 10.0
+  assert spk.data.normalize == "mean"
   assert speech.get_config("crnn_aug").data.freq_masks == 2
   assert speech.get_config("crnn").data.speed_perturb == 0.0
   with pytest.raises(ValueError, match="VARIANT in \\['aug', 'spk'\\]"):
@@ -597,7 +598,7 @@ def test_speech_tables_come_from_the_runs_files(tmp_path):
   assert "| gru | - | - | 70.0 | - | 1 |" in heldout
   assert "| gru_aug | freq_masks=2 time_masks=2 freq_warp=0.1 | - | 80.0 | - | 1 |" in heldout
   # each seed's mean over the speakers: 70.0 and 90.0
-  spk = "features=mfcc speed_perturb=0.1 noise_snr=10.0"
+  spk = "features=mfcc normalize=mean speed_perturb=0.1 noise_snr=10.0"
   assert f"| crnn_spk | {spk} | 75.0 | 85.0 | 80.0 ± 14.1 | 2 |" in heldout
   assert "| crnn_strings | crnn | 4.0 (1) | 50.0 (1) |" in (speech_report.strings_table(records))
   lengths = tmp_path / "lengths"
