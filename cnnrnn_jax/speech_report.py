@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax import models, tables
+from cnnrnn_jax.configs import speech
 from cnnrnn_jax.tasks import TaskSpec
 
 
@@ -101,28 +102,65 @@ def official_table(records: list[dict], train_examples: int = 2250) -> str:
   return tables.markdown_table(header, rows)
 
 
+# what a held-out row names when its run set it otherwise than the plain preset of its model
+SETTINGS = (
+  "data.features",
+  "data.n_mels",
+  "data.normalize",
+  "data.speed_perturb",
+  "data.noise_snr",
+  "data.lowpass_hz",
+  "data.freq_masks",
+  "data.time_masks",
+  "data.freq_warp",
+  "arch.dropout",
+  "opt.weight_decay",
+  "train_steps",
+)
+
+
+def settings(config: ml_collections.ConfigDict) -> str:
+  """The SETTINGS in which a run's config differs from its model's plain speech preset (a
+  knob its config lacks, from a tree older than the knob, counts as the preset's)."""
+  plain = speech.get_config(config.model)
+  changed = []
+  for key in SETTINGS:
+    group, _, knob = key.rpartition(".")
+    ours, theirs = (c[group] if group else c for c in (config, plain))
+    value = ours.get(knob, theirs.get(knob))
+    if value != theirs.get(knob):
+      changed.append(f"{knob}={value}")
+  return " ".join(changed) or "-"
+
+
 def heldout_table(records: list[dict]) -> str:
   """Spoken digits, one speaker held out: a row per run family (the workdir's name without
-  its `_SPEAKER` suffix, e.g. `crnn_aug`), a column per speaker, the mean over them."""
-  by_model: dict[str, dict[str, float]] = {}
-  seeds: dict[str, set[int]] = {}
+  its `_SPEAKER` suffix, e.g. `crnn_aug`) and its settings, a column per speaker (the mean
+  over its seeds), the mean over the speakers; with several seeds for every speaker, ± the
+  sample std over the seeds of each seed's mean over the speakers."""
+  by_model: dict[tuple[str, str], dict[str, float]] = {}
+  seeds: dict[tuple[str, str], set[int]] = {}
   for r in records:
     if r["config"].task == "digit_strings" or _split(r) != "speaker":
       continue
     speaker = r["config"].data.eval_speakers
-    family = r["name"].removesuffix(f"_{speaker}")
-    by_model.setdefault(family, {})[speaker] = r["summary"]["accuracy"]["mean"]
+    family = (r["name"].removesuffix(f"_{speaker}"), settings(r["config"]))
+    by_model.setdefault(family, {})[speaker] = r["summary"]["accuracy"]["values"]
     seeds.setdefault(family, set()).add(len(r["summary"]["accuracy"]["values"]))
   speakers = sorted({s for row in by_model.values() for s in row})
   rows = []
-  for model, cells in sorted(by_model.items()):
+  for family, cells in sorted(by_model.items()):
     values = [cells.get(s) for s in speakers]
-    mean = float(np.mean(values)) if None not in values else None
+    mean = None
+    if None not in values:
+      mean = f"{100 * np.mean([np.mean(v) for v in values]):.1f}"
+      if len(seeds[family]) == 1 and len(values[0]) > 1:  # each seed's mean over the speakers
+        mean += f" ± {100 * np.std(np.mean(values, axis=0), ddof=1):.1f}"
     rows.append(
-      [model, *[None if v is None else 100 * v for v in values]]
-      + [None if mean is None else 100 * mean, "/".join(map(str, sorted(seeds[model])))]
+      [*family, *[None if v is None else 100 * np.mean(v) for v in values]]
+      + [mean, "/".join(map(str, sorted(seeds[family])))]
     )
-  header = ["runs", *speakers, "mean", "seeds"]
+  header = ["runs", "settings (against the plain preset)", *speakers, "mean", "seeds"]
   return tables.markdown_table(header, rows)
 
 

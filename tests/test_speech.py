@@ -169,6 +169,28 @@ def test_resampling_keeps_a_tone_at_its_frequency():
   assert abs(np.argmax(spectrum) * RATE / len(y) - 500.0) < 3.0
 
 
+@pytest.mark.parametrize("factor", [0.8, 1.25])
+def test_change_speed_scales_duration_and_frequency_together(factor):
+  x = tone(1000.0, 0.5).astype(np.float32) / 32768.0
+  y = audio_task.change_speed(x, factor)
+  assert len(y) == round(4000 / factor)
+  spectrum = np.abs(np.fft.rfft(y))
+  assert abs(np.argmax(spectrum) * RATE / len(y) - 1000.0 * factor) < 3.0
+  assert abs(np.abs(y).max() - np.abs(x).max()) < 0.05  # the loudness stays
+
+
+def test_low_pass_removes_a_tone_above_its_cutoff_and_keeps_one_below():
+  low, high = (tone(f, 0.5).astype(np.float32) / 32768.0 for f in (1000.0, 3000.0))
+  np.testing.assert_allclose(audio_task.low_pass(low + high, 2000.0, RATE), low, atol=1e-4)
+
+
+def test_add_noise_hits_its_signal_to_noise_ratio():
+  x = tone(500.0, 1.0).astype(np.float32) / 32768.0
+  noise = audio_task.add_noise(x, 20.0, np.random.default_rng(0)) - x
+  snr = 10 * np.log10(np.mean(x**2) / np.mean(noise**2))
+  assert abs(snr - 20.0) < 0.2
+
+
 # ---------------------------------------------------------------------------------------------
 # The classification task: splits, eval_path, bad folders, augmentation
 
@@ -221,6 +243,32 @@ def test_spec_augment_masks_only_training_batches_reproducibly(tone_folder):
   np.testing.assert_array_equal(
     next(task.eval_batches(8))["inputs"], next(plain.eval_batches(8))["inputs"]
   )
+
+
+@pytest.mark.slow
+def test_wave_augmentation_changes_only_training_features_reproducibly(tone_folder):
+  knobs = data(train_path=str(tone_folder), speed_perturb=0.2, noise_snr=10.0, lowpass_hz=2e3)
+  task = tasks.build("audio_files", knobs, seed=0)
+  plain = tasks.build("audio_files", data(train_path=str(tone_folder)), seed=0)
+  a, b = task.train_batch(5, 8), plain.train_batch(5, 8)
+  np.testing.assert_array_equal(a["targets"], b["targets"])  # the same recordings
+  assert (a["lengths"] != b["lengths"]).any() and a["inputs"].shape[1] <= task.spec.seq_len
+  padded = np.arange(a["inputs"].shape[1])[None, :] >= a["lengths"][:, None]
+  assert not a["inputs"][padded].any()
+  np.testing.assert_array_equal(a["inputs"], task.train_batch(5, 8)["inputs"])
+  np.testing.assert_array_equal(
+    next(task.eval_batches(8))["inputs"], next(plain.eval_batches(8))["inputs"]
+  )
+  strings = data(train_path=str(tone_folder), max_digits=3, eval_size=4)
+  fast = tasks.build("digit_strings", data(**{**strings, "speed_perturb": 0.2}), seed=0)
+  noisy = tasks.build("digit_strings", data(**{**strings, "noise_snr": 10.0}), seed=0)
+  s, t = fast.train_batch(1, 4), tasks.build("digit_strings", strings, 0).train_batch(1, 4)
+  np.testing.assert_array_equal(s["targets"], t["targets"])
+  assert (s["lengths"] != t["lengths"]).any()
+  np.testing.assert_array_equal(s["inputs"], fast.train_batch(1, 4)["inputs"])
+  n = noisy.train_batch(1, 4)
+  np.testing.assert_array_equal(n["lengths"], t["lengths"])  # noise keeps the lengths
+  assert not np.array_equal(n["inputs"], t["inputs"])
 
 
 def test_bad_folders_are_one_line_errors_naming_the_file(tone_folder, tmp_path):
@@ -368,6 +416,17 @@ PINNED = {
 }
 
 
+def test_variants_set_their_data_settings_on_any_preset():
+  spk = speech.get_config("cnn_lstm_spk,strings")
+  assert (spk.model, spk.task, spk.data.features) == ("cnn_lstm", "digit_strings", "mfcc")
+  assert spk.data.speed_perturb == 0.1 and spk.data.noise_snr == 10.0
+  assert spk.data.normalize == "mean"
+  assert speech.get_config("crnn_aug").data.freq_masks == 2
+  assert speech.get_config("crnn").data.speed_perturb == 0.0
+  with pytest.raises(ValueError, match="VARIANT in \\['aug', 'spk'\\]"):
+    speech.get_config("crnn_loud")
+
+
 @pytest.mark.slow
 def test_preset_parameter_counts_are_pinned():
   for preset, count in PINNED.items():
@@ -493,11 +552,21 @@ def test_spoken_digit_from_mocked_tfds():
   assert task.train_batch(0, 4)["inputs"].shape[2] == 40
 
 
+def test_mean_normalisation_removes_only_each_bands_mean():
+  x = np.random.default_rng(0).normal(3.0, 2.0, (50, 4)).astype(np.float32)
+  y = audio_task.normalizer("mean", [x], "audio_files")(x)
+  np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-5)
+  np.testing.assert_allclose(y.std(axis=0), x.std(axis=0), rtol=1e-5)
+
+
 def test_knob_errors():
   with pytest.raises(ConfigError, match="features='fft'"):
     audio_task.front_end(ml_collections.ConfigDict({"features": "fft"}), "audio_files")
   with pytest.raises(ConfigError, match="needs --config.data.train_path"):
     tasks.build("audio_files", data(), seed=0)
+  for knob, value in (("speed_perturb", 0.5), ("noise_snr", -3.0), ("lowpass_hz", 4000.0)):
+    with pytest.raises(ConfigError, match=f"{knob}={value} must be in"):
+      audio_task.wave_augmentation(ml_collections.ConfigDict({knob: value}), "audio_files")
 
 
 @pytest.mark.slow
@@ -518,12 +587,19 @@ def test_speech_tables_come_from_the_runs_files(tmp_path):
   fake_run("crnn", "crnn")
   fake_run("heldout/gru_theo", "gru", (0.7,), split="speaker", eval_speakers="theo")
   fake_run("heldout/gru_aug_theo", "gru_aug", (0.8,), split="speaker", eval_speakers="theo")
+  for speaker, accuracy in (("theo", (0.8, 0.9)), ("nicolas", (0.6, 0.9))):
+    knobs = {"split": "speaker", "eval_speakers": speaker}
+    fake_run(f"heldout/crnn_spk_{speaker}", "crnn_spk", accuracy, **knobs)
   fake_run("crnn_strings", "crnn", task="digit_strings", accuracy=(0.04,))
   records = speech_report.collect(str(tmp_path / "runs"))
   official = speech_report.official_table(records)
   assert "| crnn | crnn | 85.0 ± 7.1 (2) | 93,130 | 7.0 |" in official  # 2250 / 32 / 10 steps/s
   heldout = speech_report.heldout_table(records)
-  assert "| gru | 70.0 | 70.0 | 1 |" in heldout and "| gru_aug | 80.0 | 80.0 | 1 |" in heldout
+  assert "| gru | - | - | 70.0 | - | 1 |" in heldout
+  assert "| gru_aug | freq_masks=2 time_masks=2 freq_warp=0.1 | - | 80.0 | - | 1 |" in heldout
+  # each seed's mean over the speakers: 70.0 and 90.0
+  spk = "features=mfcc normalize=mean speed_perturb=0.1 noise_snr=10.0"
+  assert f"| crnn_spk | {spk} | 75.0 | 85.0 | 80.0 ± 14.1 | 2 |" in heldout
   assert "| crnn_strings | crnn | 4.0 (1) | 50.0 (1) |" in (speech_report.strings_table(records))
   lengths = tmp_path / "lengths"
   lengths.mkdir()

@@ -1,7 +1,9 @@
 r"""Speech: spoken digits (keyword spotting) and digit strings (CTC) from the Free Spoken Digit
 Dataset (tasks/audio.py), every model on 40 log-mel bands per 10 ms frame.
 
-Presets 'MODEL[,TASK]': MODEL a key of PRESETS (MODEL_aug: trained with AUGMENT), TASK
+Presets 'MODEL[_VARIANT][,TASK]': MODEL a key of PRESETS, VARIANT a key of VARIANTS (the
+model trained with other data settings: `aug` SpecAugment, `spk` the settings for new
+speakers), TASK
 'digits' (default: `spoken_digit`, one label per recording) or 'strings' (`digit_strings`:
 1-7 digits joined, CTC). The presets have 81k-108k parameters (pinned in
 tests/test_speech.py):
@@ -22,6 +24,11 @@ The commands (D is where your copy of the data lives) and the results are in doc
   D=../shared/data
   python -m experiments.train --config=cnnrnn_jax/configs/speech.py:crnn \
       --config.data.train_path=$D/fsdd/recordings --seeds=0,1,2 --workdir=runs/speech/crnn
+  # one speaker held out (george, jackson, nicolas, theo, yweweler), the spk variant
+  python -m experiments.train --config=cnnrnn_jax/configs/speech.py:crnn_spk \
+      --config.data.train_path=$D/fsdd/recordings --config.data.split=speaker \
+      --config.data.eval_speakers=nicolas --seeds=0,1 \
+      --workdir=runs/speech/heldout/crnn_spk_nicolas
 """
 
 import ml_collections
@@ -40,20 +47,29 @@ PRESETS = {
   "lru": ("lru", {"hidden": 80, "num_layers": 2, "readout": "mean"}),
 }
 TASKS = {"digits": "spoken_digit", "strings": "digit_strings"}
-# MODEL_aug: the preset trained with augmentation (tasks/audio.py): SpecAugment's two band and
-# two frame masks, and the band axis warped by up to 10% (VTLP)
-AUGMENT = {"freq_masks": 2, "time_masks": 2, "freq_warp": 0.1}
+# MODEL_VARIANT: the preset trained with these data settings (tasks/audio.py)
+VARIANTS = {
+  # SpecAugment's two band and two frame masks, and the band axis warped by up to 10% (VTLP)
+  "aug": {"freq_masks": 2, "time_masks": 2, "freq_warp": 0.1},
+  # for a new speaker (docs/speech.md, the held-out results): 13 MFCCs instead of 40 log-mel
+  # bands with only their mean removed per recording, every training recording played at a
+  # speed in 0.9-1.1 and white noise added at 10-40 dB SNR
+  "spk": {"features": "mfcc", "normalize": "mean", "speed_perturb": 0.1, "noise_snr": 10.0},
+}
 
 
 def get_config(preset: str = "crnn") -> ml_collections.ConfigDict:
-  """`preset`: 'MODEL[,TASK]' with MODEL in PRESETS and TASK in TASKS."""
+  """`preset`: 'MODEL[_VARIANT][,TASK]', MODEL in PRESETS, VARIANT in VARIANTS, TASK in TASKS."""
   name, _, task = preset.partition(",")
-  augment = name.endswith("_aug")
-  name = name.removesuffix("_aug")
+  base, _, variant = name.rpartition("_")
+  if base in PRESETS and variant in VARIANTS:
+    name = base
+  else:
+    variant = ""
   if name not in PRESETS or (task and task not in TASKS):
     raise ValueError(
-      f"unknown speech preset {preset!r}; use MODEL[,TASK] with MODEL in "
-      f"{sorted(PRESETS)} and TASK in {sorted(TASKS)}"
+      f"unknown speech preset {preset!r}; use MODEL[_VARIANT][,TASK] with MODEL in "
+      f"{sorted(PRESETS)}, VARIANT in {sorted(VARIANTS)} and TASK in {sorted(TASKS)}"
     )
   model, arch = PRESETS[name]
   config = default.get_config(f"{model},{TASKS[task or 'digits']}")
@@ -64,8 +80,8 @@ def get_config(preset: str = "crnn") -> ml_collections.ConfigDict:
   config.checkpoint_every = 500
   config.opt.warmup_steps = 100
   config.arch.update(arch)
-  if augment:
-    config.data.update(AUGMENT)
+  if variant:
+    config.data.update(VARIANTS[variant])
   if task == "strings":  # a batch is ~5 s of audio per string: fewer, longer steps
     config.train_steps = 1200
     config.eval_every = 400

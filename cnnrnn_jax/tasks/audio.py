@@ -27,13 +27,17 @@ Features (audio.py, in JAX): 40 log-mel bands of 25 ms windows every 10 ms (or 1
 `--config.data.features=mfcc`), computed once per dataset and kept in memory, then
 normalised per utterance (`normalize`='utterance', the default: each band's mean and
 variance over the clip, which removes a speaker's and a microphone's fixed spectral tilt and
-loudness, what speaker-independent recognition needs), with the training set's statistics
-('global') or not at all ('none'). A batch is padded to the smallest of 32, 64, 128, ...
-frames that holds it. Optional augmentation for training only, drawn from (seed, step) like
-the batch itself, so resume stays exact (all off by default): SpecAugment (Park et al. 2019)
+loudness, what speaker-independent recognition needs), only the mean removed ('mean', cepstral
+mean normalisation), with the training set's statistics ('global') or not at all ('none').
+A batch is padded to the smallest of 32, 64, 128, ... frames that holds it. Optional
+augmentation for training only, drawn from (seed, step) like the batch itself, so resume
+stays exact (all off by default): SpecAugment (Park et al. 2019)
 `freq_masks` masks of up to 8 bands and `time_masks` masks of up to 10 frames, and a
 vocal-tract-length-like warp of the band axis by a factor in [1 - `freq_warp`, 1 + `freq_warp`]
-(VTLP, Jaitly and Hinton 2013).
+(VTLP, Jaitly and Hinton 2013); and on the waveforms, whose features are then recomputed for
+each batch (`WaveAugment`): a speed in [1 - `speed_perturb`, 1 + `speed_perturb`] (tempo and
+pitch together, Ko et al. 2015), a low-pass at a cutoff in [`lowpass_hz`, Nyquist] and white
+noise at an SNR in [`noise_snr`, 40] dB.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import dataclasses
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ml_collections
 import numpy as np
@@ -62,9 +66,11 @@ from cnnrnn_jax.tasks.base import (
 )
 
 SPLITS = ("index", "speaker", "random")
-NORMALIZE = ("utterance", "global", "none")
+NORMALIZE = ("utterance", "mean", "global", "none")
 FSDD_TEST_INDICES = 5  # FSDD: recordings 0-4 of each digit and speaker are the test set
 AUGMENT_STREAM = 5  # rng_for(seed, AUGMENT_STREAM, step): SpecAugment masks of batch `step`
+WAVE_STREAM = 7  # rng_for(seed, WAVE_STREAM, step): the waveform augmentation of batch `step`
+NOISE_SNR_TOP = 40.0  # dB: the cleanest SNR the noise augmentation draws
 FREQ_MASK_WIDTH, TIME_MASK_WIDTH = 8, 10
 DEFAULT_EVAL_FRACTION = 0.1
 AUDIO_DEFAULTS = {
@@ -76,6 +82,9 @@ AUDIO_DEFAULTS = {
   "freq_masks": 0,
   "time_masks": 0,
   "freq_warp": 0.0,
+  "speed_perturb": 0.0,
+  "noise_snr": 0.0,
+  "lowpass_hz": 0.0,
 }
 
 
@@ -153,7 +162,19 @@ def scan_folder(path: str, what: str) -> list[Clip]:
 
 def resample(x_N: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
   """Band-limited resampling by FFT: the spectrum cut (or zero-padded) to the new rate."""
-  n_out = max(1, int(round(len(x_N) * rate_out / rate_in)))
+  return resample_to(x_N, max(1, int(round(len(x_N) * rate_out / rate_in))))
+
+
+def change_speed(x_N: np.ndarray, factor: float) -> np.ndarray:
+  """x played `factor` times as fast: resampled to len / factor samples and read at the same
+  rate, so tempo and every frequency (pitch and formants) scale by `factor` together (the
+  speed perturbation of Ko et al. 2015)."""
+  return resample_to(x_N, max(1, int(round(len(x_N) / factor))))
+
+
+def resample_to(x_N: np.ndarray, n_out: int) -> np.ndarray:
+  """x resampled to `n_out` samples by FFT: the spectrum cut (or zero-padded) to the new
+  length, which band-limits a shortened signal to its new Nyquist frequency."""
   spectrum = np.fft.rfft(x_N)
   keep = min(len(spectrum), n_out // 2 + 1)
   out = np.zeros(n_out // 2 + 1, spectrum.dtype)
@@ -317,6 +338,8 @@ def normalizer(mode: str, train_feats: Sequence[np.ndarray], what: str):
     )
   if mode == "utterance":
     return audio.normalize_utterance
+  if mode == "mean":  # cepstral mean normalisation: each band's mean over the clip removed
+    return lambda x: (x - x.mean(axis=0, keepdims=True)).astype(np.float32)
   if mode == "none":
     return lambda x: x
   stacked = np.concatenate(list(train_feats))
@@ -386,6 +409,105 @@ def augmentation(data_config, what: str) -> tuple[int, int, float]:
   return freq, time, warp
 
 
+def add_noise(x_N: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+  """x plus white Gaussian noise `snr_db` dB below x's mean power."""
+  power = float(np.mean(np.square(x_N)))
+  std = np.sqrt(power / 10.0 ** (snr_db / 10.0))
+  return (x_N + std * rng.standard_normal(len(x_N))).astype(np.float32)
+
+
+def low_pass(x_N: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
+  """x without its frequencies above `cutoff_hz` (zeroed in its FFT): what a narrower
+  microphone or channel would have recorded."""
+  spectrum = np.fft.rfft(x_N)
+  spectrum[np.fft.rfftfreq(len(x_N), 1.0 / sample_rate) > cutoff_hz] = 0.0
+  return np.fft.irfft(spectrum, n=len(x_N)).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class WaveAugment:
+  """Augmentation of training waveforms, drawn per recording: played at a speed in
+  [1 - `speed`, 1 + `speed`] (`change_speed`, Ko et al. 2015), cut above a frequency in
+  [`lowpass_hz`, Nyquist] (`low_pass`) and white noise added at an SNR in [`noise_snr`,
+  NOISE_SNR_TOP] dB (`add_noise`), in that order; 0 turns each off."""
+
+  speed: float = 0.0
+  noise_snr: float = 0.0
+  lowpass_hz: float = 0.0
+
+  def __bool__(self) -> bool:
+    return bool(self.speed or self.noise_snr or self.lowpass_hz)
+
+  def longest(self, num_samples: int) -> int:
+    """Samples of a `num_samples`-long recording at the slowest speed."""
+    return int(round(num_samples / (1.0 - self.speed))) + 1 if self.speed else num_samples
+
+  def faster(self, x_N: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x at a speed drawn from `rng` (x itself when speed is 0)."""
+    if not self.speed:
+      return x_N
+    return change_speed(x_N, rng.uniform(1.0 - self.speed, 1.0 + self.speed))
+
+  def narrower(self, x_N: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """x cut above a frequency drawn from `rng` (x itself when lowpass_hz is 0)."""
+    if not self.lowpass_hz:
+      return x_N
+    return low_pass(x_N, rng.uniform(self.lowpass_hz, sample_rate / 2), sample_rate)
+
+  def noisier(self, x_N: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """x with noise at an SNR drawn from `rng` (x itself when noise_snr is 0)."""
+    if not self.noise_snr:
+      return x_N
+    return add_noise(x_N, rng.uniform(self.noise_snr, NOISE_SNR_TOP), rng)
+
+
+def wave_augmentation(data_config, what: str) -> WaveAugment:
+  """The WaveAugment of `config.data.speed_perturb`, `noise_snr` and `lowpass_hz`."""
+  speed = float(data_config.get("speed_perturb") or 0.0)
+  if not 0.0 <= speed < 0.5:
+    raise ConfigError(
+      f"{what}: speed_perturb={speed} must be in [0, 0.5) (0.1 = speeds 0.9-1.1); "
+      "set --config.data.speed_perturb"
+    )
+  snr = float(data_config.get("noise_snr") or 0.0)
+  if not 0.0 <= snr < NOISE_SNR_TOP:
+    raise ConfigError(
+      f"{what}: noise_snr={snr} must be in [0, {NOISE_SNR_TOP:.0f}) dB (the lowest SNR of "
+      "the added noise; 0: off); set --config.data.noise_snr"
+    )
+  cutoff = float(data_config.get("lowpass_hz") or 0.0)
+  nyquist = check_int(what, "sample_rate", data_config.get("sample_rate"), 8000, 1000) / 2
+  if not 0.0 <= cutoff < nyquist:
+    raise ConfigError(
+      f"{what}: lowpass_hz={cutoff} must be in [0, {nyquist:.0f}) Hz (the lowest cutoff of "
+      "the low-pass filter; 0: off); set --config.data.lowpass_hz"
+    )
+  return WaveAugment(speed, snr, cutoff)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainWaves:
+  """The training waveforms and what turns them into features again after `augment`."""
+
+  augment: WaveAugment
+  waves: Sequence[np.ndarray]
+  front: audio.FrontEnd
+  norm: Callable[[np.ndarray], np.ndarray]  # one clip's T x M features, normalised
+
+  def longest_frames(self) -> int:
+    """Frames of the longest recording at the slowest speed."""
+    return self.front.num_frames(self.augment.longest(max(len(x) for x in self.waves)))
+
+  def features(self, rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Normalised features of recordings `rows`, each augmented with draws from `rng`."""
+    aug, rate = self.augment, self.front.sample_rate
+    waves = [
+      aug.noisier(aug.narrower(aug.faster(self.waves[r], rng), rng, rate), rng) for r in rows
+    ]
+    width = audio.bucket(max(self.front.num_frames(len(x)) for x in waves))
+    return [self.norm(f) for f in audio.features_at_width(waves, self.front, width, len(rows))]
+
+
 class AudioClassifyTask(arrays.ExampleTask):
   """One label per recording; features padded to the batch's bucket (see the module docstring)."""
 
@@ -396,11 +518,14 @@ class AudioClassifyTask(arrays.ExampleTask):
     evaluation: tuple[Sequence[np.ndarray], np.ndarray],
     labels: Sequence[str],
     augment: tuple[int, int, float] = (0, 0, 0.0),
+    waves: TrainWaves | None = None,
   ):
     self.feats = {"train": list(train[0]), "eval": list(evaluation[0])}
     self.targets = {"train": np.asarray(train[1], np.int32), "eval": np.asarray(evaluation[1])}
-    self.labels, self.augment = list(labels), augment
+    self.labels, self.augment, self.waves = list(labels), augment, waves
     longest = max(len(f) for f in self.feats["train"] + self.feats["eval"])
+    if waves is not None:
+      longest = max(longest, waves.longest_frames())
     spec = TaskSpec(
       kind="classify",
       num_outputs=len(labels),
@@ -412,14 +537,19 @@ class AudioClassifyTask(arrays.ExampleTask):
   def eval_order(self) -> np.ndarray:
     return np.argsort([len(f) for f in self.feats["eval"]], kind="stable")
 
-  def collate(self, split: str, rows: np.ndarray) -> Batch:
-    batch = pad_features([self.feats[split][r] for r in rows])
+  def collate(self, split: str, rows: np.ndarray, feats=None) -> Batch:
+    """The batch of `rows`; `feats`, when given, replace their stored features."""
+    batch = pad_features(feats or [self.feats[split][r] for r in rows])
     batch["targets"] = self.targets[split][rows].astype(np.int32)
     batch["weights"] = np.ones(len(rows), np.float32)
     return batch
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
-    batch = super().train_batch(step, batch_size)
+    rows = arrays.epoch_rows(self.seed, step, batch_size, self.num_train)
+    feats = None
+    if self.waves is not None:
+      feats = self.waves.features(rows, rng_for(self.seed, WAVE_STREAM, step))
+    batch = self.collate("train", rows, feats)
     if any(self.augment):
       rng = rng_for(self.seed, AUGMENT_STREAM, step)
       batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
@@ -428,10 +558,11 @@ class AudioClassifyTask(arrays.ExampleTask):
 
 def _classify_task(what: str, use_tfds: bool):
   def factory(data_config, seed: int) -> Task:
-    _, (train_clips, _, train_feats), (eval_clips, _, eval_feats), labels = train_and_eval(
-      data_config, what, use_tfds
+    front, (train_clips, train_waves, train_feats), (eval_clips, _, eval_feats), labels = (
+      train_and_eval(data_config, what, use_tfds)
     )
     norm = normalizer(data_config.get("normalize", "utterance"), train_feats, what)
+    wave_aug = wave_augmentation(data_config, what)
     index = {label: i for i, label in enumerate(labels)}
     n_eval = arrays.cap_eval(len(eval_clips), data_config.get("eval_size"), what)
     task = AudioClassifyTask(
@@ -440,6 +571,7 @@ def _classify_task(what: str, use_tfds: bool):
       ([norm(f) for f in eval_feats[:n_eval]], [index[c.label] for c in eval_clips[:n_eval]]),
       labels,
       augmentation(data_config, what),
+      TrainWaves(wave_aug, train_waves, front, norm) if wave_aug else None,
     )
     task.clips = {"train": train_clips, "eval": eval_clips[:n_eval]}
     return task

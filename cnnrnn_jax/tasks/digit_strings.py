@@ -20,11 +20,14 @@ from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks.audio import (
   AUDIO_DEFAULTS,
   AUGMENT_STREAM,
+  WAVE_STREAM,
+  WaveAugment,
   augmentation,
   normalizer,
   pad_features,
   spec_augment,
   train_and_eval,
+  wave_augmentation,
 )
 from cnnrnn_jax.tasks.base import (
   EVAL_STREAM,
@@ -62,6 +65,7 @@ class DigitStringTask(Task):
     norm,
     eval_size: int,
     augment: tuple[int, int, float] = (0, 0, 0.0),
+    wave_aug: WaveAugment | None = None,
   ):
     self.seed, self.front, self.digits, self.noise, self.norm = seed, front, digits, noise, norm
     self.pools = {
@@ -69,7 +73,9 @@ class DigitStringTask(Task):
       EVAL_STREAM: (list(evaluation[0]), np.asarray(evaluation[1])),
     }
     self.eval_size, self.augment = eval_size, augment
+    self.wave_aug = wave_aug or WaveAugment()
     longest = max(max(len(w) for w in waves) for waves, _ in self.pools.values())
+    longest = wave_aug.longest(longest)  # at the slowest speed
     gap = int(GAP_S[1] * front.sample_rate)
     max_samples = digits[1] * longest + (digits[1] + 1) * gap
     self.spec = TaskSpec(
@@ -82,8 +88,16 @@ class DigitStringTask(Task):
     self._eval: list[Batch] | None = None
     self._eval_batch_size = 0
 
-  def strings(self, rng: np.random.Generator, n: int, stream: int) -> Batch:
-    """`n` strings from the train (TRAIN_STREAM) or eval pool, unpadded-to-bucket features."""
+  def strings(
+    self,
+    rng: np.random.Generator,
+    n: int,
+    stream: int,
+    wave_rng: np.random.Generator | None = None,
+  ) -> Batch:
+    """`n` strings from the train (TRAIN_STREAM) or eval pool, unpadded-to-bucket features;
+    with `wave_rng`, augmented by `wave_aug` (each recording's speed, the string's
+    low-pass and noise)."""
     waves, digits_N = self.pools[stream]
     rate = self.front.sample_rate
     S = self.digits[1]
@@ -94,8 +108,11 @@ class DigitStringTask(Task):
       gaps = rng.integers(int(GAP_S[0] * rate), int(GAP_S[1] * rate) + 1, size=k + 1)
       pieces = [np.zeros(gaps[0], np.float32)]
       for pick, gap in zip(picks, gaps[1:]):
-        pieces += [waves[pick], np.zeros(gap, np.float32)]
+        wave = waves[pick] if wave_rng is None else self.wave_aug.faster(waves[pick], wave_rng)
+        pieces += [wave, np.zeros(gap, np.float32)]
       x = np.concatenate(pieces)
+      if wave_rng is not None:
+        x = self.wave_aug.noisier(self.wave_aug.narrower(x, wave_rng, rate), wave_rng)
       if self.noise:
         x = x + self.noise * rng.standard_normal(len(x)).astype(np.float32)
       sounds.append(x)
@@ -108,7 +125,8 @@ class DigitStringTask(Task):
     return batch
 
   def train_batch(self, step: int, batch_size: int) -> Batch:
-    batch = self.strings(rng_for(self.seed, TRAIN_STREAM, step), batch_size, TRAIN_STREAM)
+    wave_rng = rng_for(self.seed, WAVE_STREAM, step) if self.wave_aug else None
+    batch = self.strings(rng_for(self.seed, TRAIN_STREAM, step), batch_size, TRAIN_STREAM, wave_rng)
     if any(self.augment):
       rng = rng_for(self.seed, AUGMENT_STREAM, step)
       batch["inputs"] = spec_augment(batch["inputs"], batch["lengths"], rng, *self.augment)
@@ -152,5 +170,6 @@ def _digit_strings(data_config, seed: int) -> Task:
     norm,
     eval_size,
     augmentation(data_config, what),
+    wave_augmentation(data_config, what),
   )
   return task
