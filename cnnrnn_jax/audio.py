@@ -155,6 +155,16 @@ def features_batch(x_BxN: jax.Array, front: FrontEnd, num_frames: int) -> jax.Ar
   return jax.vmap(lambda x_N: log_mel(x_N, front, num_frames))(x_BxN)
 
 
+def resample_to(x_N: np.ndarray, n_out: int) -> np.ndarray:
+  """x resampled to `n_out` samples by FFT: the spectrum cut (or zero-padded) to the new
+  length, which band-limits a shortened signal to its new Nyquist frequency."""
+  spectrum = np.fft.rfft(x_N)
+  keep = min(len(spectrum), n_out // 2 + 1)
+  out = np.zeros(n_out // 2 + 1, spectrum.dtype)
+  out[:keep] = spectrum[:keep]
+  return (np.fft.irfft(out, n=n_out) * (n_out / len(x_N))).astype(np.float32)
+
+
 def bucket(n: int, smallest: int = 32) -> int:
   """The smallest `smallest * 2**k` >= n: the padded size a batch compiles for."""
   size = smallest

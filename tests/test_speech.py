@@ -20,7 +20,7 @@ import pytest
 from cnnrnn_jax import audio, conv2d, metrics, models, selection, speech_report, tasks, train
 from cnnrnn_jax.configs import default, speech
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks import TaskSpec
+from cnnrnn_jax.tasks import TaskSpec, audio_augment
 from cnnrnn_jax.tasks import audio as audio_task
 from experiments import score
 
@@ -172,7 +172,7 @@ def test_resampling_keeps_a_tone_at_its_frequency():
 @pytest.mark.parametrize("factor", [0.8, 1.25])
 def test_change_speed_scales_duration_and_frequency_together(factor):
   x = tone(1000.0, 0.5).astype(np.float32) / 32768.0
-  y = audio_task.change_speed(x, factor)
+  y = audio_augment.change_speed(x, factor)
   assert len(y) == round(4000 / factor)
   spectrum = np.abs(np.fft.rfft(y))
   assert abs(np.argmax(spectrum) * RATE / len(y) - 1000.0 * factor) < 3.0
@@ -181,12 +181,12 @@ def test_change_speed_scales_duration_and_frequency_together(factor):
 
 def test_low_pass_removes_a_tone_above_its_cutoff_and_keeps_one_below():
   low, high = (tone(f, 0.5).astype(np.float32) / 32768.0 for f in (1000.0, 3000.0))
-  np.testing.assert_allclose(audio_task.low_pass(low + high, 2000.0, RATE), low, atol=1e-4)
+  np.testing.assert_allclose(audio_augment.low_pass(low + high, 2000.0, RATE), low, atol=1e-4)
 
 
 def test_add_noise_hits_its_signal_to_noise_ratio():
   x = tone(500.0, 1.0).astype(np.float32) / 32768.0
-  noise = audio_task.add_noise(x, 20.0, np.random.default_rng(0)) - x
+  noise = audio_augment.add_noise(x, 20.0, np.random.default_rng(0)) - x
   snr = 10 * np.log10(np.mean(x**2) / np.mean(noise**2))
   assert abs(snr - 20.0) < 0.2
 
@@ -228,9 +228,9 @@ def test_eval_path_scores_a_new_speaker_and_subfolders_carry_labels(tone_folder,
 def test_band_warp_moves_a_peak_by_its_factor():
   x = np.zeros((3, 40), np.float32)
   x[:, 20] = 1.0
-  np.testing.assert_array_equal(audio_task.warp_bands(x, 1.0), x)
-  assert np.argmax(audio_task.warp_bands(x, 1.1)[0]) == 22  # band 22 reads 22 / 1.1 = 20
-  assert np.argmax(audio_task.warp_bands(x, 0.9)[0]) == 18
+  np.testing.assert_array_equal(audio_augment.warp_bands(x, 1.0), x)
+  assert np.argmax(audio_augment.warp_bands(x, 1.1)[0]) == 22  # band 22 reads 22 / 1.1 = 20
+  assert np.argmax(audio_augment.warp_bands(x, 0.9)[0]) == 18
 
 
 def test_spec_augment_masks_only_training_batches_reproducibly(tone_folder):
@@ -566,7 +566,7 @@ def test_knob_errors():
     tasks.build("audio_files", data(), seed=0)
   for knob, value in (("speed_perturb", 0.5), ("noise_snr", -3.0), ("lowpass_hz", 4000.0)):
     with pytest.raises(ConfigError, match=f"{knob}={value} must be in"):
-      audio_task.wave_augmentation(ml_collections.ConfigDict({knob: value}), "audio_files")
+      audio_augment.wave_augmentation(ml_collections.ConfigDict({knob: value}), "audio_files")
 
 
 @pytest.mark.slow

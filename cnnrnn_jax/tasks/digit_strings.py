@@ -17,16 +17,13 @@ import numpy as np
 
 from cnnrnn_jax import audio
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.tasks.audio import (
-  AUDIO_DEFAULTS,
+from cnnrnn_jax.tasks.audio import AUDIO_DEFAULTS, normalizer, pad_features, train_and_eval
+from cnnrnn_jax.tasks.audio_augment import (
   AUGMENT_STREAM,
   WAVE_STREAM,
   WaveAugment,
   augmentation,
-  normalizer,
-  pad_features,
   spec_augment,
-  train_and_eval,
   wave_augmentation,
 )
 from cnnrnn_jax.tasks.base import (
