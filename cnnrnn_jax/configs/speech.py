@@ -27,7 +27,7 @@ The commands (D is where your copy of the data lives) and the results are in doc
   # one speaker held out (george, jackson, nicolas, theo, yweweler), the spk variant
   python -m experiments.train --config=cnnrnn_jax/configs/speech.py:crnn_spk \
       --config.data.train_path=$D/fsdd/recordings --config.data.split=speaker \
-      --config.data.eval_speakers=nicolas --seeds=0,1 \
+      --config.data.eval_speakers=nicolas --seeds=0,1,2 \
       --workdir=runs/speech/heldout/crnn_spk_nicolas
 """
 
