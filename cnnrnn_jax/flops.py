@@ -5,7 +5,7 @@ Shared by the benchmark (bench/) and the trainer's log lines (train.py).
   scan_aware_flops(fn, *args)  XLA's cost analysis with every `lax.scan` counted as many
                                times as it runs (XLA counts a loop body once)
   lowered_flops(jaxpr, lowered)  the same, of a program already traced and lowered
-  step_flops(traced, lowered)  its FLOPs, or None where it cannot count (nested scans)
+  step_flops(traced, lowered, compiled)  its FLOPs, or None where it cannot count (nested scans)
   gflops_per_s(flops, s)       achieved GFLOP/s
   StepCost                     a train step's FLOPs and peak: GFLOP/s and utilisation for
                                each log line at a measured steps/s
@@ -76,10 +76,12 @@ def _scans(jaxpr: jex.Jaxpr, inside_scan: bool = False) -> list[jex.JaxprEqn]:
 _KEYS = ("flops", "transcendentals")
 
 
-def _analysed(lowered: jax.stages.Lowered) -> dict[str, float]:
+def _analysed(
+  lowered: jax.stages.Lowered, compiled: jax.stages.Compiled | None = None
+) -> dict[str, float]:
   cost = lowered.cost_analysis()
   if cost is None:  # some backends (GPU) analyse only the compiled program
-    cost = lowered.compile().cost_analysis()
+    cost = (compiled or lowered.compile()).cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   return {k: float(cost.get(k, 0.0)) for k in _KEYS}
 
@@ -90,12 +92,17 @@ def _body_cost(body: jex.ClosedJaxpr) -> dict[str, float]:
   return _analysed(jax.jit(jex.jaxpr_as_fun(body)).lower(*shapes))
 
 
-def lowered_flops(jaxpr: jex.ClosedJaxpr, lowered: jax.stages.Lowered) -> dict[str, float]:
+def lowered_flops(
+  jaxpr: jex.ClosedJaxpr,
+  lowered: jax.stages.Lowered,
+  compiled: jax.stages.Compiled | None = None,
+) -> dict[str, float]:
   """{'flops', 'transcendentals'} of the program `lowered` from `jaxpr` (e.g. a
   `jax.jit(fn).trace(...)`'s jaxpr and its `lower()`), every scan body counted once per
-  step. Costs one small lowering per scan; nothing is compiled (except on backends that
-  analyse only compiled programs)."""
-  total = _analysed(lowered)
+  step. Costs one small lowering per scan; nothing is compiled (on backends that analyse
+  only compiled programs, `compiled`, the program already compiled from `lowered`, is used,
+  else it is compiled here)."""
+  total = _analysed(lowered, compiled)
   for eqn in _scans(jaxpr.jaxpr):
     length = int(eqn.params["length"])
     unroll = eqn.params["unroll"]
@@ -126,12 +133,15 @@ def gflops_per_s(flops: float | None, seconds: float) -> float | None:
   return None if flops is None or seconds <= 0 else flops / seconds / 1e9
 
 
-def step_flops(traced: jax.stages.Traced, lowered: jax.stages.Lowered) -> float | None:
-  """FLOPs of one call of the program `traced` and `lowered` (lowered_flops: the trainer
-  counts the step it compiles, tracing nothing twice), or None (logged) where they cannot be
-  counted: a scan inside a scan, or an unroll that leaves a remainder loop."""
+def step_flops(
+  traced: jax.stages.Traced, lowered: jax.stages.Lowered, compiled: jax.stages.Compiled
+) -> float | None:
+  """FLOPs of one call of the program `traced`, `lowered` and `compiled` (lowered_flops: the
+  trainer counts the step it compiles, tracing and compiling nothing twice), or None (logged)
+  where they cannot be counted: a scan inside a scan, or an unroll that leaves a remainder
+  loop."""
   try:
-    return lowered_flops(traced.jaxpr, lowered)["flops"]
+    return lowered_flops(traced.jaxpr, lowered, compiled)["flops"]
   except NotImplementedError as e:
     logging.warning("no FLOP/s in the logs: %s", e)
     return None

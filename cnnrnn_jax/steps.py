@@ -95,7 +95,9 @@ def compiled_train_step(
   logger.info(
     "compiled the train step in %.1fs (not counted in steps/s or ETA)", time.perf_counter() - t
   )
-  step_flops = flops.step_flops(traced, lowered) if config.get("log_flops", True) else None
+  step_flops = (
+    flops.step_flops(traced, lowered, compiled) if config.get("log_flops", True) else None
+  )
   compiled_for = _shapes(batch)
 
   def step(state: TrainState, sums: Metrics, batch: Batch, rng: jax.Array):
