@@ -242,3 +242,39 @@ def test_cross_validation_selects_the_best_dev_step_and_a_crashed_fold_resumes_e
   assert (tmp_path / "resumed" / "folds.json").read_text() == (
     tmp_path / "reference" / "folds.json"
   ).read_text()
+
+
+def test_table_fills_a_cell_only_from_a_finished_runs_summary(tmp_path):
+  from cnnrnn_jax.report import kim_tables
+
+  def finished(workdir, parts, keys, values):
+    for k in keys:  # two train lines: 100 steps at 10 steps/s, then 100 at 20
+      os.makedirs(tmp_path / workdir / f"{parts}_{k}")
+      lines = [{"split": "train", "step": 100, "steps_per_sec": 10.0}]
+      lines.append({"split": "train", "step": 200, "steps_per_sec": 20.0})
+      (tmp_path / workdir / f"{parts}_{k}" / "metrics.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines)
+      )
+    summary = {"accuracy": {"mean": np.mean(values), "std": np.std(values, ddof=1)}}
+    summary["accuracy"][f"{parts}s"] = keys
+    (tmp_path / workdir / f"{parts}s.json").write_text(json.dumps(summary))
+
+  finished("kim_trec", "seed", [0, 1, 2], [0.90, 0.91, 0.92])
+  finished("kim_cr_bilstm", "fold", list(range(10)), [0.8] * 5 + [0.7] * 5)
+  finished("kim_sst2_phrases", "seed", [0, 1, 2], [0.82, 0.83, 0.84])
+  os.makedirs(tmp_path / "kim_mr")  # started, not finished: no folds.json
+  rows = {
+    line.split(" | ")[0].lstrip("| "): line.strip(" |").split(" | ")[1:]
+    for line in kim_tables.section(str(tmp_path)).splitlines()
+    if line.startswith("| ours")
+  }
+  cnn_rand = rows["ours: CNN-rand (Kim's sizes, dev selection) (`table2`)"]
+  assert cnn_rand == ["not run"] * 3 + ["91.0 ± 1.0 (3 seeds, 15 s each)", "not run"]
+  bilstm = rows["ours: BiLSTM (parameters matched to the CNN's encoder) (`table2_bilstm`)"]
+  assert bilstm[4] == "75.0 ± 5.3 (10 folds, 15 s each)" and bilstm[:4] == ["not run"] * 4
+  phrases, control = [cells for title, cells in rows.items() if "SST-2's" in title]
+  assert phrases == ["-", "-", "83.0 ± 1.0 (3 seeds, 15 s each)", "-", "-"]
+  assert control == ["-", "-", "not run", "-", "-"]
+  assert "--config.data.train_path=$D/sst2_glue/train.tsv" in kim_tables.sst2_command(
+    "kim_sst2_phrases"
+  )

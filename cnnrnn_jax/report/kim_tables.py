@@ -47,6 +47,21 @@ ROWS = {  # preset: (row title, workdir suffix)
   "table2_tcn": ("ours: TCN", "_tcn"),
   "table2_transformer": ("ours: transformer", "_transformer"),
 }
+# Kim trained SST-1 and SST-2 on every labelled phrase of the training sentences' parse trees,
+# not on the sentences alone. GLUE's SST-2 training file holds those phrases (binary labels;
+# the fine-grained ones of SST-1 are not in the data), so on SST-2 the effect can be measured:
+# the same preset on the phrases, and on the sentences for as many steps (the control).
+SST2_STEPS = 2000
+SST2_ROWS = {  # workdir: (row title, training file)
+  "kim_sst2_phrases": (
+    f"ours: CNN-rand on SST-2's phrases, as Kim trained ({SST2_STEPS:,} steps)",
+    "$D/sst2_glue/train.tsv",
+  ),
+  "kim_sst2_sentences": (
+    f"ours: CNN-rand on SST-2's sentences, the same {SST2_STEPS:,} steps (control)",
+    f"{K}/stsa.binary.train",
+  ),
+}
 
 
 def command(preset: str, dataset: str) -> str:
@@ -54,6 +69,16 @@ def command(preset: str, dataset: str) -> str:
   return (
     f"python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:{preset} "
     f"{DATASETS[dataset][1]} --workdir=runs/kim_{dataset}{ROWS[preset][1]}"
+  )
+
+
+def sst2_command(workdir: str) -> str:
+  """The command of an SST2_ROWS row: `table2` on its training file for SST2_STEPS steps."""
+  return (
+    f"python -m experiments.train --config=cnnrnn_jax/configs/kim2014.py:table2 "
+    f"--config.data.train_path={SST2_ROWS[workdir][1]} "
+    f"--config.data.dev_path={K}/stsa.binary.dev --config.data.eval_path={K}/stsa.binary.test "
+    f"--config.train_steps={SST2_STEPS} --seeds=0,1,2 --workdir=runs/{workdir}"
   )
 
 
@@ -92,8 +117,13 @@ def section(runs: str) -> str:
   for preset, (title, suffix) in ROWS.items():
     found = [cell(os.path.join(runs, f"kim_{d}{suffix}")) for d in DATASETS]
     rows.append([f"{title} (`{preset}`)", *(c or "not run" for c in found)])
+  for workdir, (title, _) in SST2_ROWS.items():
+    found = cell(os.path.join(runs, workdir)) or "not run"
+    rows.append([f"{title} (`table2`)", *(found if d == "sst2" else "-" for d in DATASETS)])
   lines = [markdown_table(header, rows), "", "The command of each cell (`D=../shared/data`):", ""]
   for preset in ROWS:
     for dataset, (title, _) in DATASETS.items():
       lines.append(f"- `{preset}` on {title}: `{command(preset, dataset)}`")
+  for workdir, (title, _) in SST2_ROWS.items():
+    lines.append(f"- {title}: `{sst2_command(workdir)}`")
   return "\n".join(lines)
