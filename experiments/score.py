@@ -10,25 +10,23 @@ new test file, other task settings. The newest good checkpoint of WORKDIR is eva
   python -m experiments.score --workdir=runs/speech/crnn_strings/seed_0 \
       --data=min_digits=3,max_digits=3
 
-The task is rebuilt from the run's config with those settings replaced (the run's training
-data must still be at its train_path: labels and normalisation statistics come from it), the
-model from the run's parameters; prints the eval metrics as one JSON line (and writes them to
-`--out` when given).
+Prints the eval metrics as one JSON line (and writes them to `--out` when given). A run that
+selected its step on a dev split is scored with that step's parameters, its reported result;
+`--checkpoint=newest` scores its last step instead (`scoring.score` has the details).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from collections.abc import Sequence
 
-import jax
 from absl import app, flags
 
-from cnnrnn_jax import console, metrics, models, tasks, train
+from cnnrnn_jax import console
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.scoring import score
 from experiments import cli
 
 _PLUGINS = cli.define_plugins_flag()
@@ -36,32 +34,12 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "A finished training run.", requ
 _EVAL_PATH = flags.DEFINE_string("eval_path", None, "The data to score (default: the run's).")
 _DATA = flags.DEFINE_list("data", [], "KEY=VALUE settings of config.data to replace.")
 _OUT = flags.DEFINE_string("out", None, "Also write the metrics (JSON) to this file.")
-
-
-def score(workdir: str, eval_path: str | None, settings: Sequence[str] = ()) -> dict[str, float]:
-  """The eval metrics of WORKDIR's newest checkpoint on the task's data at `eval_path` (None:
-  the run's own eval data), with `settings` ('KEY=VALUE') replacing config.data fields."""
-  config, state = train.restore(workdir)
-  data = config.data.copy_and_resolve_references()
-  if eval_path:
-    data.eval_path = eval_path
-  for setting in settings:
-    key, _, value = setting.partition("=")
-    if key not in data:
-      raise ConfigError(f"--data={setting}: config.data has no field {key!r}")
-    old = data[key]
-    if isinstance(old, bool):
-      data[key] = value.lower() in ("true", "1")
-    else:
-      data[key] = type(old)(value) if isinstance(old, (int, float)) else value
-  task = tasks.build(config.task, data, config.seed)
-  model = models.build_model(config.model, config.arch, task.spec)
-  step = jax.jit(functools.partial(train.eval_step, apply_fn=model.apply, spec=task.spec))
-  sums = metrics.sum_over_batches(
-    lambda total, batch: metrics.accumulate(total, step(state.params, batch)),
-    task.eval_batches(config.batch_size),
-  )
-  return metrics.summarize(task.spec, sums)
+_CHECKPOINT = flags.DEFINE_enum(
+  "checkpoint",
+  "result",
+  ["result", "best", "newest"],
+  "result: the dev-selected step's parameters when the run selected one, else the newest.",
+)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -71,7 +49,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   console.only_results_and_errors()  # only the result (or one error line) shows
   try:
-    out = score(_WORKDIR.value, _EVAL_PATH.value, _DATA.value)
+    out = score(_WORKDIR.value, _EVAL_PATH.value, _DATA.value, _CHECKPOINT.value)
   except ConfigError as e:
     sys.exit(f"config error: {e}")
   print(json.dumps(out))

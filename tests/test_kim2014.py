@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_durability import WALL_CLOCK
 
-from cnnrnn_jax import checkpoint, crossval, models, selection, tasks, train
+from cnnrnn_jax import checkpoint, crossval, models, scoring, selection, tasks, train
 from cnnrnn_jax.configs import default, kim2014
 from cnnrnn_jax.errors import ConfigError
 from cnnrnn_jax.tasks import files, splits, text
@@ -209,6 +209,7 @@ def test_cross_validation_selects_the_best_dev_step_and_a_crashed_fold_resumes_e
       np.array_equal(a, b)
       for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(last.params))
     )
+    assert scoring.score(workdir, None)["accuracy"] == pytest.approx(test["accuracy"])
   summary = json.loads((tmp_path / "reference" / "folds.json").read_text())
   assert summary["accuracy"]["folds"] == [0, 1]
   assert summary["accuracy"]["values"] == [reference[0]["accuracy"], reference[1]["accuracy"]]
@@ -278,3 +279,68 @@ def test_table_fills_a_cell_only_from_a_finished_runs_summary(tmp_path):
   assert "--config.data.train_path=$D/sst2_glue/train.tsv" in kim_tables.sst2_command(
     "kim_sst2_phrases"
   )
+
+
+@pytest.mark.parametrize(
+  "kept_best,choice,best",
+  [(True, "result", True), (False, "result", False), (True, "newest", False)],
+)
+def test_score_reads_the_selected_steps_parameters_of_a_run_that_selected_one(
+  tmp_path, monkeypatch, kept_best, choice, best
+):
+  if kept_best:
+    os.makedirs(tmp_path / checkpoint.BEST_SUBDIR)
+
+  def restore(workdir, best=False):
+    raise LookupError(f"best={best}")
+
+  monkeypatch.setattr(train, "restore", restore)
+  with pytest.raises(LookupError, match=f"^best={best}$"):
+    scoring.score(str(tmp_path), None, checkpoint=choice)
+
+
+def test_accuracy_by_length_splits_the_test_file_and_scores_each_seed_on_each_part(
+  tmp_path, monkeypatch
+):
+  from cnnrnn_jax.report import kim_tables
+
+  os.makedirs(tmp_path / "data" / "kim2014")
+  lines = [f"{n % 2} " + " ".join(["word"] * (n - 1) + ["."]) for n in (3, 12, 25, 40, 10, 11)]
+  for name in kim_tables.LENGTH_DATASETS.values():
+    (tmp_path / "data" / "kim2014" / name).write_text("\n".join(lines) + "\n")
+  buckets = kim_tables.split_by_length(
+    str(tmp_path / "data" / "kim2014" / "stsa.binary.test"), str(tmp_path / "parts")
+  )
+  assert [(name, n) for name, _, n in buckets] == [
+    ("1-10 words", 2),
+    ("11-20 words", 2),
+    ("21-30 words", 1),
+    ("31+ words", 1),
+  ]
+  assert open(buckets[1][1]).read() == lines[1] + "\n" + lines[5] + "\n"  # the lines, unchanged
+
+  for seed in (0, 1):  # CNN-rand finished on SST-2 only; the BiLSTM nowhere
+    os.makedirs(tmp_path / "runs" / "kim_sst2" / f"seed_{seed}")
+  (tmp_path / "runs" / "kim_sst2" / "seeds.json").write_text(
+    json.dumps({"accuracy": {"seeds": [0, 1]}})
+  )
+  scored = []
+
+  def fake_score(workdir, eval_path):
+    scored.append((os.path.basename(workdir), os.path.basename(eval_path)))
+    return {"accuracy": 0.6 if len(scored) % 2 else 0.5}  # seed 0: 0.6, seed 1: 0.5
+
+  monkeypatch.setattr(kim_tables, "score", fake_score)
+  text = kim_tables.length_section(
+    str(tmp_path / "runs"), str(tmp_path / "data"), str(tmp_path / "parts")
+  )
+  assert len(scored) == 8 and scored[:3] == [
+    ("seed_0", "stsa.binary.test.1-10"),
+    ("seed_1", "stsa.binary.test.1-10"),
+    ("seed_0", "stsa.binary.test.11-20"),
+  ]
+  sst1, sst2 = text.split("\n\n")
+  assert "| `table2` | not run | not run | not run | not run |" in sst1
+  assert "| `table2` (2 seeds) | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 | 55.0 ± 7.1 |" in sst2
+  assert "| `table2_bilstm` | not run |" in sst2
+  assert sst2.startswith("| SST-2 test | 1-10 words (2) | 11-20 words (2) |")

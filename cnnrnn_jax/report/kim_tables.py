@@ -13,7 +13,11 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
+
+from cnnrnn_jax.scoring import score
 from cnnrnn_jax.tables import markdown_table
+from cnnrnn_jax.tasks.text import tokenize
 
 PUBLISHED = {"mr": 76.1, "sst1": 45.0, "sst2": 82.7, "trec": 91.2, "cr": 79.8}
 K = "$D/kim2014"
@@ -127,3 +131,59 @@ def section(runs: str) -> str:
   for workdir, (title, _) in SST2_ROWS.items():
     lines.append(f"- {title}: `{sst2_command(workdir)}`")
   return "\n".join(lines)
+
+
+# Accuracy by sentence length: CNN-rand against the BiLSTM on the SST test sentences, each
+# seed's dev-selected parameters scored on the test sentences of each length (in words, as
+# the tokenizer splits them).
+LENGTH_DATASETS = {"sst1": "stsa.fine.test", "sst2": "stsa.binary.test"}
+LENGTH_PRESETS = ("table2", "table2_bilstm")
+LENGTHS = ((1, 10), (11, 20), (21, 30), (31, None))  # words, inclusive; None: no upper end
+
+
+def _length_name(lo: int, hi: int | None) -> str:
+  return f"{lo}-{hi} words" if hi else f"{lo}+ words"
+
+
+def split_by_length(test_file: str, outdir: str) -> list[tuple[str, str, int]]:
+  """(bucket name, path, sentences) per LENGTHS bucket: the `<label> <sentence>` lines of
+  `test_file` whose sentence has that many words, written unchanged into `outdir`."""
+  with open(test_file, encoding="utf-8") as f:
+    lines = [line for line in f.read().split("\n") if line.strip()]
+  words = [len(tokenize(line.partition(" ")[2], "word", True)) for line in lines]  # as seen
+  os.makedirs(outdir, exist_ok=True)
+  buckets = []
+  for lo, hi in LENGTHS:
+    name = _length_name(lo, hi)
+    kept = [line for line, n in zip(lines, words) if lo <= n and (hi is None or n <= hi)]
+    path = os.path.join(outdir, f"{os.path.basename(test_file)}.{lo}-{hi or 'up'}")
+    with open(path, "w", encoding="utf-8") as f:
+      f.write("".join(line + "\n" for line in kept))
+    buckets.append((name, path, len(kept)))
+  return buckets
+
+
+def length_section(runs: str, data_dir: str, outdir: str) -> str:
+  """Test accuracy (%) by sentence length of each LENGTH_PRESETS run on each LENGTH_DATASETS
+  dataset that finished (mean ± sample std over its seeds), as markdown."""
+  tables = []
+  for dataset, test_name in LENGTH_DATASETS.items():
+    test_file = os.path.join(data_dir, "kim2014", test_name)
+    buckets = split_by_length(test_file, os.path.join(outdir, dataset))
+    rows = []
+    for preset in LENGTH_PRESETS:
+      workdir = os.path.join(runs, f"kim_{dataset}{ROWS[preset][1]}")
+      if not os.path.exists(os.path.join(workdir, "seeds.json")):
+        rows.append([f"`{preset}`", *["not run"] * len(buckets)])
+        continue
+      with open(os.path.join(workdir, "seeds.json")) as f:
+        seeds = json.load(f)["accuracy"]["seeds"]
+      cells = []
+      for _, path, _ in buckets:
+        values = [100 * score(os.path.join(workdir, f"seed_{k}"), path)["accuracy"] for k in seeds]
+        cells.append(f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}")
+      rows.append([f"`{preset}` ({len(seeds)} seeds)", *cells])
+    title = DATASETS[dataset][0]
+    header = [f"{title} test", *(f"{name} ({n})" for name, _, n in buckets)]
+    tables.append(markdown_table(header, rows))
+  return "\n\n".join(tables)
