@@ -5,7 +5,8 @@ A cell is filled only from a finished run's own summary: WORKDIR/seeds.json (3 s
 datasets with a test split) or WORKDIR/folds.json (10-fold cross-validation, MR and CR):
 test accuracy in %, mean ± sample std, and the mean training seconds per seed or fold (from
 metrics.jsonl's steps/s). Every other cell reads "not run"; the command of every cell is
-listed under the table.
+listed under the table. `length_section` scores the finished SST runs of CNN-rand and the
+BiLSTM on the test sentences of each length.
 """
 
 from __future__ import annotations
