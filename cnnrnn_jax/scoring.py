@@ -14,6 +14,8 @@ from cnnrnn_jax import metrics, models, tasks, train
 from cnnrnn_jax.checkpoint import BEST_SUBDIR
 from cnnrnn_jax.errors import ConfigError
 
+CHECKPOINTS = ("result", "best", "newest")  # which parameters of a run `score` reads
+
 
 def score(
   workdir: str, eval_path: str | None, settings: Sequence[str] = (), checkpoint: str = "result"
@@ -26,6 +28,8 @@ def score(
   reported result), any other run with its newest; 'best' or 'newest' choose explicitly. The
   task is rebuilt from the run's config, so the run's training data must still be at its
   train_path (labels and normalisation statistics come from it)."""
+  if checkpoint not in CHECKPOINTS:
+    raise ValueError(f"checkpoint={checkpoint!r} is not one of {CHECKPOINTS}")
   selected = os.path.isdir(os.path.join(workdir, BEST_SUBDIR))  # written by select_on runs only
   best = checkpoint == "best" or (checkpoint == "result" and selected)
   config, state = train.restore(workdir, best=best)

@@ -1,5 +1,5 @@
 r"""Score a trained run on other data without training it again: a new speaker's recordings, a
-new test file, other task settings. The newest good checkpoint of WORKDIR is evaluated on
+new test file, other task settings. A trained run in WORKDIR is evaluated on
 `--eval_path` (data of the run's own task kind: for speech, a folder of WAV files) and/or with
 `--data=KEY=VALUE,...` replacing settings of the run's `config.data`.
 
@@ -26,7 +26,7 @@ from absl import app, flags
 
 from cnnrnn_jax import console
 from cnnrnn_jax.errors import ConfigError
-from cnnrnn_jax.scoring import score
+from cnnrnn_jax.scoring import CHECKPOINTS, score
 from experiments import cli
 
 _PLUGINS = cli.define_plugins_flag()
@@ -37,7 +37,7 @@ _OUT = flags.DEFINE_string("out", None, "Also write the metrics (JSON) to this f
 _CHECKPOINT = flags.DEFINE_enum(
   "checkpoint",
   "result",
-  ["result", "best", "newest"],
+  list(CHECKPOINTS),
   "result: the dev-selected step's parameters when the run selected one, else the newest.",
 )
 

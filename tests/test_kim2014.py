@@ -297,6 +297,8 @@ def test_score_reads_the_selected_steps_parameters_of_a_run_that_selected_one(
   monkeypatch.setattr(train, "restore", restore)
   with pytest.raises(LookupError, match=f"^best={best}$"):
     scoring.score(str(tmp_path), None, checkpoint=choice)
+  with pytest.raises(ValueError, match="^checkpoint='bset' is not one of"):
+    scoring.score(str(tmp_path), None, checkpoint="bset")
 
 
 def test_accuracy_by_length_splits_the_test_file_and_scores_each_seed_on_each_part(
