@@ -120,6 +120,25 @@ def op_profile(
   ]
 
 
+_MATMUL = ("ynn", "dot", "xnn")  # anywhere in the op's name
+_COPIES = ("dynamic-update-slice", "concatenate", "copy", "slice_fusion", "dynamic-slice")
+_PER_STEP_KINDS = (("matmul", _MATMUL, False), ("copies, slices", _COPIES, False))
+_ONCE_KINDS = (  # (kind, name parts, whether the name must start with one)
+  ("matmul", _MATMUL, False),
+  ("convolution", ("conv",), True),
+  ("layout transposes", ("transpose",), True),
+  ("zero fill", ("broadcast",), False),
+)
+
+
+def _first_kind(name: str, kinds, default: str) -> str:
+  """The first of `kinds` whose name parts `name` holds (or starts with), else `default`."""
+  for kind, parts, at_start in kinds:
+    if any(name.startswith(p) if at_start else p in name for p in parts):
+      return kind
+  return default
+
+
 def time_by_kind(profile: Sequence[tuple[str, float, int]], steps: int) -> list[tuple[str, float]]:
   """[(kind, ms per call)] of an `op_profile` (every op: top=None), the kinds of a scan:
   ops run once per time step or more (inside the loops of a recurrence of `steps` steps)
@@ -133,29 +152,10 @@ def time_by_kind(profile: Sequence[tuple[str, float, int]], steps: int) -> list[
   for name, ms, runs in profile:
     if name.startswith("while"):
       continue
-    matmul = "ynn" in name or "dot" in name or "xnn" in name
     if "Await" in name or name.startswith("end:"):
-      kind = "waits on the thread pool"
+      kinds["waits on the thread pool"] += ms
     elif runs >= steps:
-      copies = ("dynamic-update-slice", "concatenate", "copy", "slice_fusion", "dynamic-slice")
-      kind = "per step: " + (
-        "matmul"
-        if matmul
-        else "copies, slices"
-        if any(c in name for c in copies)
-        else "elementwise"
-      )
+      kinds["per step: " + _first_kind(name, _PER_STEP_KINDS, "elementwise")] += ms
     else:
-      kind = "once: " + (
-        "matmul"
-        if matmul
-        else "convolution"
-        if name.startswith("conv")
-        else "layout transposes"
-        if name.startswith("transpose")
-        else "zero fill"
-        if "broadcast" in name
-        else "other"
-      )
-    kinds[kind] += ms
+      kinds["once: " + _first_kind(name, _ONCE_KINDS, "other")] += ms
   return kinds.most_common()
