@@ -18,7 +18,7 @@ from typing import Any
 
 import ml_collections
 
-from cnnrnn_jax import models, tables
+from cnnrnn_jax import models, tables, workdir
 from cnnrnn_jax.tasks.base import TaskSpec
 
 # Zeng et al. 2023 ("Are Transformers Effective for Time Series Forecasting?", AAAI), ETTh1 at
@@ -49,18 +49,10 @@ def model_label(config: dict[str, Any]) -> str:
   return config["model"]
 
 
-def _read_lines(path: str) -> list[dict[str, Any]]:
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def seconds_per_epoch(metrics_path: str, train_windows: int, batch_size: int) -> float | None:
-  """Training seconds per epoch from the step rates logged after the first window."""
-  rates = [l["steps_per_sec"] for l in _read_lines(metrics_path) if l["split"] == "train"]
-  rates = rates[1:] or rates
-  if not rates:
-    return None
-  return train_windows / batch_size / statistics.median(rates)
+  """Training seconds per epoch from the median step rate logged after the first window."""
+  rates = workdir.step_rates(workdir.read_records(metrics_path))
+  return train_windows / batch_size / statistics.median(rates) if rates else None
 
 
 def parameter_count(config: dict[str, Any], baselines: dict[str, Any]) -> int:

@@ -12,7 +12,6 @@ reads them back.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -62,18 +61,11 @@ def select_best(
   return {**values, "selected_step": float(best), f"{select_split}_{metric}": scored[best]}
 
 
-def _read_lines(path: str) -> list[dict[str, Any]]:
-  """The records of a metrics.jsonl (local or in a bucket); none when it is not there."""
-  if not workdir_module.exists(path):
-    return []
-  return [json.loads(line) for line in workdir_module.read_text(path).splitlines() if line.strip()]
-
-
 def selected_metrics(
   metrics_path: str, select_split: str, spec: TaskSpec
 ) -> dict[str, float] | None:
   """`select_best` over every line of `metrics_path` (a resumed run's earlier steps too)."""
-  selected = select_best(_read_lines(metrics_path), select_split, "eval", spec)
+  selected = select_best(workdir_module.read_records(metrics_path), select_split, "eval", spec)
   if selected is not None:
     metric = headline(spec)
     logging.info(
@@ -102,7 +94,7 @@ class BestCheckpoint:
   ):
     self.config, self.split, self.metric = config, config.select_on, headline(spec)
     self.sign = 1.0 if higher_is_better(spec) else -1.0
-    prior = select_best(_read_lines(metrics_path), self.split, "eval", spec)
+    prior = select_best(workdir_module.read_records(metrics_path), self.split, "eval", spec)
     self.best = None if prior is None else prior[f"{self.split}_{self.metric}"]
     self.ckpts = checkpoint.Checkpoints(workdir, keep=1, subdir=checkpoint.BEST_SUBDIR)
 

@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax import models, tables
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.configs import speech
 from cnnrnn_jax.tasks import TaskSpec
 
@@ -35,14 +36,10 @@ def collect(root: str) -> list[dict[str, Any]]:
       config = ml_collections.ConfigDict(json.load(f))
     with open(path) as f:
       summary = json.load(f)
-    rates = []
+    rates = []  # past each seed's first window, which holds the compiles
     for seed_dir in seed_dirs:
-      with open(os.path.join(seed_dir, "metrics.jsonl")) as f:
-        rates += [
-          line["steps_per_sec"]
-          for line in map(json.loads, f)
-          if line["split"] == "train" and line["step"] > config.log_every  # past the compile
-        ]
+      metrics = os.path.join(seed_dir, workdir_module.METRICS_FILE)
+      rates += workdir_module.step_rates(workdir_module.read_records(metrics))
     records.append(
       {
         "name": os.path.basename(workdir),

@@ -250,6 +250,36 @@ def exists(path: str) -> bool:
   return epath(path).exists() if is_remote(path) else os.path.exists(path)
 
 
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_records(path: str) -> list[dict]:
+  """The records of a run's metrics.jsonl (local or remote; one JSON object per line), none
+  when the file is not there."""
+  if not exists(path):
+    return []
+  return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
+
+
+def step_rates(records: list[dict], skip_first: bool = True) -> list[float]:
+  """The steps/s of each logged training window; `skip_first` leaves out the first window,
+  which holds the compiles (unless it is the only one)."""
+  rates = [r["steps_per_sec"] for r in records if r["split"] == "train"]
+  return (rates[1:] or rates) if skip_first else rates
+
+
+def train_seconds(records: list[dict]) -> float:
+  """A run's training wall time: the sum over its logged windows of steps / (steps/s), which
+  covers the compiles, the evaluations and the checkpoints inside the loop (every attempt of a
+  resumed run, once)."""
+  total, last = 0.0, 0
+  for r in records:
+    if r["split"] == "train":
+      total += (r["step"] - last) / r["steps_per_sec"]
+      last = r["step"]
+  return total
+
+
 def write_bytes(path: str, data: bytes) -> None:
   """Writes `data` to a local or remote `path` (an image); a one-line WriteError on failure."""
   with writing(path):

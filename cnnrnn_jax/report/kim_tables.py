@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.scoring import score
 from cnnrnn_jax.tables import markdown_table
 from cnnrnn_jax.tasks.text import tokenize
@@ -87,16 +88,10 @@ def sst2_command(workdir: str) -> str:
   )
 
 
-def train_seconds(workdir: str) -> float:
-  """Training seconds of one run: the sum over its train lines of steps / (steps/s)."""
-  total, last = 0.0, 0
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    for line in f:
-      record = json.loads(line)
-      if record["split"] == "train":
-        total += (record["step"] - last) / record["steps_per_sec"]
-        last = record["step"]
-  return total
+def _seconds(run: str) -> float:
+  return workdir_module.train_seconds(
+    workdir_module.read_records(os.path.join(run, workdir_module.METRICS_FILE))
+  )
 
 
 def cell(workdir: str) -> str | None:
@@ -107,7 +102,7 @@ def cell(workdir: str) -> str | None:
       with open(path) as f:
         accuracy = json.load(f)["accuracy"]
       keys = accuracy["seeds" if parts == "seed" else "folds"]
-      seconds = [train_seconds(os.path.join(workdir, f"{parts}_{k}")) for k in keys]
+      seconds = [_seconds(os.path.join(workdir, f"{parts}_{k}")) for k in keys]
       return (
         f"{100 * accuracy['mean']:.1f} ± {100 * accuracy['std']:.1f} "
         f"({len(keys)} {parts}s, {sum(seconds) / len(seconds):.0f} s each)"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnrnn_jax import workdir
 from cnnrnn_jax.configs import seq2seq as configs
 from cnnrnn_jax.tables import markdown_table
 
@@ -31,17 +32,10 @@ def _train_speed(run: str) -> tuple[float | None, int | None]:
   """(median seconds per training step over the logged windows of seed_0 but the first, which
   holds the compiles; batch size), from metrics.jsonl and config.json."""
   seed_dir = os.path.join(run, "seed_0")
-  path = os.path.join(seed_dir, "metrics.jsonl")
   config = _load(os.path.join(seed_dir, "config.json"))
-  if not os.path.exists(path) or config is None:
+  if config is None:
     return None, None
-  with open(path) as f:
-    rates = [
-      line["steps_per_sec"]
-      for line in map(json.loads, filter(str.strip, f))
-      if line["split"] == "train"
-    ]
-  rates = rates[1:] or rates
+  rates = workdir.step_rates(workdir.read_records(os.path.join(seed_dir, workdir.METRICS_FILE)))
   return (1.0 / float(np.median(rates)) if rates else None), config["batch_size"]
 
 
