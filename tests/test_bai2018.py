@@ -1,11 +1,15 @@
-"""configs/bai2018.py: the paper's parameter budgets and T, and every preset trains."""
+"""configs/bai2018.py: the paper's parameter budgets and T, every preset trains, and the
+paper-scale table is written from the runs' own files."""
+
+import json
 
 import jax
 import numpy as np
 import pytest
 
 from cnnrnn_jax import models, train
-from cnnrnn_jax.configs import bai2018
+from cnnrnn_jax.configs import bai2018, seq_mnist
+from cnnrnn_jax.report import bai_tables
 
 # All parameters (embedding and head included), the same at both scales.
 PARAMS = {
@@ -63,3 +67,50 @@ def test_every_model_trains_two_steps(model, task):
 def test_a_bad_preset_names_the_accepted_forms():
   with pytest.raises(ValueError, match="'MODEL,TASK' or 'MODEL,TASK,paper'"):
     bai2018.get_config("tcn,order")
+
+
+def _finished_run(root, row, values, rate=4.0, log_every=100):
+  """A run folder as `experiments.train --seeds` leaves it: seeds.json, and per seed a
+  config.json and a metrics.jsonl of `steps` steps logged every `log_every` at `rate` steps/s."""
+  from cnnrnn_jax import metrics
+
+  task = bai_tables.TASKS[row.task]
+  run = root / row.workdir
+  for seed in range(len(values)):
+    seed_dir = run / f"seed_{seed}"
+    seed_dir.mkdir(parents=True)
+    (seed_dir / "config.json").write_text(json.dumps({"train_steps": row.steps or 15_650}))
+    lines = [
+      {"step": s, "split": "train", "seed": seed, "steps_per_sec": rate}
+      for s in range(log_every, (row.steps or 15_650) + 1, log_every)
+    ]
+    (seed_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+  results = {s: {task.metric: v} for s, v in enumerate(values)}
+  (run / "seeds.json").write_text(json.dumps(metrics.seed_summary(results)))
+
+
+def test_paper_table_rows_come_from_the_runs_own_files(tmp_path):
+  copy_tcn, adding_gru = bai_tables.ROWS[0], bai_tables.ROWS[4]
+  _finished_run(tmp_path, copy_tcn, [2.5e-7])  # 15,650 steps at 4 steps/s: 65 min
+  _finished_run(tmp_path, adding_gru, [0.0125, 0.167], rate=10.0)  # 3000 steps: 5 min each
+  table = bai_tables.section(str(tmp_path))
+  assert (
+    "| copy memory, T = 1000 (loss) | tcn | 15,650 of 15,650 | 0 | 2.5e-07 | 3.5e-05 | "
+    "0.0204 (memoryless: 10 ln 8 / 1020) | 1 h 05 min | 4.00 |" in table
+  )
+  assert "| gru | 3,000 of 15,625 | 0, 1 | 0.0125, 0.167 | 5.3e-05 |" in table
+  assert "| lstm | not run | - | - | 0.0204 |" in table  # copy memory's lstm: no folder
+  assert f"`{bai_tables.ROWS[2].command()}`" in table  # and its command under the table
+
+
+@pytest.mark.parametrize("row", bai_tables.ROWS, ids=lambda r: r.workdir)
+def test_each_paper_table_command_builds_the_rows_config(row):
+  """The command's preset is a paper preset of its task, with the row's steps."""
+  config_file, preset = row.command().split("--config=cnnrnn_jax/configs/")[1].split()[0].split(":")
+  module = {"bai2018.py": bai2018, "seq_mnist.py": seq_mnist}[config_file]
+  config = module.get_config(preset)
+  assert preset.endswith(",paper") and config.model == row.model
+  assert config.train_steps == bai_tables.TASKS[row.task].paper_steps
+  assert f"--workdir=runs/{row.workdir}" in row.command()
+  if row.steps is not None:
+    assert f"--config.train_steps={row.steps}" in row.command()

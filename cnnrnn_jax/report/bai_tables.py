@@ -1,0 +1,161 @@
+"""Bai, Kolter & Koltun (2018) at the paper's sequence lengths, from finished runs
+(docs/results.md): the adding problem at T = 600, copy memory at T = 1000 and sequential MNIST.
+
+Each row names a workdir under the runs folder and the command that trains it. A row is filled
+only from that workdir's own files: seeds.json (the final eval metric of each seed),
+seed_S/config.json (the steps trained) and seed_S/metrics.jsonl (training wall time: the sum
+over the logged windows of steps / (steps/s), compiles, evaluations and checkpoints inside the
+loop included; and the median steps/s after the first window). A row without seeds.json reads
+"not run" and keeps its command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+
+from cnnrnn_jax import workdir as workdir_module
+from cnnrnn_jax.configs import bai2018, seq_mnist
+from cnnrnn_jax.tables import markdown_table
+
+NOT_RUN = "not run"
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  title: str
+  config: str  # the config file and the preset's TASK,paper part
+  metric: str  # the seeds.json metric of the table
+  percent: bool  # shown x100 (accuracy) or as is (loss, MSE)
+  paper_steps: int
+  published: dict[str, float]  # Bai et al. 2018, Table 1 (MNIST in %)
+  baseline: str  # what a model that learnt nothing scores
+
+
+TASKS = {
+  "copy_memory": Task(
+    "copy memory, T = 1000 (loss)",
+    "bai2018.py:{model},copy_memory,paper",
+    "loss",
+    False,
+    bai2018.STEPS["copy_memory"][1],
+    {"tcn": 3.5e-5, "gru": 0.0197, "lstm": 0.0204},
+    "0.0204 (memoryless: 10 ln 8 / 1020)",
+  ),
+  "adding": Task(
+    "adding, T = 600 (MSE)",
+    "bai2018.py:{model},adding,paper",
+    "mse",
+    False,
+    bai2018.STEPS["adding"][1],
+    {"tcn": 5.8e-5, "gru": 5.3e-5, "lstm": 0.164},
+    "0.167 (predicting 1)",
+  ),
+  "seq_mnist": Task(
+    "sequential MNIST, 784 pixels (test accuracy, %)",
+    "seq_mnist.py:{model},seq_mnist,paper",
+    "accuracy",
+    True,
+    20 * seq_mnist.TRAIN_IMAGES // 64,
+    {"tcn": 99.0, "gru": 96.2, "lstm": 87.2},
+    "10.0 (chance)",
+  ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  task: str  # a key of TASKS
+  model: str
+  steps: int | None  # None: the paper's number of steps
+
+  @property
+  def workdir(self) -> str:
+    """The run's folder under the runs root, e.g. bai2018/tcn_adding_paper_5k."""
+    if self.task == "seq_mnist":
+      tail = "paper" if self.steps is None else f"paper_{self.steps}"
+      return f"seq_mnist/{self.model}_{tail}"
+    tail = "paper" if self.steps is None else f"paper_{self.steps // 1000}k"
+    return f"bai2018/{self.model}_{self.task}_{tail}"
+
+  def command(self) -> str:
+    task = TASKS[self.task]
+    flags = "" if self.steps is None else f" --config.train_steps={self.steps}"
+    if self.task == "seq_mnist":
+      flags += " --config.data.train_path=$D/mnist"
+    config = task.config.format(model=self.model)
+    return (
+      f"python -m experiments.train --config=cnnrnn_jax/configs/{config}{flags} --seeds=0 "
+      f"--workdir=runs/{self.workdir}"
+    )
+
+
+ONE_EPOCH = seq_mnist.TRAIN_IMAGES // 64 + 1  # 938 steps of 64 images
+ROWS = (
+  Row("copy_memory", "tcn", None),
+  Row("copy_memory", "gru", 3000),
+  Row("copy_memory", "lstm", 3000),
+  Row("adding", "tcn", 5000),
+  Row("adding", "gru", 3000),
+  Row("adding", "lstm", 3000),
+  Row("seq_mnist", "tcn", ONE_EPOCH),
+)
+
+
+def _load(path: str):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _duration(seconds: float) -> str:
+  minutes = round(seconds / 60)
+  return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _number(value: float, percent: bool) -> str:
+  return f"{100 * value:.1f}" if percent else f"{value:.3g}"
+
+
+def cells(runs: str, row: Row) -> list[str]:
+  """The measured cells of `row`: steps, seeds, result, training time, steps/s (NOT_RUN and
+  dashes when its run has not finished)."""
+  task, run = TASKS[row.task], os.path.join(runs, row.workdir)
+  summary_path = os.path.join(run, "seeds.json")
+  if not os.path.exists(summary_path):
+    return [NOT_RUN, "-", "-", "-", "-"]
+  summary = _load(summary_path)[task.metric]
+  seeds = summary["seeds"]
+  seconds, rates, steps = [], [], set()
+  for seed in seeds:
+    seed_dir = os.path.join(run, f"seed_{seed}")
+    records = workdir_module.read_records(os.path.join(seed_dir, workdir_module.METRICS_FILE))
+    seconds.append(workdir_module.train_seconds(records))
+    rates += workdir_module.step_rates(records)
+    steps.add(_load(os.path.join(seed_dir, "config.json"))["train_steps"])
+  values = ", ".join(_number(v, task.percent) for v in summary["values"])
+  return [
+    f"{', '.join(f'{s:,}' for s in sorted(steps))} of {task.paper_steps:,}",
+    ", ".join(map(str, seeds)),
+    values,
+    ", ".join(_duration(s) for s in seconds),
+    f"{statistics.median(rates):.2f}",
+  ]
+
+
+def section(runs: str) -> str:
+  """The table of ROWS and, under it, the command of each row (`D=../shared/data`)."""
+  header = ["task", "model", "steps", "seeds", "result", "published", "no learning"]
+  header += ["training time", "steps/s"]
+  rows = []
+  for row in ROWS:
+    task = TASKS[row.task]
+    steps, seeds, result, time, rate = cells(runs, row)
+    published = task.published[row.model]
+    published_text = f"{published:.1f}" if task.percent else f"{published:.3g}"
+    rows.append(
+      [task.title, row.model, steps, seeds, result, published_text, task.baseline, time, rate]
+    )
+  commands = [f"- {row.model}, {TASKS[row.task].title}: `{row.command()}`" for row in ROWS]
+  return "\n".join([markdown_table(header, rows), "", "The command of each row:", "", *commands])

@@ -1,0 +1,48 @@
+r"""Bai et al. (2018) at the paper's sequence lengths, from finished runs.
+
+  python -m experiments.bai_table --runs=runs                          # print the table
+  python -m experiments.bai_table --runs=runs --write=docs/results.md
+
+One row per run of cnnrnn_jax/report/bai_tables.py's ROWS (adding at T = 600, copy memory at
+T = 1000, sequential MNIST), filled only from the run's own seeds.json, config.json and
+metrics.jsonl; a row without a finished run reads "not run". The command of every row is
+listed under the table. `--write` replaces the text between the `<!-- bai-paper -->` and
+`<!-- /bai-paper -->` lines of the given file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from absl import app, flags
+
+from cnnrnn_jax.report import bai_tables
+from cnnrnn_jax.tables import replace_block
+
+_RUNS = flags.DEFINE_string("runs", "runs", "Folder holding the bai2018/ and seq_mnist/ runs.")
+_WRITE = flags.DEFINE_string("write", None, "Markdown file whose bai-paper section to replace.")
+
+MARKERS = ("<!-- bai-paper -->", "<!-- /bai-paper -->")
+
+
+def main(argv: Sequence[str]) -> None:
+  """Prints the section, or writes it between the markers of --write."""
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  text = bai_tables.section(_RUNS.value)
+  if not _WRITE.value:
+    print(text)
+    return
+  with open(_WRITE.value) as f:
+    doc = f.read()
+  try:
+    doc = replace_block(doc, *MARKERS, text)
+  except ValueError as e:
+    sys.exit(f"{_WRITE.value}: {e}")
+  with open(_WRITE.value, "w") as f:
+    f.write(doc)
+
+
+if __name__ == "__main__":
+  app.run(main)
