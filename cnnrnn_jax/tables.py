@@ -39,6 +39,21 @@ def replace_block(doc: str, begin: str, end: str, text: str) -> str:
   return f"{doc[: start + len(begin) + 1]}{text}\n{doc[stop:]}"
 
 
+def write_blocks(path: str, blocks: dict[tuple[str, str], str]) -> None:
+  """Rewrites the markdown file `path` with each (begin, end) marker pair's lines replaced by
+  its text (`replace_block`); nothing is written when a pair is missing, and the ValueError
+  names the file and the markers."""
+  with open(path) as f:
+    doc = f.read()
+  try:
+    for (begin, end), text in blocks.items():
+      doc = replace_block(doc, begin, end, text)
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
+  with open(path, "w") as f:
+    f.write(doc)
+
+
 def write_table_files(outdir: str, name: str, rows: list[dict[str, Any]], table: str) -> None:
   """Writes OUTDIR/NAME.json (the rows) and OUTDIR/NAME.md (the rendered table)."""
   os.makedirs(outdir, exist_ok=True)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from cnnrnn_jax.report import bai_tables
-from cnnrnn_jax.tables import replace_block
+from cnnrnn_jax.tables import write_blocks
 
 _RUNS = flags.DEFINE_string("runs", "runs", "Folder holding the bai2018/ and seq_mnist/ runs.")
 _WRITE = flags.DEFINE_string("write", None, "Markdown file whose bai-paper section to replace.")
@@ -34,14 +34,10 @@ def main(argv: Sequence[str]) -> None:
   if not _WRITE.value:
     print(text)
     return
-  with open(_WRITE.value) as f:
-    doc = f.read()
   try:
-    doc = replace_block(doc, *MARKERS, text)
+    write_blocks(_WRITE.value, {MARKERS: text})
   except ValueError as e:
-    sys.exit(f"{_WRITE.value}: {e}")
-  with open(_WRITE.value, "w") as f:
-    f.write(doc)
+    sys.exit(str(e))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from cnnrnn_jax.report import kim_tables
-from cnnrnn_jax.tables import replace_block
+from cnnrnn_jax.tables import write_blocks
 
 _RUNS = flags.DEFINE_string("runs", "runs", "Folder holding the runs/kim_* workdirs.")
 _WRITE = flags.DEFINE_string("write", None, "Markdown file whose kim-table section to replace.")
@@ -49,15 +49,10 @@ def main(argv: Sequence[str]) -> None:
   if not _WRITE.value:
     print("\n\n".join(texts.values()))
     return
-  with open(_WRITE.value) as f:
-    doc = f.read()
   try:
-    for name, text in texts.items():
-      doc = replace_block(doc, *SECTIONS[name], text)
+    write_blocks(_WRITE.value, {SECTIONS[name]: text for name, text in texts.items()})
   except ValueError as e:
-    sys.exit(f"{_WRITE.value}: {e}")
-  with open(_WRITE.value, "w") as f:
-    f.write(doc)
+    sys.exit(str(e))
 
 
 if __name__ == "__main__":

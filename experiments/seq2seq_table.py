@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from cnnrnn_jax.report import seq2seq_tables
-from cnnrnn_jax.tables import replace_block
+from cnnrnn_jax.tables import write_blocks
 
 _WORKDIRS = flags.DEFINE_string("workdirs", "runs/s2s", "Folder of the MODEL_TASK run folders.")
 _WRITE = flags.DEFINE_string("write", None, "A markdown file whose marked tables to replace.")
@@ -31,15 +31,11 @@ def main(argv: Sequence[str]) -> None:
   if not _WRITE.value:
     print("\n\n".join(tables.values()))
     return
-  with open(_WRITE.value) as f:
-    text = f.read()
+  blocks = {(f"<!-- {marker} -->", "<!-- end -->"): table for marker, table in tables.items()}
   try:
-    for marker, table in tables.items():
-      text = replace_block(text, f"<!-- {marker} -->", "<!-- end -->", table)
+    write_blocks(_WRITE.value, blocks)
   except ValueError as e:
-    raise app.UsageError(f"{_WRITE.value}: {e}") from None
-  with open(_WRITE.value, "w") as f:
-    f.write(text)
+    raise app.UsageError(str(e)) from None
 
 
 if __name__ == "__main__":

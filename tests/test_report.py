@@ -256,3 +256,17 @@ def test_results_are_written_between_their_markers_and_nowhere_else():
   )
   with pytest.raises(ValueError, match="no <!-- u --> ... <!-- end --> block"):
     tables.replace_block(doc, "<!-- u -->", "<!-- end -->", "x")
+
+
+def test_a_file_is_rewritten_only_when_every_block_has_its_markers(tmp_path):
+  path = tmp_path / "page.md"
+  path.write_text("a\n<!-- x -->\nold\n<!-- /x -->\nb\n<!-- y -->\n<!-- /y -->\n")
+  tables.write_blocks(
+    str(path), {("<!-- x -->", "<!-- /x -->"): "new", ("<!-- y -->", "<!-- /y -->"): "2"}
+  )
+  assert path.read_text() == "a\n<!-- x -->\nnew\n<!-- /x -->\nb\n<!-- y -->\n2\n<!-- /y -->\n"
+  with pytest.raises(ValueError, match=r"page\.md: no <!-- z --> \.\.\. <!-- /z --> block"):
+    tables.write_blocks(
+      str(path), {("<!-- x -->", "<!-- /x -->"): "lost", ("<!-- z -->", "<!-- /z -->"): "?"}
+    )
+  assert "lost" not in path.read_text()  # the first block's text is not written either

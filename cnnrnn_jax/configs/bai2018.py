@@ -44,11 +44,13 @@ memory 3000 steps, which take as long as the tcn's 1000):
   -> loss 0.128 ± 0.011: below the memoryless 0.173 but far above the tcn preset (5.7e-5),
      which stays the best copy-memory configuration.
 
-Paper scale: not yet run. A 2-core CPU trains the adding models at 6-13 steps/s already at
-T = 200, so one seed of 15,625 steps at T = 600 takes well over 20 minutes there (GPU work):
+Paper scale: the rows run on a 2-core CPU (the TCN on copy memory for the paper's 15,650 steps,
+the others for as many steps as fit in about an hour, one seed) are in docs/results.md, written
+from the runs by `python -m experiments.bai_table --runs=runs --write=docs/results.md`, with
+the command of each row, e.g.
 
-  python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:tcn,adding,paper \
-      --seeds=0,1,2 --workdir=runs/bai2018/tcn_adding_paper   # likewise lstm, gru; copy_memory
+  python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:tcn,copy_memory,paper \
+      --seeds=0 --workdir=runs/bai2018/tcn_copy_memory_paper
 
 Published (Bai et al. 2018, Table 1): adding T = 600 MSE lstm 0.164, gru 5.3e-5, tcn 5.8e-5;
 copy memory T = 1000 loss lstm 0.0204, gru 0.0197, tcn 3.5e-5. Trivial baselines: predicting
