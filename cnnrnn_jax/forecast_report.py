@@ -83,7 +83,7 @@ def collect(root: str) -> list[dict[str, Any]]:
       baselines = json.load(f)
     epochs = [
       seconds_per_epoch(
-        os.path.join(d, "metrics.jsonl"), baselines["train_windows"], config["batch_size"]
+        os.path.join(d, workdir.METRICS_FILE), baselines["train_windows"], config["batch_size"]
       )
       for d in seed_dirs
     ]

@@ -308,7 +308,7 @@ class MetricWriter:
     self._active, self._seed = active, seed
     if not active:
       return
-    self._path = os.path.join(workdir, "metrics.jsonl")
+    self._path = os.path.join(workdir, workdir_module.METRICS_FILE)
     _truncate_metrics(self._path, start_step)
     # A bucket object cannot be appended to: a remote file is rewritten whole at each line.
     self._remote = workdir_module.is_remote(self._path)

@@ -324,7 +324,7 @@ def _restore_and_loop(
     else steps.sharded_evaluator(
       model, chooser, state.params, config.batch_size, replicated, batch_sharding
     ),
-    metrics_path=os.path.join(workdir, "metrics.jsonl"),
+    metrics_path=os.path.join(workdir, workdir_module.METRICS_FILE),
     ckpts=ckpts,
     zero_sums=zero_sums,
     step_fn=step_fn,

@@ -1,4 +1,5 @@
-"""One writer per workdir: a lock file that names its holder, and atomic small writes.
+"""One writer per workdir: a lock file that names its holder, and atomic small writes; and
+the one reader of a run's metrics.jsonl (`read_records`, `step_rates`, `train_seconds`).
 
 A run (`experiments.train`, `experiments.compare`, `train.train_and_evaluate`, ...) holds
 `WORKDIR/run.lock` while it writes there. A second run on the same workdir is refused at once
@@ -261,11 +262,11 @@ def read_records(path: str) -> list[dict]:
   return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
 
 
-def step_rates(records: list[dict], skip_first: bool = True) -> list[float]:
-  """The steps/s of each logged training window; `skip_first` leaves out the first window,
-  which holds the compiles (unless it is the only one)."""
+def step_rates(records: list[dict]) -> list[float]:
+  """The steps/s of each logged training window but the first, which holds the compiles
+  (unless it is the only one)."""
   rates = [r["steps_per_sec"] for r in records if r["split"] == "train"]
-  return (rates[1:] or rates) if skip_first else rates
+  return rates[1:] or rates
 
 
 def train_seconds(records: list[dict]) -> float:

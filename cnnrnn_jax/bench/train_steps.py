@@ -26,7 +26,6 @@ Measured results are in configs/keras_imdb.py's docstring and docs/performance.m
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import tempfile
 import time
@@ -38,6 +37,7 @@ import ml_collections
 import numpy as np
 
 from cnnrnn_jax import measure, models, tasks, train
+from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.bench import cost, peers
 from cnnrnn_jax.configs import copy_memory, default, keras_imdb, mnist1d, seq_mnist
 from cnnrnn_jax.tasks.arrays import DenseTask
@@ -225,10 +225,8 @@ def trainer_steps_per_s(config: ml_collections.ConfigDict, steps: int, windows: 
   config.data.eval_size = config.batch_size
   with tempfile.TemporaryDirectory() as workdir:
     train.train_and_evaluate(config, workdir)
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      lines = [json.loads(line) for line in f if line.strip()]
-  rates = [line["steps_per_sec"] for line in lines if line.get("split") == "train"]
-  return float(np.median(rates[1:]))
+    records = workdir_module.read_records(os.path.join(workdir, workdir_module.METRICS_FILE))
+  return float(np.median(workdir_module.step_rates(records)))
 
 
 Profiles = dict[str, list[tuple[str, float]]]
