@@ -1,6 +1,7 @@
 """Settings for every test: silent broadcasting is an error, XLA compiles quickly (its classic
-CPU emitters, most optimisation passes skipped) and each program once (a persistent compilation
-cache shared by all tests and their subprocesses)."""
+CPU emitters, most optimisation passes skipped) and each program once per test process (a
+persistent compilation cache shared by the tests of one process and the subprocesses they
+start; each xdist worker has its own)."""
 
 import os
 import shutil
@@ -37,7 +38,8 @@ def pytest_configure(config):
   `lax.scan` into a new jaxpr that the in-memory jit cache does not recognise), so identical
   programs are looked up by content in a cache that lives as long as the run. Every program
   is cached, however quick its compile: most of them are tiny. Subprocesses started by
-  tests inherit the cache through the environment."""
+  tests inherit the cache through the environment. Each xdist worker runs this hook and makes
+  its own folder (one shared by both workers measured no faster)."""
   cache = tempfile.mkdtemp(prefix="cnnrnn-jax-test-cache-")
   config.stash[_CACHE_KEY] = cache
   os.environ.update(
