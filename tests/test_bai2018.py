@@ -71,7 +71,8 @@ def test_a_bad_preset_names_the_accepted_forms():
 
 def _finished_run(root, row, values, rate=4.0, log_every=100):
   """A run folder as `experiments.train --seeds` leaves it: seeds.json, and per seed a
-  config.json and a metrics.jsonl of `steps` steps logged every `log_every` at `rate` steps/s."""
+  config.json and a metrics.jsonl of the row's steps (15,650 for the paper's), logged every
+  `log_every` at `rate` steps/s."""
   from cnnrnn_jax import metrics
 
   task = bai_tables.TASKS[row.task]
