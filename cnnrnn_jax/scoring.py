@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 
@@ -17,11 +17,13 @@ from cnnrnn_jax.errors import ConfigError
 CHECKPOINTS = ("result", "best", "newest")  # which parameters of a run `score` reads
 
 
-def score(
-  workdir: str, eval_path: str | None, settings: Sequence[str] = (), checkpoint: str = "result"
-) -> dict[str, float]:
-  """The eval metrics of WORKDIR's parameters on the task's data at `eval_path` (None: the
-  run's own eval data), with `settings` ('KEY=VALUE') replacing config.data fields.
+def scorer(
+  workdir: str, checkpoint: str = "result"
+) -> Callable[[str | None, Sequence[str]], dict[str, float]]:
+  """Restores WORKDIR's parameters once and returns `score_on(eval_path, settings=())`: the
+  eval metrics on the task's data at `eval_path` (None: the run's own eval data), with
+  `settings` ('KEY=VALUE') replacing config.data fields. Scoring several files this way
+  restores the run once and compiles its eval step once per task shape.
 
   `checkpoint`: 'result' (the default) scores a run that selected its step on a dev split
   (`config.select_on`) with that step's parameters (WORKDIR/best_checkpoint: the run's
@@ -33,23 +35,39 @@ def score(
   selected = os.path.isdir(os.path.join(workdir, BEST_SUBDIR))  # written by select_on runs only
   best = checkpoint == "best" or (checkpoint == "result" and selected)
   config, state = train.restore(workdir, best=best)
-  data = config.data.copy_and_resolve_references()
-  if eval_path:
-    data.eval_path = eval_path
-  for setting in settings:
-    key, _, value = setting.partition("=")
-    if key not in data:
-      raise ConfigError(f"--data={setting}: config.data has no field {key!r}")
-    old = data[key]
-    if isinstance(old, bool):
-      data[key] = value.lower() in ("true", "1")
-    else:
-      data[key] = type(old)(value) if isinstance(old, (int, float)) else value
-  task = tasks.build(config.task, data, config.seed)
-  model = models.build_model(config.model, config.arch, task.spec)
-  step = jax.jit(functools.partial(train.eval_step, apply_fn=model.apply, spec=task.spec))
-  sums = metrics.sum_over_batches(
-    lambda total, batch: metrics.accumulate(total, step(state.params, batch)),
-    task.eval_batches(config.batch_size),
-  )
-  return metrics.summarize(task.spec, sums)
+  steps = {}  # TaskSpec -> its jitted eval step
+
+  def score_on(eval_path: str | None, settings: Sequence[str] = ()) -> dict[str, float]:
+    data = config.data.copy_and_resolve_references()
+    if eval_path:
+      data.eval_path = eval_path
+    for setting in settings:
+      key, _, value = setting.partition("=")
+      if key not in data:
+        raise ConfigError(f"--data={setting}: config.data has no field {key!r}")
+      old = data[key]
+      if isinstance(old, bool):
+        data[key] = value.lower() in ("true", "1")
+      else:
+        data[key] = type(old)(value) if isinstance(old, (int, float)) else value
+    task = tasks.build(config.task, data, config.seed)
+    if task.spec not in steps:
+      model = models.build_model(config.model, config.arch, task.spec)
+      steps[task.spec] = jax.jit(
+        functools.partial(train.eval_step, apply_fn=model.apply, spec=task.spec)
+      )
+    step = steps[task.spec]
+    sums = metrics.sum_over_batches(
+      lambda total, batch: metrics.accumulate(total, step(state.params, batch)),
+      task.eval_batches(config.batch_size),
+    )
+    return metrics.summarize(task.spec, sums)
+
+  return score_on
+
+
+def score(
+  workdir: str, eval_path: str | None, settings: Sequence[str] = (), checkpoint: str = "result"
+) -> dict[str, float]:
+  """`scorer(workdir, checkpoint)(eval_path, settings)`: one run scored on one data set."""
+  return scorer(workdir, checkpoint)(eval_path, settings)

@@ -12,7 +12,7 @@ new test file, other task settings. A trained run in WORKDIR is evaluated on
 
 Prints the eval metrics as one JSON line (and writes them to `--out` when given). A run that
 selected its step on a dev split is scored with that step's parameters, its reported result;
-`--checkpoint=newest` scores its last step instead (`scoring.score` has the details).
+`--checkpoint=newest` scores its last step instead (`scoring.scorer` has the details).
 """
 
 from __future__ import annotations

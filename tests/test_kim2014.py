@@ -328,11 +328,14 @@ def test_accuracy_by_length_splits_the_test_file_and_scores_each_seed_on_each_pa
   )
   scored = []
 
-  def fake_score(workdir, eval_path):
-    scored.append((os.path.basename(workdir), os.path.basename(eval_path)))
-    return {"accuracy": 0.6 if len(scored) % 2 else 0.5}  # seed 0: 0.6, seed 1: 0.5
+  def fake_scorer(workdir):
+    def score_on(eval_path):
+      scored.append((os.path.basename(workdir), os.path.basename(eval_path)))
+      return {"accuracy": 0.6 if len(scored) % 2 else 0.5}  # seed 0: 0.6, seed 1: 0.5
 
-  monkeypatch.setattr(kim_tables, "score", fake_score)
+    return score_on
+
+  monkeypatch.setattr(kim_tables, "scorer", fake_scorer)
   text = kim_tables.length_section(
     str(tmp_path / "runs"), str(tmp_path / "data"), str(tmp_path / "parts")
   )

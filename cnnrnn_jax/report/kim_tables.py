@@ -17,7 +17,7 @@ import os
 import numpy as np
 
 from cnnrnn_jax import workdir as workdir_module
-from cnnrnn_jax.scoring import score
+from cnnrnn_jax.scoring import scorer
 from cnnrnn_jax.tables import markdown_table
 from cnnrnn_jax.tasks.text import tokenize
 
@@ -174,9 +174,10 @@ def length_section(runs: str, data_dir: str, outdir: str) -> str:
         continue
       with open(os.path.join(workdir, "seeds.json")) as f:
         seeds = json.load(f)["accuracy"]["seeds"]
+      score_on = [scorer(os.path.join(workdir, f"seed_{k}")) for k in seeds]  # restored once
       cells = []
       for _, path, _ in buckets:
-        values = [100 * score(os.path.join(workdir, f"seed_{k}"), path)["accuracy"] for k in seeds]
+        values = [100 * score_seed(path)["accuracy"] for score_seed in score_on]
         cells.append(f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}")
       rows.append([f"`{preset}` ({len(seeds)} seeds)", *cells])
     title = DATASETS[dataset][0]
