@@ -198,12 +198,13 @@ TINY = {
 }
 
 
-def _init(model, B=3, S=5, T=4, seed=0, init=True):
+def _init(model, B=3, S=5, T=4, seed=0, init=True, jit=False):
   rng = np.random.default_rng(seed)
   src = jnp.asarray(rng.integers(2, V_SRC, (B, S)), jnp.int32)
   lengths = jnp.asarray([S, 3, 1][:B], jnp.int32)
   dec = jnp.asarray(rng.integers(1, V_TGT, (B, T)), jnp.int32)
-  variables = model.init(jax.random.PRNGKey(seed), src, lengths, dec) if init else None
+  init_fn = jax.jit(model.init) if jit else model.init
+  variables = init_fn(jax.random.PRNGKey(seed), src, lengths, dec) if init else None
   return variables, src, lengths, dec  # variables: params and the perturbations (zeros)
 
 
@@ -211,7 +212,7 @@ def _init(model, B=3, S=5, T=4, seed=0, init=True):
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_decoder_is_causal_by_gradients(name):
   model = TINY[name]()
-  variables, src, lengths, dec = _init(model)
+  variables, src, lengths, dec = _init(model, jit=True)
   perturbations = jax.tree.map(jnp.zeros_like, variables["perturbations"])
 
   def logits(p):
@@ -219,7 +220,7 @@ def test_decoder_is_causal_by_gradients(name):
     return out
 
   # d logits[b, t, v] / d decoder input embedding [b', s, e], every t and s at once
-  jac = np.asarray(jax.jacrev(logits)(perturbations)["target_embedding"])
+  jac = np.asarray(jax.jit(jax.jacrev(logits))(perturbations)["target_embedding"])
   per_step_TxS = np.abs(jac).sum(axis=(0, 2, 3, 5))
   T = dec.shape[1]
   later_TxS = np.arange(T)[None, :] > np.arange(T)[:, None]
