@@ -141,12 +141,15 @@ def _products(fn, *args):
 
 @pytest.mark.parametrize("name,kind", fast_tier(CELLS, {("lstm", "classify")}))
 def test_every_model_on_every_kind_computes_in_bfloat16(name, kind):
-  """Traced, not run: every matmul and convolution of the train step (forward and backward)
-  is bfloat16 (complex64 in the LRU's state) but the float32 loss's own (CTC's), parameters
-  and optimizer state stay float32."""
+  """Traced, not run (the suite's check that every model traces a train step on every task
+  kind the registry lets it take): every matmul and convolution of the train step (forward
+  and backward) is bfloat16 (complex64 in the LRU's state) but the float32 loss's own (CTC's),
+  parameters and optimizer state stay float32, and the metric sums are scalars."""
   spec, batch, state = _state(name, kind, abstract=True)
   step = functools.partial(train.train_step, spec=spec)
   (new_state, sums), products, wide = _products(step, state, batch, jax.random.PRNGKey(1))
+  assert {"loss", "count", "first_nonfinite_step"} <= set(sums)
+  assert all(v.shape == () for v in sums.values())
   assert sums["loss"].dtype == jnp.float32
   for tree in (state.params, new_state.params, new_state.opt_state):
     floats = [x.dtype for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
