@@ -4,7 +4,7 @@ r"""Bai et al. (2018) at the paper's sequence lengths, from finished runs.
   python -m experiments.bai_table --runs=runs --write=docs/results.md
 
 One row per run of cnnrnn_jax/report/bai_tables.py's ROWS (adding at T = 600, copy memory at
-T = 1000, sequential MNIST), filled only from the run's own seeds.json, config.json and
+T = 1000, sequential and permuted MNIST), filled only from the run's own seeds.json, config.json and
 metrics.jsonl; a row without a finished run reads "not run". The command of every row is
 listed under the table. `--write` replaces the text between the `<!-- bai-paper -->` and
 `<!-- /bai-paper -->` lines of the given file.
@@ -20,7 +20,9 @@ from absl import app, flags
 from cnnrnn_jax.report import bai_tables
 from cnnrnn_jax.tables import write_blocks
 
-_RUNS = flags.DEFINE_string("runs", "runs", "Folder holding the bai2018/ and seq_mnist/ runs.")
+_RUNS = flags.DEFINE_string(
+  "runs", "runs", "Folder holding the bai2018/, seq_mnist/ and perm_mnist/ runs."
+)
 _WRITE = flags.DEFINE_string("write", None, "Markdown file whose bai-paper section to replace.")
 
 MARKERS = ("<!-- bai-paper -->", "<!-- /bai-paper -->")
