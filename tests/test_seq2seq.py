@@ -198,13 +198,12 @@ TINY = {
 }
 
 
-def _init(model, B=3, S=5, T=4, seed=0, init=True, jit=False):
+def _init(model, B=3, S=5, T=4, seed=0, init=True):
   rng = np.random.default_rng(seed)
   src = jnp.asarray(rng.integers(2, V_SRC, (B, S)), jnp.int32)
   lengths = jnp.asarray([S, 3, 1][:B], jnp.int32)
   dec = jnp.asarray(rng.integers(1, V_TGT, (B, T)), jnp.int32)
-  init_fn = jax.jit(model.init) if jit else model.init
-  variables = init_fn(jax.random.PRNGKey(seed), src, lengths, dec) if init else None
+  variables = jax.jit(model.init)(jax.random.PRNGKey(seed), src, lengths, dec) if init else None
   return variables, src, lengths, dec  # variables: params and the perturbations (zeros)
 
 
@@ -212,7 +211,7 @@ def _init(model, B=3, S=5, T=4, seed=0, init=True, jit=False):
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_decoder_is_causal_by_gradients(name):
   model = TINY[name]()
-  variables, src, lengths, dec = _init(model, jit=True)
+  variables, src, lengths, dec = _init(model)
   perturbations = jax.tree.map(jnp.zeros_like, variables["perturbations"])
 
   def logits(p):
@@ -233,10 +232,16 @@ def test_decoder_is_causal_by_gradients(name):
 def test_source_padding_changes_nothing(name):
   model = TINY[name]()
   variables, src, lengths, dec = _init(model)
-  logits, _ = model.apply(variables, src, lengths, dec)
   junk = jnp.where(jnp.arange(5)[None] < lengths[:, None], src, 4)  # junk past each length
   longer = jnp.concatenate([junk, jnp.full((3, 3), 5, jnp.int32)], axis=1)
-  logits_longer, aux = model.apply(variables, longer, lengths, dec)
+
+  @jax.jit
+  def both():  # one compile
+    return model.apply(variables, src, lengths, dec)[0], model.apply(
+      variables, longer, lengths, dec
+    )
+
+  logits, (logits_longer, aux) = both()
   np.testing.assert_allclose(logits, logits_longer, atol=1e-5)
   weights_BxTxS = np.asarray(aux["attention"])
   assert np.all(weights_BxTxS[2, :, 1:] < 1e-6)  # a one-step source: all attention on step 0
@@ -249,7 +254,7 @@ def test_greedy_decoding_scores_what_teacher_forcing_scores(name):
   variables, src, lengths, _ = _init(model)
   tokens_BxT, logp_B = decoding.make_decoder(model, max_len=4)(variables["params"], src, lengths)
   dec = jnp.concatenate([jnp.ones((3, 1), jnp.int32), tokens_BxT[:, :-1]], axis=1)
-  logits, _ = model.apply({"params": variables["params"]}, src, lengths, dec)
+  logits, _ = jax.jit(model.apply)({"params": variables["params"]}, src, lengths, dec)
   lp_BxTxV = decoding.log_probs(logits.reshape(-1, V_TGT)).reshape(logits.shape)
   picked = jnp.take_along_axis(lp_BxTxV, tokens_BxT[..., None], axis=-1)[..., 0]
   np.testing.assert_allclose(jnp.sum(jnp.where(tokens_BxT > 0, picked, 0.0), 1), logp_B, atol=1e-4)
@@ -283,11 +288,11 @@ def _brute_force(model, variables, src, lengths, max_len):
   ]
   candidates += [list(y) for y in itertools.product(symbols, repeat=max_len)]
   out = tokens = jnp.asarray([c + [0] * (max_len - len(c)) for c in candidates], jnp.int32)
-  best = []
+  best, apply = [], jax.jit(model.apply)  # one compile for every row
   for b in range(src.shape[0]):
     n = len(candidates)
     dec = jnp.concatenate([jnp.ones((n, 1), jnp.int32), tokens[:, :-1]], axis=1)
-    logits, _ = model.apply(
+    logits, _ = apply(
       {"params": variables["params"]},
       jnp.repeat(src[b : b + 1], n, 0),
       jnp.repeat(lengths[b : b + 1], n, 0),
@@ -359,7 +364,7 @@ def test_attention_picture_of_one_source():
   config.arch.update({"hidden": 8, "embed_dim": 4})
   model = models.build_model(config.model, config.arch, task.spec)
   batch = task.train_batch(0, 2)
-  params = model.init(jax.random.PRNGKey(0), *model_args(batch))["params"]
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), *model_args(batch))["params"]
   src, out, weights_TxS = viz_seq2seq.attention_of(model, params, task, list("abc"))
   assert src == list("abc") and out[-1] == "</s>"
   assert weights_TxS.shape == (len(out), 3)

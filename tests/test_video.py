@@ -293,8 +293,8 @@ def test_frame_encoder_conv_forms_and_global_pools_give_the_same_model():
     outs = []
     for impl in conv2d.IMPLS:
       model = tiny_model("lstm", "cnn2d", pool, impl)
-      params = model.init(jax.random.PRNGKey(0), x, lengths)
-      outs.append(model.apply(params, x, lengths)[0])
+      params = jax.jit(model.init)(jax.random.PRNGKey(0), x, lengths)
+      outs.append(jax.jit(model.apply)(params, x, lengths)[0])
     for out in outs[1:]:
       np.testing.assert_allclose(out, outs[0], rtol=1e-5, atol=1e-5)
 

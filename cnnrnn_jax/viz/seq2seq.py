@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
@@ -31,7 +32,7 @@ def attention_of(model: Any, params: Any, task: Any, source: Sequence[str]):
   width = max(task.spec.seq_len, len(hyp) + 1)  # an output that never stopped has no EOS
   batch = encode_pairs([(list(source), hyp)], task.source, task.target, width)
   assert batch["decoder_inputs"][0, 0] == BOS
-  _, aux = model.apply(
+  _, aux = jax.jit(model.apply)(  # one compiled program, not one per op
     {"params": params},
     jnp.asarray(batch["inputs"]),
     jnp.asarray(batch["lengths"]),
