@@ -36,6 +36,19 @@ class Task:
   baseline: str  # what a model that learnt nothing scores
 
 
+def _mnist(task: str, title: str, published: dict[str, float]) -> Task:
+  """Sequential or permuted MNIST (`task`), test accuracy in %."""
+  return Task(
+    f"{title} MNIST, 784 pixels (test accuracy, %)",
+    f"seq_mnist.py:{{model}},{task},paper",
+    "accuracy",
+    True,
+    seq_mnist.get_config(f"tcn,{task},paper").train_steps,
+    published,
+    "10.0 (chance)",
+  )
+
+
 TASKS = {
   "copy_memory": Task(
     "copy memory, T = 1000 (loss)",
@@ -55,24 +68,8 @@ TASKS = {
     {"tcn": 5.8e-5, "gru": 5.3e-5, "lstm": 0.164},
     "0.167 (predicting 1)",
   ),
-  "seq_mnist": Task(
-    "sequential MNIST, 784 pixels (test accuracy, %)",
-    "seq_mnist.py:{model},seq_mnist,paper",
-    "accuracy",
-    True,
-    seq_mnist.get_config("tcn,seq_mnist,paper").train_steps,
-    {"tcn": 99.0, "gru": 96.2, "lstm": 87.2},
-    "10.0 (chance)",
-  ),
-  "perm_mnist": Task(
-    "permuted MNIST, 784 pixels (test accuracy, %)",
-    "seq_mnist.py:{model},perm_mnist,paper",
-    "accuracy",
-    True,
-    seq_mnist.get_config("tcn,perm_mnist,paper").train_steps,
-    {"tcn": 97.2, "gru": 87.3, "lstm": 85.7},
-    "10.0 (chance)",
-  ),
+  "seq_mnist": _mnist("seq_mnist", "sequential", {"tcn": 99.0, "gru": 96.2, "lstm": 87.2}),
+  "perm_mnist": _mnist("perm_mnist", "permuted", {"tcn": 97.2, "gru": 87.3, "lstm": 85.7}),
 }
 MNIST_TASKS = ("seq_mnist", "perm_mnist")
 
