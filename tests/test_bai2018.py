@@ -69,10 +69,10 @@ def test_a_bad_preset_names_the_accepted_forms():
     bai2018.get_config("tcn,order")
 
 
-def _finished_run(root, row, values, rate=4.0, log_every=100):
+def _finished_run(root, row, values, rate=4.0, log_every=100, evals=()):
   """A run folder as `experiments.train --seeds` leaves it: seeds.json, and per seed a
   config.json and a metrics.jsonl of the row's steps (15,650 for the paper's), logged every
-  `log_every` at `rate` steps/s."""
+  `log_every` at `rate` steps/s, then the (step, accuracy) eval records of `evals`."""
   from cnnrnn_jax import metrics
 
   task = bai_tables.TASKS[row.task]
@@ -85,6 +85,7 @@ def _finished_run(root, row, values, rate=4.0, log_every=100):
       {"step": s, "split": "train", "seed": seed, "steps_per_sec": rate}
       for s in range(log_every, (row.steps or 15_650) + 1, log_every)
     ]
+    lines += [{"step": s, "split": "eval", "seed": seed, "accuracy": a} for s, a in evals]
     (seed_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
   results = {s: {task.metric: v} for s, v in enumerate(values)}
   (run / "seeds.json").write_text(json.dumps(metrics.seed_summary(results)))
@@ -102,6 +103,23 @@ def test_paper_table_rows_come_from_the_runs_own_files(tmp_path):
   assert "| gru | 3,000 of 15,625 | 0, 1 | 0.0125, 0.167 | 5.3e-05 |" in table
   assert "| lstm | not run | - | - | 0.0204 |" in table  # copy memory's lstm: no folder
   assert f"`{bai_tables.ROWS[2].command()}`" in table  # and its command under the table
+
+
+def test_mnist_runs_give_accuracy_by_epochs_of_images(tmp_path):
+  """One column per tenth of an epoch that some finished run evaluated at (the last eval in
+  it wins); a run that has not finished has no row."""
+  rows = {r.model: r for r in bai_tables.ROWS if r.task == "seq_mnist"}
+  assert bai_tables.epoch_table(str(tmp_path)) == ""
+  _finished_run(tmp_path, rows["tcn"], [0.97], evals=[(937, 0.96), (938, 0.97)])
+  _finished_run(tmp_path, rows["gru"], [0.9], evals=[(937, 0.8), (1874, 0.85), (7000, 0.9)])
+  (tmp_path / rows["lstm"].workdir / "seed_0").mkdir(parents=True)  # still running
+  lines = bai_tables.epoch_table(str(tmp_path)).splitlines()
+  assert lines[0] == "| task | model | 1 | 2 | 7.5 |"
+  assert lines[2:] == [
+    "| sequential MNIST | tcn | 97.0 | - | - |",
+    "| sequential MNIST | gru | 80.0 | 85.0 | 90.0 |",
+  ]
+  assert bai_tables.EPOCH_CAPTION in bai_tables.section(str(tmp_path))
 
 
 @pytest.mark.parametrize("row", bai_tables.ROWS, ids=lambda r: r.workdir)

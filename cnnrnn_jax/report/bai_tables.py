@@ -177,4 +177,42 @@ def section(runs: str) -> str:
       [task.title, row.model, steps, seeds, result, published_text, task.baseline, time, rate]
     )
   commands = [f"- {row.model}, {TASKS[row.task].title}: `{row.command()}`" for row in ROWS]
-  return "\n".join([markdown_table(header, rows), "", "The command of each row:", "", *commands])
+  parts = [markdown_table(header, rows), "", "The command of each row:", "", *commands]
+  by_epoch = epoch_table(runs)
+  if by_epoch:
+    parts += ["", EPOCH_CAPTION, "", by_epoch]
+  return "\n".join(parts)
+
+
+EPOCH_CAPTION = (
+  "Test accuracy (%) by epochs of images seen (one epoch: 938 steps of 64 images), from the "
+  "finished MNIST runs' own evaluations (metrics.jsonl): the models compared at equal images "
+  "rather than equal time. Each run's learning rate decays over its own steps, so a run of "
+  "one epoch ends it annealed where a longer run is still at its peak rate."
+)
+
+
+def epoch_table(runs: str) -> str:
+  """Per finished MNIST row, seed 0's eval accuracy at each of its evaluations (once an epoch
+  and at the end), by epochs of images seen; '' when no MNIST run has finished."""
+  curves = {}
+  for row in ROWS:
+    run = os.path.join(runs, row.workdir)
+    if row.task not in MNIST_TASKS or not os.path.exists(os.path.join(run, "seeds.json")):
+      continue
+    path = os.path.join(run, "seed_0", workdir_module.METRICS_FILE)
+    curves[row] = {  # a later eval in the same tenth of an epoch replaces an earlier one
+      round(r["step"] * 64 / seq_mnist.TRAIN_IMAGES, 1): r["accuracy"]
+      for r in workdir_module.read_records(path)
+      if r["split"] == "eval"
+    }
+  if not curves:
+    return ""
+  epochs = sorted(set().union(*curves.values()))
+  header = ["task", "model", *(f"{e:g}" for e in epochs)]
+  rows = [
+    [TASKS[row.task].title.split(",")[0], row.model]
+    + [f"{100 * curve[e]:.1f}" if e in curve else "-" for e in epochs]
+    for row, curve in curves.items()
+  ]
+  return markdown_table(header, rows)
