@@ -4,9 +4,10 @@ r"""Bai et al. (2018) at the paper's sequence lengths, from finished runs.
   python -m experiments.bai_table --runs=runs --write=docs/results.md
 
 One row per run of cnnrnn_jax/report/bai_tables.py's ROWS (adding at T = 600, copy memory at
-T = 1000, sequential and permuted MNIST), filled only from the run's own seeds.json, config.json and
-metrics.jsonl; a row without a finished run reads "not run". The command of every row is
-listed under the table. `--write` replaces the text between the `<!-- bai-paper -->` and
+T = 1000, sequential and permuted MNIST), filled only from the run's own seeds.json,
+config.json and metrics.jsonl; a row without a finished run reads "not run". The command of
+every row is listed under the table, then the finished MNIST runs' test accuracy by epochs of
+images. `--write` replaces the text between the `<!-- bai-paper -->` and
 `<!-- /bai-paper -->` lines of the given file.
 """
 

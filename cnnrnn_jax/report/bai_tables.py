@@ -7,7 +7,8 @@ only from that workdir's own files: seeds.json (the final eval metric of each se
 seed_S/config.json (the steps trained) and seed_S/metrics.jsonl (training wall time: the sum
 over the logged windows of steps / (steps/s), compiles, evaluations and checkpoints inside the
 loop included; and the median steps/s after the first window). A row without seeds.json reads
-"not run" and keeps its command.
+"not run" and keeps its command. The MNIST runs' once-an-epoch evaluations (metrics.jsonl)
+give a second table, accuracy by epochs of images seen.
 """
 
 from __future__ import annotations
