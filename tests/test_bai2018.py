@@ -133,3 +133,6 @@ def test_each_paper_table_command_builds_the_rows_config(row):
   assert f"--workdir=runs/{row.workdir}" in row.command()
   if row.steps is not None:
     assert f"--config.train_steps={row.steps}" in row.command()
+  if row.learning_rate is not None:  # a flag the command line accepts, and the folder says it
+    assert f"--config.opt.learning_rate={row.learning_rate:g} " in row.command()
+    assert config.opt.learning_rate != row.learning_rate and "_lr" in row.workdir
