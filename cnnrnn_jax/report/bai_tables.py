@@ -115,7 +115,7 @@ class Row:
 ONE_EPOCH = math.ceil(seq_mnist.TRAIN_IMAGES / 64)  # 938 of the paper's batches of 64 images
 # The recurrent models' MNIST runs get the TCN epoch's wall-clock budget: the sequential TCN
 # row's training time (64 min) at the rate a GRU or LSTM step of the paper's size runs on one
-# core beside another run (about 1.8 steps/s, the rows' steps/s column): about 7,000 steps,
+# core beside another run (1.65-1.8 steps/s, the rows' steps/s column): about 7,000 steps,
 # 7.5 of the TCN's epochs of images.
 RECURRENT_MNIST_STEPS = 7000
 ROWS = (
