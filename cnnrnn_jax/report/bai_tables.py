@@ -112,7 +112,8 @@ class Row:
     )
 
 
-ONE_EPOCH = math.ceil(seq_mnist.TRAIN_IMAGES / 64)  # 938 of the paper's batches of 64 images
+PAPER_BATCH = seq_mnist.get_config("tcn,seq_mnist,paper").batch_size  # 64 images a step
+ONE_EPOCH = math.ceil(seq_mnist.TRAIN_IMAGES / PAPER_BATCH)  # 938 steps
 # The recurrent models' MNIST runs get the TCN epoch's wall-clock budget: the sequential TCN
 # row's training time (64 min) at the rate a GRU or LSTM step of the paper's size runs on one
 # core beside another run (1.65-1.8 steps/s, the rows' steps/s column): about 7,000 steps,
@@ -214,7 +215,7 @@ def epoch_table(runs: str) -> str:
       continue
     path = os.path.join(run, "seed_0", workdir_module.METRICS_FILE)
     curves[row] = {  # a later eval in the same tenth of an epoch replaces an earlier one
-      round(r["step"] * 64 / seq_mnist.TRAIN_IMAGES, 1): r["accuracy"]
+      round(r["step"] * PAPER_BATCH / seq_mnist.TRAIN_IMAGES, 1): r["accuracy"]
       for r in workdir_module.read_records(path)
       if r["split"] == "eval"
     }
