@@ -16,8 +16,16 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # XLA's classic CPU fusion emitters compile them in about 40-60% of the CPU time of the MLIR
 # emitters that are the default, with the same results to float tolerance. XLA reads the flag
 # when the CPU backend starts, so it is set before any test runs; subprocesses inherit it.
+# XLA also splits each program's LLVM module into parts that it compiles on several threads; for
+# programs this small the splitting costs more CPU than it saves (compiling six of the tests'
+# train steps twice took 25-30% less CPU time in one part, paired runs in one process each), and
+# with one test worker per core there is no idle core for the extra threads anyway.
 os.environ["XLA_FLAGS"] = " ".join(
-  [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_use_fusion_emitters=false"]
+  [
+    os.environ.get("XLA_FLAGS", ""),
+    "--xla_cpu_use_fusion_emitters=false",
+    "--xla_cpu_parallel_codegen_split_count=1",
+  ]
 ).strip()
 # XLA's optimisation passes cost more than the tiny programs of the tests gain from them (a tiny
 # LRU train step compiled in ~4.6 s of CPU instead of ~8 s; the example's command-line run in
