@@ -13,9 +13,9 @@ perm_mnist) is the CPU-scale subset, 'MODEL,TASK,paper' the paper's setting. `SI
 (69,950), gru 150 units (70,360). The tasks read the standard IDX files (`data.train_path`).
 
 Paper setting: 20 epochs of 784 sequential steps are GPU work; one epoch of the TCN (938
-steps), and the GRU and LSTM for the same wall-clock time (7,000 steps), ran on a 2-core CPU
-and are scored on the whole 10,000-image test set in docs/results.md (`python -m
-experiments.bai_table`, which lists their commands). The full setting:
+steps), and the GRU and LSTM for the sequential TCN epoch's wall-clock time (7,000 steps),
+ran on a 2-core CPU and are scored on the whole 10,000-image test set in docs/results.md
+(`python -m experiments.bai_table`, which lists their commands). The full setting:
 
   D=../shared/data   # or wherever your copy of the data is
   python -m experiments.train --config=cnnrnn_jax/configs/seq_mnist.py:tcn,seq_mnist,paper \
