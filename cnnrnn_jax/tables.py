@@ -28,6 +28,13 @@ def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], digits:
   return "\n".join(lines)
 
 
+def read_block(doc: str, begin: str, end: str) -> str:
+  """The text between the line `begin` and the next line `end` of `doc` ('' without them)."""
+  start = doc.find(begin + "\n")
+  stop = -1 if start < 0 else doc.find(end, start + len(begin) + 1)
+  return "" if stop < 0 else doc[start + len(begin) + 1 : stop].rstrip("\n")
+
+
 def replace_block(doc: str, begin: str, end: str, text: str) -> str:
   """`doc` with the lines between the line `begin` and the next line `end` replaced by
   `text` (how results are written into a docs page: between markers, the rest untouched).

@@ -8,7 +8,9 @@ T = 1000, sequential and permuted MNIST), filled only from the run's own seeds.j
 config.json and metrics.jsonl; a row without a finished run reads "not run". The command of
 every row is listed under the table, then the finished MNIST runs' test accuracy by epochs of
 images. `--write` replaces the text between the `<!-- bai-paper -->` and
-`<!-- /bai-paper -->` lines of the given file.
+`<!-- /bai-paper -->` lines of the given file; a row whose run is not under --runs keeps the
+line the file has for the same command (rows finished on other machines or in earlier runs
+folders stay as they were written).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from cnnrnn_jax.report import bai_tables
-from cnnrnn_jax.tables import write_blocks
+from cnnrnn_jax.tables import read_block, write_blocks
 
 _RUNS = flags.DEFINE_string(
   "runs", "runs", "Folder holding the bai2018/, seq_mnist/ and perm_mnist/ runs."
@@ -33,13 +35,15 @@ def main(argv: Sequence[str]) -> None:
   """Prints the section, or writes it between the markers of --write."""
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  text = bai_tables.section(_RUNS.value)
   if not _WRITE.value:
-    print(text)
+    print(bai_tables.section(_RUNS.value))
     return
   try:
+    with open(_WRITE.value) as f:
+      earlier = bai_tables.Earlier.parse(read_block(f.read(), *MARKERS))
+    text = bai_tables.section(_RUNS.value, earlier)
     write_blocks(_WRITE.value, {MARKERS: text})
-  except ValueError as e:
+  except (OSError, ValueError) as e:
     sys.exit(str(e))
 
 

@@ -1,7 +1,9 @@
 """configs/bai2018.py: the paper's parameter budgets and T, every preset trains, and the
 paper-scale table is written from the runs' own files."""
 
+import dataclasses
 import json
+from unittest import mock
 
 import jax
 import numpy as np
@@ -109,17 +111,49 @@ def test_mnist_runs_give_accuracy_by_epochs_of_images(tmp_path):
   """One column per tenth of an epoch that some finished run evaluated at (the last eval in
   it wins); a run that has not finished has no row."""
   rows = {r.model: r for r in bai_tables.ROWS if r.task == "seq_mnist"}
-  assert bai_tables.epoch_table(str(tmp_path)) == ""
+  assert bai_tables.EPOCH_CAPTION not in bai_tables.section(str(tmp_path))
   _finished_run(tmp_path, rows["tcn"], [0.97], evals=[(937, 0.96), (938, 0.97)])
   _finished_run(tmp_path, rows["gru"], [0.9], evals=[(937, 0.8), (1874, 0.85), (7000, 0.9)])
   (tmp_path / rows["lstm"].workdir / "seed_0").mkdir(parents=True)  # still running
-  lines = bai_tables.epoch_table(str(tmp_path)).splitlines()
+  section = bai_tables.section(str(tmp_path))
+  lines = section.split(bai_tables.EPOCH_CAPTION)[1].strip().splitlines()
   assert lines[0] == "| task | model | 1 | 2 | 7.5 |"
   assert lines[2:] == [
     "| sequential MNIST | tcn | 97.0 | - | - |",
     "| sequential MNIST | gru | 80.0 | 85.0 | 90.0 |",
   ]
-  assert bai_tables.EPOCH_CAPTION in bai_tables.section(str(tmp_path))
+
+
+def test_rows_without_their_runs_keep_what_the_earlier_block_says(tmp_path):
+  """Rewriting from a runs folder that holds one new run changes that row only: the others
+  (and their accuracy curves) stay as written, byte for byte; a row whose command changed
+  does not inherit the old line."""
+  first, second = tmp_path / "first", tmp_path / "second"
+  by_name = {(r.task, r.model, r.learning_rate): r for r in bai_tables.ROWS}
+  copy_tcn, mnist_gru = by_name["copy_memory", "tcn", None], by_name["seq_mnist", "gru", None]
+  adding_lstm = by_name["adding", "lstm", None]
+  _finished_run(first, copy_tcn, [2.5e-7])
+  _finished_run(first, mnist_gru, [0.9], evals=[(937, 0.8), (7000, 0.9)])
+  _finished_run(first, adding_lstm, [0.17])
+  block = bai_tables.section(str(first))
+  earlier = bai_tables.Earlier.parse(block)
+  assert bai_tables.section(str(second), earlier) == block  # nothing new: unchanged
+
+  _finished_run(second, copy_tcn, [1e-9])
+  lines = bai_tables.section(str(second), earlier).splitlines()
+  assert sum(line != old for line, old in zip(lines, block.splitlines())) == 1
+  assert "| tcn | 15,650 of 15,650 | 0 | 1e-09 |" in lines[2]
+  assert "| sequential MNIST | gru | 80.0 | 90.0 |" in lines
+
+  moved = dataclasses.replace(adding_lstm, steps=None if adding_lstm.steps else 1000)
+  with mock.patch.object(bai_tables, "ROWS", (moved,)):
+    assert bai_tables.NOT_RUN in bai_tables.section(str(second), earlier)
+
+
+def test_an_earlier_block_that_does_not_parse_says_how_to_recover():
+  block = bai_tables.section("/nonexistent")
+  with pytest.raises(ValueError, match="restore the block"):
+    bai_tables.Earlier.parse(block.replace("\n- ", "\n", 1))
 
 
 @pytest.mark.parametrize("row", bai_tables.ROWS, ids=lambda r: r.workdir)

@@ -14,6 +14,7 @@ give a second table, accuracy by epochs of images seen.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -176,27 +177,6 @@ def cells(runs: str, row: Row) -> list[str]:
   ]
 
 
-def section(runs: str) -> str:
-  """The table of ROWS and, under it, the command of each row (`D=../shared/data`)."""
-  header = ["task", "model", "steps", "seeds", "result", "published", "no learning"]
-  header += ["training time", "steps/s"]
-  rows = []
-  for row in ROWS:
-    task = TASKS[row.task]
-    steps, seeds, result, time, rate = cells(runs, row)
-    published = task.published[row.model]
-    published_text = f"{published:.1f}" if task.percent else f"{published:.3g}"
-    rows.append(
-      [task.title, row.label, steps, seeds, result, published_text, task.baseline, time, rate]
-    )
-  commands = [f"- {row.label}, {TASKS[row.task].title}: `{row.command()}`" for row in ROWS]
-  parts = [markdown_table(header, rows), "", "The command of each row:", "", *commands]
-  by_epoch = epoch_table(runs)
-  if by_epoch:
-    parts += ["", EPOCH_CAPTION, "", by_epoch]
-  return "\n".join(parts)
-
-
 EPOCH_CAPTION = (
   "Test accuracy (%) by epochs of images seen (one epoch: 938 steps of 64 images), from the "
   "finished MNIST runs' own evaluations (metrics.jsonl): the models compared at equal images "
@@ -205,22 +185,87 @@ EPOCH_CAPTION = (
 )
 
 
-def epoch_table(runs: str) -> str:
-  """Per finished MNIST row, seed 0's eval accuracy at each of its evaluations (once an epoch
-  and at the end), by epochs of images seen; '' when no MNIST run has finished."""
-  curves = {}
+def _cells_of(line: str) -> list[str]:
+  return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+
+@dataclasses.dataclass(frozen=True)
+class Earlier:
+  """What a block `section` wrote before holds per row, keyed by the row's command: its table
+  cells, and its accuracy-by-epoch curve (finished MNIST rows)."""
+
+  cells: dict[str, list[str]]
+  curves: dict[str, dict[float, float]]
+
+  @classmethod
+  def parse(cls, block: str) -> Earlier:
+    """Reads a block `section` wrote ('' gives an empty Earlier)."""
+    lines = block.splitlines()
+    table = list(itertools.takewhile(lambda ln: ln.startswith("|"), lines))[2:]
+    commands = [ln.split("`")[1] for ln in lines if ln.startswith("- ") and "`" in ln]
+    if len(table) != len(commands):
+      raise ValueError(
+        f"the earlier table has {len(table)} rows but {len(commands)} commands under it: "
+        "restore the block as written (git checkout) or write it from all the runs"
+      )
+    cells = {cmd: _cells_of(ln) for ln, cmd in zip(table, commands)}
+    curves = {}
+    if EPOCH_CAPTION in lines:
+      by_epoch = lines[lines.index(EPOCH_CAPTION) + 2 :]
+      epochs = [float(e) for e in _cells_of(by_epoch[0])[2:]]
+      by_row = {tuple(c[:2]): cmd for cmd, c in cells.items()}
+      for ln in by_epoch[2:]:
+        title, label, *values = _cells_of(ln)
+        cmd = next(v for (t, lab), v in by_row.items() if t.startswith(title) and lab == label)
+        curves[cmd] = {e: float(v) / 100 for e, v in zip(epochs, values) if v != "-"}
+    return cls(cells, curves)
+
+
+def section(runs: str, earlier: Earlier | None = None) -> str:
+  """The table of ROWS and, under it, the command of each row (`D=../shared/data`). A row
+  whose run is not under `runs` keeps what `earlier` (the block written before) has for the
+  same command, so the table can be updated one finished run at a time, on any machine."""
+  header = ["task", "model", "steps", "seeds", "result", "published", "no learning"]
+  header += ["training time", "steps/s"]
+  earlier = earlier or Earlier({}, {})
+  rows, curves = [], {}
   for row in ROWS:
-    run = os.path.join(runs, row.workdir)
-    if row.task not in MNIST_TASKS or not os.path.exists(os.path.join(run, "seeds.json")):
-      continue
-    path = os.path.join(run, "seed_0", workdir_module.METRICS_FILE)
-    curves[row] = {  # a later eval in the same tenth of an epoch replaces an earlier one
-      round(r["step"] * PAPER_BATCH / seq_mnist.TRAIN_IMAGES, 1): r["accuracy"]
-      for r in workdir_module.read_records(path)
-      if r["split"] == "eval"
-    }
-  if not curves:
-    return ""
+    task, command = TASKS[row.task], row.command()
+    measured = cells(runs, row)
+    if measured[0] == NOT_RUN and command in earlier.cells:
+      measured = [earlier.cells[command][i] for i in (2, 3, 4, 7, 8)]
+      if command in earlier.curves:
+        curves[row] = earlier.curves[command]
+    elif row.task in MNIST_TASKS and measured[0] != NOT_RUN:
+      curves[row] = accuracy_by_epoch(runs, row)
+    steps, seeds, result, time, rate = measured
+    published = task.published[row.model]
+    published_text = f"{published:.1f}" if task.percent else f"{published:.3g}"
+    rows.append(
+      [task.title, row.label, steps, seeds, result, published_text, task.baseline, time, rate]
+    )
+  commands = [f"- {row.label}, {TASKS[row.task].title}: `{row.command()}`" for row in ROWS]
+  parts = [markdown_table(header, rows), "", "The command of each row:", "", *commands]
+  if curves:
+    parts += ["", EPOCH_CAPTION, "", epoch_table(curves)]
+  return "\n".join(parts)
+
+
+def accuracy_by_epoch(runs: str, row: Row) -> dict[float, float]:
+  """A finished MNIST row's seed-0 eval accuracy at each of its evaluations (once an epoch and
+  at the end), keyed by epochs of images seen (a later eval in the same tenth of an epoch
+  replaces an earlier one)."""
+  path = os.path.join(runs, row.workdir, "seed_0", workdir_module.METRICS_FILE)
+  return {
+    round(r["step"] * PAPER_BATCH / seq_mnist.TRAIN_IMAGES, 1): r["accuracy"]
+    for r in workdir_module.read_records(path)
+    if r["split"] == "eval"
+  }
+
+
+def epoch_table(curves: dict[Row, dict[float, float]]) -> str:
+  """One row per curve (`accuracy_by_epoch`), one column per tenth of an epoch that some row
+  was evaluated at."""
   epochs = sorted(set().union(*curves.values()))
   header = ["task", "model", *(f"{e:g}" for e in epochs)]
   rows = [
