@@ -102,12 +102,15 @@ def _completed(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def init_state(config: ml_collections.ConfigDict, task: Task, model: nn.Module) -> TrainState:
   """Initial parameters (from config.seed) and optimizer state."""
   batch = task.train_batch(0, config.batch_size)
-  # jitted: one compile instead of one per eager op (the recurrent init alone is dozens)
-  key = jax.random.PRNGKey(config.seed)
-  params = jax.jit(model.init)(key, *model_args(batch))["params"]
-  return TrainState.create(
-    apply_fn=model.apply, params=params, tx=make_optimizer(config.opt, config.train_steps)
-  )
+  tx = make_optimizer(config.opt, config.train_steps)
+
+  def create(key, *args):
+    params = model.init(key, *args)["params"]
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+  # jitted, parameters and optimizer state together: one compile instead of one per eager op
+  # (the recurrent init alone is dozens, the optimizer's zeros one per parameter shape)
+  return jax.jit(create)(jax.random.PRNGKey(config.seed), *model_args(batch))
 
 
 def make_workdir(workdir: str) -> None:
