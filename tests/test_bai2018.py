@@ -97,7 +97,8 @@ def _finished_run(root, row, values, rate=4.0, log_every=100, evals=()):
 
 
 def test_paper_table_rows_come_from_the_runs_own_files(tmp_path):
-  copy_tcn, adding_gru = bai_tables.ROWS[0], bai_tables.ROWS[4]
+  rows = {(r.task, r.model, r.steps): r for r in bai_tables.ROWS}
+  copy_tcn, adding_gru = rows["copy_memory", "tcn", None], rows["adding", "gru", 3000]
   _finished_run(tmp_path, copy_tcn, [2.5e-7])  # 15,650 steps at 4 steps/s: 65 min
   _finished_run(tmp_path, adding_gru, [0.0125, 0.167], rate=10.0)  # 3000 steps: 5 min each
   table = bai_tables.section(str(tmp_path))
@@ -107,7 +108,8 @@ def test_paper_table_rows_come_from_the_runs_own_files(tmp_path):
   )
   assert "| gru | 3,000 of 15,625 | 0, 1 | 0.0125, 0.167 | 5.3e-05 |" in table
   assert "| lstm | not run | - | - | 0.0204 |" in table  # copy memory's lstm: no folder
-  assert f"`{bai_tables.ROWS[2].command()}`" in table  # and its command under the table
+  lstm_command = rows["copy_memory", "lstm", None].command()
+  assert f"`{lstm_command}`" in table  # and its command under the table
 
 
 def test_mnist_runs_give_accuracy_by_epochs_of_images(tmp_path):
@@ -132,9 +134,10 @@ def test_rows_without_their_runs_keep_what_the_earlier_block_says(tmp_path):
   (and their accuracy curves) stay as written, byte for byte; a row whose command changed
   does not inherit the old line."""
   first, second = tmp_path / "first", tmp_path / "second"
-  by_name = {(r.task, r.model, r.learning_rate): r for r in bai_tables.ROWS}
-  copy_tcn, mnist_gru = by_name["copy_memory", "tcn", None], by_name["seq_mnist", "gru", None]
-  adding_lstm = by_name["adding", "lstm", None]
+  copy_tcn, mnist_gru, adding_lstm = (
+    next(r for r in bai_tables.ROWS if (r.task, r.model) == pair)
+    for pair in (("copy_memory", "tcn"), ("seq_mnist", "gru"), ("adding", "lstm"))
+  )
   _finished_run(first, copy_tcn, [2.5e-7])
   _finished_run(first, mnist_gru, [0.9], evals=[(937, 0.8), (7000, 0.9)])
   _finished_run(first, adding_lstm, [0.17])
