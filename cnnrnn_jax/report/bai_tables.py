@@ -217,10 +217,9 @@ class Earlier:
     if EPOCH_CAPTION in lines:
       by_epoch = lines[lines.index(EPOCH_CAPTION) + 2 :]
       epochs = [float(e) for e in _cells_of(by_epoch[0])[2:]]
-      by_row = {tuple(c[:2]): cmd for cmd, c in cells.items()}
       for ln in by_epoch[2:]:
         title, label, *values = _cells_of(ln)
-        cmd = next(v for (t, lab), v in by_row.items() if t.startswith(title) and lab == label)
+        (cmd,) = [cmd for cmd, c in cells.items() if c[0].startswith(title) and c[1] == label]
         curves[cmd] = {e: float(v) / 100 for e, v in zip(epochs, values) if v != "-"}
     return cls(cells, curves)
 
