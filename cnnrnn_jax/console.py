@@ -68,3 +68,10 @@ def only_results_and_errors() -> None:
   logging.getLogger("absl").addFilter(
     lambda record: record.levelno >= logging.ERROR or "/orbax/" not in record.pathname
   )
+
+
+def say(line: str) -> None:
+  """`line` on stderr in one write: print() writes a text and its newline apart, and a log line
+  from a thread still saving could land between them, gluing itself to the message."""
+  sys.stderr.write(line + "\n")
+  sys.stderr.flush()

@@ -95,10 +95,10 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(f"training stopped: {e}")
   except errors.WriteError as e:
     console.quiet_orbax.after_error = True  # Orbax's save threads may still be logging the failure
-    print(f"write error: {e}", file=sys.stderr)
+    console.say(f"write error: {e}")
     sys.exit(errors.EXIT_IO)
   except errors.Interrupted as e:
-    print(f"interrupted: {e}", file=sys.stderr)
+    console.say(f"interrupted: {e}")
     sys.exit(errors.EXIT_INTERRUPTED)
   for seed, metrics in results.items():
     print(f"final eval, seed {seed}: {console.metrics_line(metrics)}")
