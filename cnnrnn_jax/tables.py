@@ -28,22 +28,27 @@ def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], digits:
   return "\n".join(lines)
 
 
-def read_block(doc: str, begin: str, end: str) -> str:
-  """The text between the line `begin` and the next line `end` of `doc` ('' without them)."""
+def _block_span(doc: str, begin: str, end: str) -> tuple[int, int] | None:
+  """(start, stop) of the text between the line `begin` and the next line `end`, or None."""
   start = doc.find(begin + "\n")
   stop = -1 if start < 0 else doc.find(end, start + len(begin) + 1)
-  return "" if stop < 0 else doc[start + len(begin) + 1 : stop].rstrip("\n")
+  return None if stop < 0 else (start + len(begin) + 1, stop)
+
+
+def read_block(doc: str, begin: str, end: str) -> str:
+  """The text between the line `begin` and the next line `end` of `doc` ('' without them)."""
+  span = _block_span(doc, begin, end)
+  return "" if span is None else doc[span[0] : span[1]].rstrip("\n")
 
 
 def replace_block(doc: str, begin: str, end: str, text: str) -> str:
   """`doc` with the lines between the line `begin` and the next line `end` replaced by
   `text` (how results are written into a docs page: between markers, the rest untouched).
   Raises ValueError naming the markers when `doc` lacks them."""
-  start = doc.find(begin + "\n")
-  stop = -1 if start < 0 else doc.find(end, start + len(begin) + 1)
-  if stop < 0:
+  span = _block_span(doc, begin, end)
+  if span is None:
     raise ValueError(f"no {begin} ... {end} block to write between")
-  return f"{doc[: start + len(begin) + 1]}{text}\n{doc[stop:]}"
+  return f"{doc[: span[0]]}{text}\n{doc[span[1] :]}"
 
 
 def write_blocks(path: str, blocks: dict[tuple[str, str], str]) -> None:
