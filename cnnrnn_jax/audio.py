@@ -80,7 +80,9 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
       channels, width, rate = f.getnchannels(), f.getsampwidth(), f.getframerate()
       raw = f.readframes(f.getnframes())
   except (wave.Error, EOFError) as e:
-    raise ConfigError(f"{path}: not a PCM WAV file ({e}); {CONVERT}") from None
+    # An empty or cut-off file ends the header early: EOFError, whose message is empty.
+    why = str(e) or "the file ends inside its header"
+    raise ConfigError(f"{path}: not a PCM WAV file ({why}); {CONVERT}") from None
   if channels != 1:
     raise ConfigError(
       f"{path}: {channels} channels, the front end reads mono; mix it down "

@@ -77,6 +77,7 @@ def data(**knobs):
   "make, message",
   [
     (lambda p: p.write_bytes(b"not a wav at all"), "not a PCM WAV file"),
+    (lambda p: p.write_bytes(b""), r"not a PCM WAV file \(the file ends inside its header\)"),
     (lambda p: write_wav(p, np.zeros((100, 2), np.int16) + 5, channels=2), "2 channels"),
     (lambda p: write_wav(p, np.full(300, 5), width=3), "24-bit samples"),
     (lambda p: write_wav(p, np.zeros(0, np.int16)), "holds no samples"),
