@@ -19,6 +19,7 @@ from cnnrnn_jax import (
   attention,
   conv,
   conv2d,
+  flops,
   linear_scan,
   metrics,
   models,
@@ -280,6 +281,20 @@ def test_run_logs_flops_and_leaves_a_trace_that_parses(tmp_path):
   with gzip.open(perfetto) as f:
     events = json.load(f)["traceEvents"]
   assert any(e.get("ph") == "X" for e in events)  # timed events: the steps' ops
+
+
+def test_utilisation_is_left_out_when_a_step_beats_the_measured_ceiling(caplog):
+  """A matmul ceiling measured while the CPU was busy sits below what steps later reach: the
+  log says so once instead of printing a utilisation over 100%."""
+  busy = flops.StepCost(2e9, peak=1e9, peak_source=flops.MEASURED)
+  assert busy.record(1.0) == {"gflops_per_sec": 2.0}
+  busy.record(1.5)
+  assert [r.getMessage().split(",")[0] for r in caplog.records] == [
+    "a train step reached 2.0 GFLOP/s"
+  ]
+  assert busy.record(0.25) == {"gflops_per_sec": 0.5, "utilisation": 0.5}
+  datasheet = flops.StepCost(2e9, peak=1e9, peak_source="table (TPU v5 lite)")
+  assert datasheet.record(1.0)["utilisation"] == 2.0  # a datasheet peak is not second-guessed
 
 
 def test_profile_steps_must_be_a_range():
