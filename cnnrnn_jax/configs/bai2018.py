@@ -47,8 +47,9 @@ memory 3000 steps, which take as long as the tcn's 1000):
 Paper scale: the rows run on one core each of a 2-core CPU (copy memory for the paper's
 15,650 steps, the recurrent models also for 3,000; adding for the paper's 15,625 steps for the
 GRU and the LSTM, fewer for the TCN and in shorter runs, stated; one seed) are in
-docs/results.md, written from the runs by `python -m experiments.bai_table --runs=runs --write=docs/results.md`, with
-the command of each row, e.g.
+docs/results.md, written from the runs by
+`python -m experiments.bai_table --runs=runs --write=docs/results.md`, with the command of
+each row, e.g.
 
   python -m experiments.train --config=cnnrnn_jax/configs/bai2018.py:tcn,copy_memory,paper \
       --seeds=0 --workdir=runs/bai2018/tcn_copy_memory_paper
