@@ -200,6 +200,9 @@ def measured_matmul_peak(dtype: str = "float32", n: int = 1024, repeats: int = 3
   return 2.0 * n**3 / best
 
 
+MEASURED = "measured matmul ceiling"  # peak_flops' source on a CPU
+
+
 def peak_flops(dtype: str = "float32", given: float | None = None) -> tuple[float | None, str]:
   """(peak FLOP/s, where it came from) for the default device computing in `dtype`:
   `given` (a config's value) if set, else the PEAKS table, else on CPU the measured matmul
@@ -213,9 +216,6 @@ def peak_flops(dtype: str = "float32", given: float | None = None) -> tuple[floa
   if device.platform == "cpu":
     return measured_matmul_peak(dtype), MEASURED
   return None, "unknown"
-
-
-MEASURED = "measured matmul ceiling"
 
 
 _BEATEN_CEILINGS: set[float] = set()
