@@ -2,6 +2,10 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -152,6 +156,50 @@ def test_tiny_comparison_end_to_end_skips_on_rerun_and_traces_every_number(tmp_p
   for number in numbers:
     assert all(rid in from_file for rid, _, _ in number.sources)
     assert number.compute(from_file) == number.value
+
+
+_PARENT = """
+import concurrent.futures, multiprocessing, os, time
+from cnnrnn_jax.suite import runner
+
+if __name__ == "__main__":
+  context = multiprocessing.get_context("spawn")
+  pool = concurrent.futures.ProcessPoolExecutor(
+    1, mp_context=context, initializer=runner._worker_init,
+    initargs=(context.Queue(), os.getpid()),
+  )
+  print(pool.submit(os.getpid).result(), flush=True)
+  time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+  """Running, and not a zombie waiting to be reaped."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.slow  # a parent process and its worker
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+def test_a_worker_exits_when_its_comparison_is_killed_outright(tmp_path):
+  script = tmp_path / "parent.py"
+  script.write_text(_PARENT)
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  parent = subprocess.Popen(
+    [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root,
+    env={**os.environ, "PYTHONPATH": root},
+  )  # fmt: skip
+  worker = int(parent.stdout.readline())
+  assert _alive(worker)
+  parent.send_signal(signal.SIGKILL)
+  parent.wait()
+  deadline = time.monotonic() + 10
+  while _alive(worker) and time.monotonic() < deadline:
+    time.sleep(0.1)
+  assert not _alive(worker)
 
 
 @pytest.mark.slow  # two worker processes

@@ -35,6 +35,7 @@ from cnnrnn_jax.measure.probes import (
   EvalFn,
   accuracy,
   accuracy_by_distance,
+  accuracy_by_length,
   at_output,
   block_shuffle,
   chance_loss,
@@ -48,6 +49,8 @@ from cnnrnn_jax.measure.probes import (
   scored_batches,
   shuffle_drop,
   task_accuracy,
+  within_block_shuffle,
+  within_shuffle_drops,
 )
 from cnnrnn_jax.timing import median_seconds  # re-exported for one release: timing.py has it
 
@@ -57,6 +60,7 @@ __all__ = [
   "EvalFn",
   "accuracy",
   "accuracy_by_distance",
+  "accuracy_by_length",
   "at_output",
   "block_shuffle",
   "chance_loss",
@@ -85,4 +89,6 @@ __all__ = [
   "speed",
   "task_accuracy",
   "timing_params",
+  "within_block_shuffle",
+  "within_shuffle_drops",
 ]

@@ -3,7 +3,9 @@
 Shape key: B batch, L length, E encoder input width (embedding or input channels).
 
   order        accuracy, and its drop when blocks of `window` steps are shuffled,
-               `block_shuffle` / `shuffle_drop`
+               `block_shuffle` / `shuffle_drop`, or steps inside such blocks (real data:
+               `within_block_shuffle` / `within_shuffle_drops`)
+  length       accuracy by input length on real data, `accuracy_by_length`
   distance     accuracy against dependency distance and the longest distance solved,
                `accuracy_by_distance` / `longest_solved`
   gradient     ||dloss/dx_t|| against the distance of step t from the output,
@@ -109,6 +111,91 @@ def shuffle_drop(
   plain = accuracy(eval_fn, params, batches, task.spec)
   mixed = accuracy(eval_fn, params, shuffled, task.spec)
   return {"window": window, "accuracy": plain, "shuffled_accuracy": mixed, "drop": plain - mixed}
+
+
+def within_block_shuffle(
+  inputs: np.ndarray, lengths_B: np.ndarray, window: int, rng: np.random.Generator
+) -> np.ndarray:
+  """Shuffles the steps inside each block of `window` consecutive valid steps, the blocks
+  staying where they are (window 0: one block, the whole row). The mirror of
+  `block_shuffle`: order at scales up to `window` is gone, the order of blocks survives."""
+  if window < 0:
+    raise ConfigError(f"shuffle window={window} must be >= 0 (0: the whole sequence)")
+  inputs = np.asarray(inputs)
+  out = inputs.copy()
+  for row, length in enumerate(np.asarray(lengths_B)):
+    size = int(length) if window == 0 else window
+    for start in range(0, int(length), max(size, 1)):
+      stop = min(start + size, int(length))
+      out[row, start:stop] = inputs[row, start + rng.permutation(stop - start)]
+  return out
+
+
+def within_shuffle_drops(
+  eval_fn: EvalFn,
+  params: Any,
+  task: Task,
+  batch_size: int,
+  windows: Sequence[int],
+  seed: int = 0,
+) -> dict[str, Any]:
+  """Accuracy on the eval set, and on the same inputs shuffled inside blocks of each of
+  `windows` steps (0: the whole sequence; `within_block_shuffle`), scored against the
+  original labels. Per window: the shuffled accuracy, drop = accuracy - shuffled, and
+  drop_of_learnt = drop / (accuracy - chance), the share of what the model learnt above
+  chance that depends on order at that scale (None when it learnt nothing)."""
+  batches = list(task.eval_batches(batch_size))
+  plain = accuracy(eval_fn, params, batches, task.spec)
+  chance = 1.0 / task.spec.num_outputs
+  out: dict[str, Any] = {"accuracy": plain, "chance": chance}
+  for window in windows:
+    rng = np.random.default_rng([seed, window])
+    shuffled = [
+      {**b, "inputs": within_block_shuffle(b["inputs"], b["lengths"], window, rng)} for b in batches
+    ]
+    mixed = accuracy(eval_fn, params, shuffled, task.spec)
+    learnt = plain - chance
+    out[str(window)] = {
+      "accuracy": mixed,
+      "drop": plain - mixed,
+      "drop_of_learnt": (plain - mixed) / learnt if learnt > 0.01 else None,
+    }
+  return out
+
+
+def accuracy_by_length(
+  model: nn.Module, params: Any, task: Task, batch_size: int, num_buckets: int = 4
+) -> dict[str, list]:
+  """Accuracy of a sequence classifier on its eval examples grouped by input length, shortest
+  first, into at most `num_buckets` groups of about equal size (examples of one length stay in
+  one group, so data of a single length gives one group): per group the longest length in it,
+  the accuracy and the number of examples."""
+  if task.spec.kind != "classify":
+    raise ConfigError(
+      f"accuracy by length needs a sequence classifier; this task is {task.spec.kind}"
+    )
+  forward = jax.jit(functools.partial(predict, apply_fn=model.apply))
+  lengths, correct = [], []
+  for batch in task.eval_batches(batch_size):
+    logits = forward(params, batch["inputs"], batch["lengths"])
+    real_B = np.asarray(batch["weights"]) > 0
+    hit_B = np.argmax(np.asarray(logits), axis=-1) == np.asarray(batch["targets"])
+    correct.append(hit_B[real_B])
+    lengths.append(np.asarray(batch["lengths"])[real_B])
+  length_N, hit_N = np.concatenate(lengths), np.concatenate(correct)
+  # the upper edge of each group: length quantiles, so a length never straddles two groups
+  edges = np.unique(
+    np.quantile(length_N, np.arange(1, num_buckets + 1) / num_buckets, method="lower")
+  )
+  group_N = np.searchsorted(edges, length_N)
+  out: dict[str, list] = {"max_length": [], "accuracy": [], "count": []}
+  for g, edge in enumerate(edges):
+    pick = group_N == g
+    if pick.any():
+      out["max_length"].append(int(edge))
+      out["accuracy"].append(float(hit_N[pick].mean()))
+      out["count"].append(int(pick.sum()))
+  return out
 
 
 def accuracy_by_distance(
@@ -257,6 +344,9 @@ def gradient_profile(
     real_B = batch["weights"] > 0 if batch["weights"].ndim == 1 else batch["weights"].max(1) > 0
     norms.append(np.asarray(norms_fn(params, at_output(batch, task.spec)))[real_B])
     lengths.append(batch["lengths"][real_B])
+  # bucketed data (text, audio) gives batches of several lengths: pad to the widest
+  width = max(n.shape[1] for n in norms)
+  norms = [np.pad(n, ((0, 0), (0, width - n.shape[1]))) for n in norms]
   profile = gradient_by_distance(np.concatenate(norms), np.concatenate(lengths))
   return {**profile, "decay_orders": decay_orders(profile), "seq_len": task.spec.seq_len}
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnnrnn_jax import suite
-from cnnrnn_jax.report import plots, speed_map, tables
+from cnnrnn_jax.report import plots, real, speed_map, tables
 from cnnrnn_jax.report.records import Records, sweep_tasks
 from cnnrnn_jax.report.render import Report
 from cnnrnn_jax.report.rows import sweep_counting_text, verdict_rows, verdict_table
@@ -241,6 +241,58 @@ MAP_SECTIONS = [
 ]
 
 
+# The real preset's report (configs/compare.py:real): one verdict per real dataset.
+REAL_SECTIONS = [
+  Section(
+    "The verdict on real data",
+    text="Each dataset's verdict by the rules below, the folklore pair's stars and the verdict "
+    "per criterion (the synthetic column: the default-preset run in `real.compare_with`).",
+    table=real.summary_table,
+    note=lambda view: real.disagreements(view) + "\n\n" + real.rules_text(view),
+  ),
+  Section(
+    "Each dataset's verdict",
+    table=real.dataset_table,
+    each=real.datasets,
+  ),
+  Section(
+    "Accuracy",
+    text="Eval accuracy of every model at the dataset's parameter budget (mean ± sample std "
+    "over seeds {cfg.seeds}).",
+    table=real.accuracy_table,
+  ),
+  Section(
+    "Order: accuracy with the steps shuffled",
+    text="Accuracy when the steps (words, signal samples, audio frames) of each eval input are "
+    "shuffled inside consecutive blocks of w steps, the blocks staying in place (whole: the "
+    "input shuffled as one block), scored against the original labels; mean over seeds. Share "
+    "lost: (accuracy − whole-shuffle accuracy) / (accuracy − chance).",
+    table=real.order_table,
+    each=real.datasets,
+    figure=real.plot_order,
+    figure_file="real_order.png",
+    caption="Accuracy against the size of the blocks shuffled inside, per dataset",
+  ),
+  Section(
+    "Long context: accuracy by input length",
+    text="Eval inputs split into {cfg.real.length_buckets} groups of about equal size by "
+    "length (one length stays in one group); accuracy per group, mean over seeds.",
+    table=real.length_table,
+    each=real.datasets,
+  ),
+  Section(
+    "Cost, gradients and stability at the data's shapes",
+    text="Time and compiled peak memory per example of one train step at the shape of the "
+    "data's first training batch (fastest / leanest implementation, median of "
+    "{cfg.speed.repeats} calls after compiling; the machine may be shared: compare within one "
+    "run); log10 of the input gradient far from the output over near it at initialisation on "
+    "real eval inputs; runs of the stability grid that converged.",
+    table=real.cost_table,
+  ),
+  SECTIONS[-2],  # the jobs that could not run
+]
+
+
 def section_blocks(section: Section, view: Records, images: dict[str, bytes]) -> list[tuple]:
   """The blocks of one section (none when it is not shown); its figure goes into `images`."""
   if not section.show(view):
@@ -277,7 +329,12 @@ def preamble(view: Records, command: str = "") -> str:
   """The opening paragraph: preset, records, parameter budget, machine, time and command."""
   cfg, records = view.cfg, view.all
   seconds = sum(rec["seconds"] for rec in records.values())
-  budgets = cfg.map.param_budgets if "map" in cfg else (cfg.param_budget,)
+  if "map" in cfg:
+    budgets = cfg.map.param_budgets
+  elif "real" in cfg:  # each dataset its own (suite/real.py)
+    budgets = [cfg.real.sets[name].param_budget for name in real.datasets(view)]
+  else:
+    budgets = (cfg.param_budget,)
   return (
     f"Preset `{cfg.preset}`, {len(records)} records "
     f"(`records.jsonl`, {seconds / 60:.1f} min of measuring in total), "
@@ -301,13 +358,12 @@ def build(
   """The report of a comparison's records (id -> record): the preamble, then every section
   of `sections` (default `all_sections()`, or MAP_SECTIONS for the map preset) in order."""
   view = Records(cfg, records)
-  is_map = "map" in cfg
+  kind = "map" if "map" in cfg else "real" if "real" in cfg else "default"
   if sections is None:
-    sections = MAP_SECTIONS if is_map else all_sections()
+    sections = {"map": MAP_SECTIONS, "real": REAL_SECTIONS}.get(kind) or all_sections()
   images: dict[str, bytes] = {}
   blocks: list[tuple] = [("p", preamble(view, command))]
   for section in sections:
     blocks += section_blocks(section, view, images)
-  return Report(
-    MAP_TITLE if is_map else TITLE, blocks, [] if is_map else verdict_rows(view), images
-  )
+  title = {"map": MAP_TITLE, "real": real.TITLE}.get(kind, TITLE)
+  return Report(title, blocks, verdict_rows(view) if kind == "default" else [], images)

@@ -35,10 +35,12 @@ each worker process) imports the plugins of cfg.plugins first.
 
 Modules
   plan.py   the grid: `plan(cfg)` -> [Job] (the map preset: `map_jobs`), the probe registry
+  real.py   the real preset's grid: `real_jobs`, one set of probes per real dataset
   jobs.py   one job: its id, `run_job` (budget matching, the probe, the record), records.jsonl
   runner.py `run(cfg, workdir)`: timing jobs in this process, the rest in worker processes
 """
 
+from cnnrnn_jax.suite import real
 from cnnrnn_jax.suite.jobs import (
   PROBES,
   RECORDS,
@@ -86,6 +88,7 @@ __all__ = [
   "names_of",
   "order_train_jobs",
   "plan",
+  "real",
   "register_probe",
   "resolve_models",
   "run",

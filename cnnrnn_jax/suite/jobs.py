@@ -14,7 +14,8 @@ Probes (what each runs)
   train     train.train_and_return_state, then probes on the trained parameters: accuracy
             on the scored steps, convergence; with eval_distances, accuracy at each
             fixed dependency distance; on the order task also the shuffle drop and the
-            gradient profile
+            gradient profile; on real data (the real preset) the drops when steps are
+            shuffled inside blocks, and accuracy by input length
   stability the same training run, scored for convergence only
   gradient  gradient norm against distance at initialisation, at a few lengths
   speed     train-step / inference time per example and compiled memory, per length (and,
@@ -151,6 +152,14 @@ def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
     result["by_distance"] = measure.accuracy_by_distance(
       eval_fn, state.params, config, job.extra["eval_distances"]
     )
+  if "shuffle_within" in job.extra:  # the real preset (suite/real.py)
+    result["shuffle_within"] = measure.within_shuffle_drops(
+      eval_fn, state.params, task, config.batch_size, job.extra["shuffle_within"], config.seed
+    )
+  if "length_buckets" in job.extra:
+    result["by_length"] = measure.accuracy_by_length(
+      model, state.params, task, config.batch_size, job.extra["length_buckets"]
+    )
   if "shuffle_window" in job.extra:
     result["shuffle"] = measure.shuffle_drop(
       eval_fn, state.params, task, config.batch_size, job.extra["shuffle_window"], seed=config.seed
@@ -162,17 +171,21 @@ def _probe_train(job: Job, config, workdir: str) -> dict[str, Any]:
 
 
 def _probe_gradient(job: Job, config, workdir: str) -> dict[str, Any]:
+  """The profile at each of extra["lengths"]; with none (real data), at the data's own
+  lengths, under the key "data"."""
   out, params = {}, None
-  for length in job.extra["lengths"]:
+  for length in job.extra["lengths"] or [None]:
     at_length = config.copy_and_resolve_references()
-    at_length.data.seq_len = length
+    if length is not None:
+      at_length.data.seq_len = length
     shapes = measure.param_shapes(at_length)
     if params is None or jax.tree.map(lambda p: p.shape, params) != jax.tree.map(
       lambda p: p.shape, shapes
     ):  # init values depend on the seed and shapes only
       task, model = train.setup(at_length)
       params = train.init_state(at_length, task, model).params
-    out[str(length)] = measure.gradient_profile(at_length, params, job.extra["batches"])
+    key = "data" if length is None else str(length)
+    out[key] = measure.gradient_profile(at_length, params, job.extra["batches"])
   return out
 
 

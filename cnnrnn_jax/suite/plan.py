@@ -101,7 +101,7 @@ def impl_variants(cfg: ml_collections.ConfigDict, model: str) -> list[dict[str, 
   return variants
 
 
-def _set_impl(config: ml_collections.ConfigDict, impl: dict[str, str]) -> None:
+def set_impl(config: ml_collections.ConfigDict, impl: dict[str, str]) -> None:
   """Sets each implementation knob: an arch field (conv_impl, rnn_impl) or a top-level one
   (dtype: the compute dtype is an implementation choice too)."""
   for knob, value in impl.items():
@@ -112,9 +112,14 @@ def _set_impl(config: ml_collections.ConfigDict, impl: dict[str, str]) -> None:
 
 
 def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
-  """Every job of the comparison, cheapest probes first (the map preset: `map_jobs`)."""
+  """Every job of the comparison, cheapest probes first (the map preset: `map_jobs`; the
+  real preset: real.py's `real_jobs`)."""
   if "map" in cfg:
     return map_jobs(cfg)
+  if "real" in cfg:
+    from cnnrnn_jax.suite.real import real_jobs  # here: real.py builds on this module
+
+    return real_jobs(cfg)
   names = resolve_models(cfg)
   jobs: list[Job] = []
   order = cfg.order
@@ -136,7 +141,7 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=length)
         config.batch_size = cfg.speed.batch_size
-        _set_impl(config, impl)
+        set_impl(config, impl)
         jobs.append(
           Job(
             "speed",
@@ -153,7 +158,7 @@ def plan(cfg: ml_collections.ConfigDict) -> list[Job]:
       for impl in impl_variants(cfg, model):
         config = train_config(cfg, model, cfg.speed.task, 0, seq_len=cfg.scaling.seq_len)
         config.batch_size = batch_size
-        _set_impl(config, impl)
+        set_impl(config, impl)
         jobs.append(
           Job(
             "batch",
@@ -296,13 +301,15 @@ def control_models(cfg: ml_collections.ConfigDict) -> list[str]:
   return names_of(cfg.controls.models) if "controls" in cfg else []
 
 
-def stability_settings(cfg: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+def stability_settings(
+  cfg: ml_collections.ConfigDict, lengths: bool = True
+) -> list[dict[str, Any]]:
   """The stability grid: one {opt, lr, clip, L} per optimizer x learning rate x clipping x
-  length (cfg.stability)."""
+  length (cfg.stability); without `lengths`, {opt, lr, clip} (real data has its own)."""
   st = cfg.stability
   return [
-    {"opt": opt, "lr": lr, "clip": clip, "L": length}
-    for length in st.lengths
+    {"opt": opt, "lr": lr, "clip": clip, **({"L": length} if length else {})}
+    for length in (st.lengths if lengths else [None])
     for opt, lrs in sorted(st.learning_rates.items())
     for lr in lrs
     for clip in st.clip_norms

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -110,9 +111,20 @@ def _quiet_logging() -> Iterator[None]:
 _RESULTS = None  # a worker process's queue back to the parent
 
 
-def _set_results(results) -> None:
+def _worker_init(results, parent_pid: int) -> None:
+  """A worker process's setup: the queue its records go back on, and a watch on its parent."""
   global _RESULTS
   _RESULTS = results
+  threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+  """Ends the worker once its parent is gone. A parent killed outright (SIGKILL) cannot stop
+  its pool, and its workers would otherwise train on, beside the next run of the same
+  workdir, which runs their unrecorded jobs again into the same run folders."""
+  while os.getppid() == parent_pid:
+    time.sleep(0.5)
+  os._exit(1)
 
 
 def _run_chain(jobs: list[Job], workdir: str, cache: str | None, budget: int, knobs) -> None:
@@ -159,7 +171,7 @@ def _run_parallel(
       on_record(rec)
 
   with concurrent.futures.ProcessPoolExecutor(
-    workers, mp_context=context, initializer=_set_results, initargs=(results,)
+    workers, mp_context=context, initializer=_worker_init, initargs=(results, os.getpid())
   ) as pool:
     futures = {
       pool.submit(
