@@ -177,8 +177,8 @@ def _hand_made(cnn_long_acc=0.9, lstm_long_acc=0.6, one_length=False):
     records.append(_record(f"s/{model}", "speed", model, "toy", timing))
     grad = {"data": {"decay_orders": decay}}
     records.append(_record(f"g/{model}", "gradient", model, "toy", grad))
-    by_length = {"max_length": [9], "accuracy": [long_acc]} if one_length else {
-      "max_length": [4, 9], "accuracy": [0.95, long_acc]
+    by_length = {"max_length": [9], "accuracy": [long_acc], "count": [100]} if one_length else {
+      "max_length": [4, 9], "accuracy": [0.95, long_acc], "count": [50, 50]
     }  # fmt: skip
     for seed in (0, 1):
       shuffle = {"0": {"accuracy": 0.5, "drop_of_learnt": share}}
@@ -215,6 +215,8 @@ def test_real_rules_turn_hand_made_numbers_into_the_documented_stars():
   for row in rows.values():  # every number is traced back to the hand-made records
     for number in row.numbers:
       assert number.compute(records) == number.value
+  floored = real.real_stars(_hand_made(cnn_long_acc=1.0, lstm_long_acc=0.94), "toy")
+  assert floored["Long-term context"] == {"cnn": 4, "lstm": 2}  # 0 errors count as 1 of 50
   one = real.real_stars(_hand_made(one_length=True), "toy")
   assert one["Long-term context"] == {"cnn": None, "lstm": None}  # one length: n/a
 

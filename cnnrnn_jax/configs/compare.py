@@ -252,7 +252,7 @@ def _map(c: ml_collections.ConfigDict) -> None:
   c.map.repeats = c.speed.repeats
   # Cells skipped before compiling, with the reason in their record: a train step does about
   # 6 x params x batch x length FLOPs, so `max_work` (params x batch x length) bounds each
-  # cell's time. 2e9 keeps the preset within ~20 min on 2 CPU cores; raise it on a GPU/TPU.
+  # cell's time. 2e9: 9.5 min on an idle 2-core CPU (docs/verdict_map.md); raise it on a GPU/TPU.
   c.map.max_work = 2e9
   # ... and cells whose compiled train step needs more than this many bytes (after compiling,
   # before running): 0 = no limit

@@ -284,6 +284,21 @@ def sweep_counting_text(view: Records) -> str:
   return "Toward the Long-term context stars: " + "; ".join(parts) + "."
 
 
+def pair_row(
+  criterion: str,
+  stars: dict[str, dict[str, int | None]],
+  pair: tuple[str, str],
+  text: str,
+  numbers: list[Number | None],
+) -> Row:
+  """The verdict row of `criterion`: the folklore's stars and the pair's measured ones (from
+  `stars`, criterion -> model -> stars), the numbers behind them in words, the verdict."""
+  folk_c, folk_r, _ = FOLKLORE[criterion]
+  sc, sr = (stars[criterion].get(m) for m in pair)
+  kept = [n for n in numbers if n is not None]
+  return Row(criterion, folk_c, folk_r, sc, sr, text, kept, verdict(folk_c, folk_r, sc, sr))
+
+
 def model_stars(view: Records, pair: tuple[str, str]) -> dict[str, dict[str, int | None]]:
   """criterion -> model -> measured stars; relative rules are relative to the better of
   the folklore pair (models better than it get ★★★★)."""
@@ -348,20 +363,7 @@ def verdict_rows(view: Records) -> list[Row]:
   rows = []
 
   def row(criterion, text, numbers):
-    folk_c, folk_r, _ = FOLKLORE[criterion]
-    sc, sr = stars[criterion].get(c), stars[criterion].get(r)
-    rows.append(
-      Row(
-        criterion,
-        folk_c,
-        folk_r,
-        sc,
-        sr,
-        text,
-        [n for n in numbers if n is not None],
-        verdict(folk_c, folk_r, sc, sr),
-      )
-    )
+    rows.append(pair_row(criterion, stars, pair, text, numbers))
 
   lengths = "/".join(str(L) for L in cfg.speed.lengths)
   sp = [speed_number(view, m) for m in pair]
