@@ -28,6 +28,28 @@ def markdown_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], digits:
   return "\n".join(lines)
 
 
+def row_cells(line: str) -> list[str]:
+  """The cells of one markdown table row ('| a | b |' -> ['a', 'b'])."""
+  return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+
+def keep_earlier_rows(table: str, earlier: str, keys: int, missing: str) -> str:
+  """`table` (markdown) with each row whose cells after the first `keys` all say `missing`
+  replaced by the row of `earlier` (the same table as written before) with the same first
+  `keys` cells: a results table rewritten from the runs at hand keeps the rows whose runs are
+  not here, and a row is updated as soon as its own run is."""
+  before = {}
+  for line in earlier.splitlines()[2:]:
+    if line.startswith("|"):
+      before[tuple(row_cells(line)[:keys])] = line
+  lines = table.splitlines()
+  for i, line in enumerate(lines[2:], start=2):
+    cells = row_cells(line)
+    if all(c == missing for c in cells[keys:]) and tuple(cells[:keys]) in before:
+      lines[i] = before[tuple(cells[:keys])]
+  return "\n".join(lines)
+
+
 def _block_span(doc: str, begin: str, end: str) -> tuple[int, int] | None:
   """(start, stop) of the text between the line `begin` and the next line `end`, or None."""
   start = doc.find(begin + "\n")

@@ -4,7 +4,9 @@ r"""Print (or write into docs/seq2seq.md) the seq2seq tables from the runs' file
   python -m experiments.seq2seq_table --workdirs=runs/s2s --write=docs/seq2seq.md
 
 With --write, the text between the `<!-- seq2seq-g2p -->` / `<!-- seq2seq-transductions -->`
-markers and their `<!-- end -->` lines is replaced by the tables (report/seq2seq_tables.py).
+markers and their `<!-- end -->` lines is replaced by the tables (report/seq2seq_tables.py); a
+row whose run folder is not under --workdirs keeps what the file had, so the tables can be
+updated one finished run at a time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from absl import app, flags
 
 from cnnrnn_jax.report import seq2seq_tables
-from cnnrnn_jax.tables import write_blocks
+from cnnrnn_jax.tables import keep_earlier_rows, read_block, write_blocks
 
 _WORKDIRS = flags.DEFINE_string("workdirs", "runs/s2s", "Folder of the MODEL_TASK run folders.")
 _WRITE = flags.DEFINE_string("write", None, "A markdown file whose marked tables to replace.")
@@ -31,7 +33,16 @@ def main(argv: Sequence[str]) -> None:
   if not _WRITE.value:
     print("\n\n".join(tables.values()))
     return
-  blocks = {(f"<!-- {marker} -->", "<!-- end -->"): table for marker, table in tables.items()}
+  with open(_WRITE.value) as f:
+    doc = f.read()
+  blocks = {}
+  for marker, table in tables.items():  # rows whose runs are not here keep what they had
+    begin = f"<!-- {marker} -->"
+    earlier = read_block(doc, begin, "<!-- end -->")
+    keys = seq2seq_tables.KEY_COLUMNS[marker]
+    blocks[(begin, "<!-- end -->")] = keep_earlier_rows(
+      table, earlier, keys, seq2seq_tables.NOT_RUN
+    )
   try:
     write_blocks(_WRITE.value, blocks)
   except ValueError as e:

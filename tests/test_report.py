@@ -258,6 +258,23 @@ def test_results_are_written_between_their_markers_and_nowhere_else():
     tables.replace_block(doc, "<!-- u -->", "<!-- end -->", "x")
 
 
+def test_a_rewritten_results_table_keeps_the_rows_whose_runs_are_elsewhere():
+  earlier = (
+    "| task | model | acc |\n|---|---|---|\n| rev | lstm | 99.0 (1) |\n| rev | gru | 98.0 (1) |"
+  )
+  fresh = (
+    "| task | model | acc |\n|---|---|---|\n| rev | lstm | not run |\n| rev | gru | 97.5 (1) |"
+  )
+  fresh += "\n| sort | gru | not run |"
+  assert tables.keep_earlier_rows(fresh, earlier, keys=2, missing="not run").splitlines() == [
+    "| task | model | acc |",
+    "|---|---|---|",
+    "| rev | lstm | 99.0 (1) |",  # its run is not here: kept as written
+    "| rev | gru | 97.5 (1) |",  # its own run is here: updated
+    "| sort | gru | not run |",  # never run anywhere
+  ]
+
+
 def test_a_file_is_rewritten_only_when_every_block_has_its_markers(tmp_path):
   path = tmp_path / "page.md"
   path.write_text("a\n<!-- x -->\nold\n<!-- /x -->\nb\n<!-- y -->\n<!-- /y -->\n")

@@ -22,7 +22,7 @@ import statistics
 
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.configs import bai2018, seq_mnist
-from cnnrnn_jax.tables import markdown_table
+from cnnrnn_jax.tables import markdown_table, row_cells
 
 NOT_RUN = "not run"
 
@@ -196,10 +196,6 @@ EPOCH_CAPTION = (
 )
 
 
-def _cells_of(line: str) -> list[str]:
-  return [c.strip() for c in line.strip().strip("|").split(" | ")]
-
-
 @dataclasses.dataclass(frozen=True)
 class Earlier:
   """What a block `section` wrote before holds per row, keyed by the row's command: its table
@@ -219,13 +215,13 @@ class Earlier:
         f"the earlier table has {len(table)} rows but {len(commands)} commands under it: "
         "restore the block as written (git checkout) or write it from all the runs"
       )
-    cells = {cmd: _cells_of(ln) for ln, cmd in zip(table, commands)}
+    cells = {cmd: row_cells(ln) for ln, cmd in zip(table, commands)}
     curves = {}
     if EPOCH_CAPTION in lines:
       by_epoch = lines[lines.index(EPOCH_CAPTION) + 2 :]
-      epochs = [float(e) for e in _cells_of(by_epoch[0])[2:]]
+      epochs = [float(e) for e in row_cells(by_epoch[0])[2:]]
       for ln in by_epoch[2:]:
-        title, label, *values = _cells_of(ln)
+        title, label, *values = row_cells(ln)
         (cmd,) = [cmd for cmd, c in cells.items() if c[0].startswith(title) and c[1] == label]
         curves[cmd] = {e: float(v) / 100 for e, v in zip(epochs, values) if v != "-"}
     return cls(cells, curves)

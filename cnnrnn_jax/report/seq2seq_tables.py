@@ -19,6 +19,8 @@ from cnnrnn_jax.configs import seq2seq as configs
 from cnnrnn_jax.tables import markdown_table
 
 NOT_RUN = "not run"
+# marker of each table in docs/seq2seq.md -> the cells that name a row (model; task and model)
+KEY_COLUMNS = {"seq2seq-g2p": 1, "seq2seq-transductions": 2}
 
 
 def _load(path: str) -> Any:
