@@ -16,7 +16,7 @@ import numpy as np
 
 from cnnrnn_jax import suite
 from cnnrnn_jax.plotting import model_style, png_bytes, row_of_axes
-from cnnrnn_jax.report.records import Records
+from cnnrnn_jax.report.records import Records, get_path
 from cnnrnn_jax.report.rows import Row, fmt, pair_row, verdict_rows, verdict_table
 from cnnrnn_jax.report.rules import (
   FOLKLORE,
@@ -135,15 +135,11 @@ def stability_number(view: Records, model: str, name: str, clipped=False) -> Num
 
 
 def _get(record: dict, path: str):
-  value = record
-  for part in path.split("."):
-    if isinstance(value, list):
-      value = value[int(part)]
-    elif isinstance(value, dict) and part in value:
-      value = value[part]
-    else:
-      return None
-  return value
+  """records.get_path, None where the record lacks the field (older or partial results)."""
+  try:
+    return get_path(record, path)
+  except (KeyError, IndexError, TypeError):
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
