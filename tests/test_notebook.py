@@ -55,7 +55,7 @@ def execute_small(workdir: pathlib.Path) -> nbformat.NotebookNode:
   return nb
 
 
-@pytest.mark.slow  # a kernel that trains three models and draws 16 figures
+@pytest.mark.slow  # a kernel that trains five models and draws 17 figures
 def test_notebook_executes_in_small_mode(tmp_path, monkeypatch):
   for name in ("CNNRNN_NOTEBOOK_SMALL", "CNNRNN_NOTEBOOK_WORKDIR", "XLA_FLAGS"):
     monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
@@ -66,7 +66,7 @@ def test_notebook_executes_in_small_mode(tmp_path, monkeypatch):
 
   # Committed executed (small mode), so a code host shows its figures; with no machine paths.
   shown = [out for cell in committed.cells if cell.cell_type == "code" for out in cell.outputs]
-  assert sum("image/png" in out.get("data", {}) for out in shown) == 16
+  assert sum("image/png" in out.get("data", {}) for out in shown) == 17
   assert "/tmp/" not in NOTEBOOK.read_text() and str(NOTEBOOK.parent) not in NOTEBOOK.read_text()
 
   outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
@@ -86,7 +86,11 @@ def test_notebook_executes_in_small_mode(tmp_path, monkeypatch):
   assert "| `conv1d_vmap` (parallel) | 0 | 1 |" in markdown
   for name in ("cnn", "lstm", "cnn_lstm"):
     assert f"| {name} |" in markdown and f"{name:9s} P(positive) word by word" in text
-  assert len(pngs) == 16  # every figure of viz.render_figures for the two sentences
+  # every figure of viz.render_figures for the two sentences, then the attention picture
+  assert len(pngs) == 17
+  for name in ("seq2seq_lstm", "transformer_s2s"):
+    assert f"{name:15s} " in text and (tmp_path / "work" / name / "metrics.jsonl").is_file()
+  assert "eval token accuracy" in text and "greedy: 'fadjcgbe' -> " in text
   assert (tmp_path / "work" / "lstm" / "metrics.jsonl").is_file()
 
 

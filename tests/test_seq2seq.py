@@ -368,4 +368,7 @@ def test_attention_picture_of_one_source():
   assert weights_TxS.shape == (len(out), 3)
   np.testing.assert_allclose(weights_TxS.sum(axis=1), 1.0, atol=1e-5)
   fig = viz_seq2seq.attention_figure([("lstm", src, out, weights_TxS)])
-  assert len(fig.axes) == 1
+  assert len(fig.axes) == 1 and fig.axes[0].get_xlabel() == "source (spelling)"
+  fig = viz_seq2seq.attention_figure([("lstm", src, out, weights_TxS)] * 2, "in", "out")
+  assert [ax.get_xlabel() for ax in fig.axes] == ["in", "in"]
+  assert fig.axes[0].get_ylabel() == "out"

@@ -42,14 +42,19 @@ def attention_of(model: Any, params: Any, task: Any, source: Sequence[str]):
   return list(source), hyp + ["</s>"], weights_TxS
 
 
-def attention_figure(panels: Sequence[tuple[str, list[str], list[str], np.ndarray]]) -> Figure:
-  """One heatmap per (title, source tokens, output tokens, weights_TxS)."""
+def attention_figure(
+  panels: Sequence[tuple[str, list[str], list[str], np.ndarray]],
+  source_label: str = "source (spelling)",
+  output_label: str = "output (phones)",
+) -> Figure:
+  """One heatmap per (title, source tokens, output tokens, weights_TxS); the axis labels
+  default to G2P's."""
   fig, axes = row_of_axes(len(panels), width=3.6, height=3.6)
   for ax, (title, src, out, weights_TxS) in zip(axes, panels):
     ax.imshow(weights_TxS, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(src)), src)
     ax.set_yticks(range(len(out)), out, fontsize=8)
     ax.set_title(title, fontsize=10)
-    ax.set_xlabel("source (spelling)")
-  axes[0].set_ylabel("output (phones)")
+    ax.set_xlabel(source_label)
+  axes[0].set_ylabel(output_label)
   return fig
