@@ -58,7 +58,15 @@ TASKS = {
   ),
 }
 TASKS["sort"] = ("sort",) + TASKS["reverse"][1:]
-TASKS["addition"] = ("addition", {"seq_len": 5}) + TASKS["reverse"][2:]
+# Addition is the slow learner of the three: the reverse/sort schedule leaves every family
+# below 2% of whole sums right. It trains five times longer on twice the batch, and without
+# dropout (a fresh batch every step cannot be memorised; the answer must be exact).
+TASKS["addition"] = (
+  "addition",
+  {"seq_len": 5},
+  {"batch_size": 128, "train_steps": 10000, "eval_every": 2000, "checkpoint_every": 1000},
+  {name: {**arch, "dropout": 0.0} for name, arch in TASKS["reverse"][3].items()},
+)
 
 
 def get_config(preset: str = "lstm,g2p") -> ml_collections.ConfigDict:
