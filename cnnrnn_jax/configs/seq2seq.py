@@ -58,8 +58,8 @@ TASKS = {
   ),
 }
 TASKS["sort"] = ("sort",) + TASKS["reverse"][1:]
-# Addition is the slow learner of the three: the reverse/sort schedule leaves every family
-# below 2% of whole sums right. It trains five times longer on twice the batch, and without
+# Addition is the slow learner of the three: under the reverse/sort schedule no family learns
+# whole sums. It trains five times longer on twice the batch, and without
 # dropout (a fresh batch every step cannot be memorised; the answer must be exact).
 TASKS["addition"] = (
   "addition",
