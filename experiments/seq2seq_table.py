@@ -3,10 +3,10 @@ r"""Print (or write into docs/seq2seq.md) the seq2seq tables from the runs' file
   python -m experiments.seq2seq_table --workdirs=runs/s2s
   python -m experiments.seq2seq_table --workdirs=runs/s2s --write=docs/seq2seq.md
 
-With --write, the text between the `<!-- seq2seq-g2p -->` / `<!-- seq2seq-transductions -->`
-markers and their `<!-- end -->` lines is replaced by the tables (report/seq2seq_tables.py); a
-row whose run folder is not under --workdirs keeps what the file had, so the tables can be
-updated one finished run at a time.
+With --write, the text between the `<!-- seq2seq-g2p -->`, `<!-- seq2seq-g2p-large -->` and
+`<!-- seq2seq-transductions -->` markers and their `<!-- end -->` lines is replaced by the
+tables (report/seq2seq_tables.py); a row whose run folder is not under --workdirs keeps what
+the file had, so the tables can be updated one finished run at a time.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   tables = {
-    "seq2seq-g2p": seq2seq_tables.g2p_table(_WORKDIRS.value),
+    **{
+      marker: seq2seq_tables.g2p_table(_WORKDIRS.value, task)
+      for marker, task in seq2seq_tables.G2P_TABLES.items()
+    },
     "seq2seq-transductions": seq2seq_tables.transduction_table(_WORKDIRS.value),
   }
   if not _WRITE.value:

@@ -20,7 +20,9 @@ from cnnrnn_jax.tables import markdown_table
 
 NOT_RUN = "not run"
 # marker of each table in docs/seq2seq.md -> the cells that name a row (model; task and model)
-KEY_COLUMNS = {"seq2seq-g2p": 1, "seq2seq-transductions": 2}
+KEY_COLUMNS = {"seq2seq-g2p": 1, "seq2seq-g2p-large": 1, "seq2seq-transductions": 2}
+# marker of each G2P table -> its preset task (configs/seq2seq.py): one size per table
+G2P_TABLES = {"seq2seq-g2p": "g2p", "seq2seq-g2p-large": "g2p_large"}
 
 
 def _load(path: str) -> Any:
@@ -50,11 +52,12 @@ def _cell(summary: dict | None, key: str, metric: str, scale: float = 100.0, dig
   return text + (f" ± {scale * s['std']:.{digits}f}" if n > 1 else "") + f" ({n})"
 
 
-def g2p_table(workdirs: str) -> str:
-  """PER / WER with and without stress, greedy and beam 5, and the costs, one row per model."""
+def g2p_table(workdirs: str, task: str = "g2p") -> str:
+  """PER / WER with and without stress, greedy and beam 5, and the costs, one row per model
+  of the G2P preset `task` (run folders WORKDIRS/MODEL_TASK)."""
   rows = []
   for name in configs.MODELS:
-    run = os.path.join(workdirs, f"{name}_g2p")
+    run = os.path.join(workdirs, f"{name}_{task}")
     summary = _load(os.path.join(run, "decode_seeds.json"))
     step_s, batch = _train_speed(run)
     epoch = None
