@@ -170,7 +170,18 @@ class Checkpoints:
     `config`, a checkpoint written under a different config is a ConfigError (one line), not
     a corruption. Unreadable or digest-mismatching checkpoints are set aside with a warning.
     """
+    found = self.restore_newest(abstract_tree, config, count=1)
+    return found[0] if found else None
+
+  def restore_newest(
+    self, abstract_tree: Any, config: ml_collections.ConfigDict | None = None, count: int = 1
+  ) -> list[tuple[int, Any, dict[str, Any]]]:
+    """`restore_latest` for the newest `count` readable checkpoints, newest first (fewer when
+    fewer are readable): what checkpoint averaging reads."""
+    found = []
     for step in reversed(self.steps()):
+      if len(found) == count:
+        break
       try:
         meta = self.read_meta(step)
       except Exception as e:  # noqa: BLE001 -- whatever broke the files, fall back
@@ -193,8 +204,8 @@ class Checkpoints:
       except Exception as e:  # noqa: BLE001
         self._set_aside(step, e)
         continue
-      return step, tree, meta
-    return None
+      found.append((step, tree, meta))
+    return found
 
   def _set_aside(self, step: int, error: Exception) -> None:
     dest = os.path.join(self.workdir, CORRUPT_SUBDIR, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -266,9 +266,17 @@ def evaluate(
 RESULTS = "decode.json"  # per seed directory: {key: metrics}; the parent gets decode_seeds.json
 
 
-def result_key(beam: int, eval_len: int | None = None) -> str:
-  """'beam5', or 'beam1_len40' for a transduction decoded at another eval length."""
-  return f"beam{beam}" + (f"_len{eval_len}" if eval_len else "")
+def result_key(
+  beam: int, eval_len: int | None = None, average: int = 1, eval_split: str | None = None
+) -> str:
+  """'beam5'; 'beam1_len40' for a transduction decoded at another eval length; '_avg3' for the
+  mean of the last 3 checkpoints, '_validation' for G2P's validation split."""
+  return (
+    f"beam{beam}"
+    + (f"_len{eval_len}" if eval_len else "")
+    + (f"_avg{average}" if average > 1 else "")
+    + (f"_{eval_split}" if eval_split else "")
+  )
 
 
 def seed_dirs(workdir: str) -> list[str]:
@@ -286,12 +294,23 @@ def decode_run(
   eval_lens: Sequence[int] = (),
   batch_size: int = 256,
   alpha: float = 0.0,
+  average: int = 1,
+  eval_split: str | None = None,
 ) -> dict[str, dict[str, float]]:
   """Restores a trained seq2seq run, decodes its eval set with each beam width (and, for a
-  transduction, at each eval length), and merges the results into run_dir/decode.json."""
+  transduction, at each eval length), and merges the results into run_dir/decode.json.
+
+  `average` > 1 decodes the mean parameters of the last `average` checkpoints; `eval_split`
+  decodes another split of a task that has them (G2P: 'validation', to choose decoding
+  settings without looking at the test words). Both are named in the result keys."""
   from cnnrnn_jax import train  # the trainer imports this package's models: import late
 
-  config, state = train.restore(run_dir)
+  config, state = train.restore(run_dir, average=average)
+  if eval_split:
+    if config.task != "cmudict":
+      raise ConfigError(f"eval_split={eval_split!r}: only cmudict has other splits to decode")
+    config = config.copy_and_resolve_references()
+    config.data.eval_split = eval_split
   path = os.path.join(run_dir, RESULTS)
   results = {}
   if os.path.exists(path):
@@ -309,7 +328,7 @@ def decode_run(
       metrics["params"] = float(sum(x.size for x in jax.tree.leaves(state.params)))
       if hasattr(task, "train"):
         metrics["train_pairs"] = float(len(task.train))
-      results[result_key(beam, eval_len)] = metrics
+      results[result_key(beam, eval_len, average, eval_split)] = metrics
   workdir_module.write_atomic(path, json.dumps(results, indent=2))
   return results
 

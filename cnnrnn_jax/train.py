@@ -49,7 +49,7 @@ from cnnrnn_jax import (
   tasks,
 )
 from cnnrnn_jax import workdir as workdir_module
-from cnnrnn_jax.errors import Interrupted, WriteError
+from cnnrnn_jax.errors import ConfigError, Interrupted, WriteError
 from cnnrnn_jax.metrics import (
   NO_BAD_STEP,
   Metrics,
@@ -122,13 +122,19 @@ def make_workdir(workdir: str) -> None:
 # The run
 
 
-def restore(workdir: str, best: bool = False) -> tuple[ml_collections.ConfigDict, TrainState]:
+def restore(
+  workdir: str, best: bool = False, average: int = 1
+) -> tuple[ml_collections.ConfigDict, TrainState]:
   """(config, TrainState) of the newest good checkpoint in `workdir` (for eval, probes, plots).
 
   The parameters come back replicated over this process's devices. Raises FileNotFoundError
   when `workdir/checkpoints` holds no readable checkpoint. `best`: the parameters are those
   of WORKDIR/best_checkpoint (the step config.select_on chose; FileNotFoundError if none).
+  `average` > 1: the parameters are the mean of the newest `average` readable checkpoints'
+  (checkpoint averaging; a ConfigError when fewer are kept).
   """
+  if average < 1 or (best and average > 1):
+    raise ConfigError(f"restore: average={average} must be >= 1, and 1 with best=True")
   ckpts = checkpoint.Checkpoints(workdir, read_only=True)
   try:
     steps = ckpts.steps()
@@ -144,7 +150,19 @@ def restore(workdir: str, best: bool = False) -> tuple[ml_collections.ConfigDict
     task, model = setup(tasks.with_saved_assets(config, workdir))
     mesh = data_mesh()
     abstract = _abstract_tree(config, task, model, jax.sharding.NamedSharding(mesh, P()))
-    found = ckpts.restore_latest(abstract, config)
+    newest = ckpts.restore_newest(abstract, config, count=average)
+    found = newest[0] if newest else None
+    if 0 < len(newest) < average:
+      raise ConfigError(
+        f"{ckpts.directory} holds {len(newest)} readable checkpoints, fewer than the "
+        f"{average} to average; average at most {len(newest)}, or train with "
+        f"--config.keep_checkpoints={average}"
+      )
+    if average > 1:
+      params = jax.tree.map(
+        lambda *xs: sum(xs) / average, *(t["state"].params for _, t, _ in newest)
+      )
+      found[1]["state"] = found[1]["state"].replace(params=params)
     if best and found is not None:
       kept = checkpoint.Checkpoints(workdir, read_only=True, subdir=checkpoint.BEST_SUBDIR)
       try:

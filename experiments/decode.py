@@ -7,10 +7,14 @@ r"""Decode a trained sequence-to-sequence run: greedy and beam search, scored on
   # a transduction trained on lengths <= 20, decoded at 20 and at 40 (length generalisation)
   python -m experiments.decode --workdir=runs/s2s/lstm_reverse --eval_lens=20,40
 
-Restores the newest good checkpoint of each seed folder (or of WORKDIR itself), decodes every
-eval source with each beam width (decoding.py: one jitted while_loop over output steps), and
-writes the scores (per/wer with and without stress for G2P, seq_accuracy, decode time per
-sequence) to each folder's decode.json and their mean ± std to WORKDIR/decode_seeds.json.
+  # G2P's validation words, the mean of the last 3 checkpoints: keys beam1_avg3_validation, ...
+  python -m experiments.decode --workdir=runs/s2s/lstm_g2p --average=3 --eval_split=validation
+
+Restores the newest good checkpoint of each seed folder (or of WORKDIR itself; with
+--average=N the mean parameters of its last N), decodes every eval source with each beam width
+(decoding.py: one jitted while_loop over output steps), and writes the scores (per/wer with
+and without stress for G2P, seq_accuracy, decode time per sequence) to each folder's
+decode.json and their mean ± std to WORKDIR/decode_seeds.json.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ _EVAL_LENS = flags.DEFINE_list(
 )
 _BATCH = flags.DEFINE_integer("batch_size", 256, "Sources decoded at once.")
 _ALPHA = flags.DEFINE_float("alpha", 0.0, "Beam ranking: log p / length**alpha.")
+_AVERAGE = flags.DEFINE_integer(
+  "average", 1, "Decode the mean parameters of the last N checkpoints (checkpoint averaging)."
+)
+_EVAL_SPLIT = flags.DEFINE_enum(
+  "eval_split",
+  None,
+  ["validation", "test"],
+  "G2P only: decode this split instead of the run's (choose settings on validation).",
+)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -45,8 +58,8 @@ def main(argv: Sequence[str]) -> None:
     eval_lens = [int(n) for n in _EVAL_LENS.value]
   except ValueError:
     cli.fail("--beams and --eval_lens take comma-separated integers, e.g. --beams=1,5")
-  if any(b < 1 for b in beams) or any(n < 1 for n in eval_lens):
-    cli.fail("--beams and --eval_lens must be positive")
+  if any(b < 1 for b in beams) or any(n < 1 for n in eval_lens) or _AVERAGE.value < 1:
+    cli.fail("--beams, --eval_lens and --average must be positive")
   from cnnrnn_jax import decoding
 
   try:
@@ -56,6 +69,8 @@ def main(argv: Sequence[str]) -> None:
       eval_lens=eval_lens,
       batch_size=_BATCH.value,
       alpha=_ALPHA.value,
+      average=_AVERAGE.value,
+      eval_split=_EVAL_SPLIT.value,
     )
   except (ConfigError, FileNotFoundError) as e:
     cli.fail(str(e))

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnnrnn_jax import checkpoint, errors, tasks, train, workdir
+from cnnrnn_jax import checkpoint, errors, sharding, tasks, train, workdir
 
 sys.path.insert(0, os.path.dirname(__file__))
 from train_driver import make_config  # noqa: E402
@@ -129,6 +129,27 @@ def test_restore_reads_no_pickle_and_gives_the_final_state(reference, monkeypatc
   config, state = train.restore(str(workdir))
   assert int(state.step) == 12 and config.model == "cnn"
   assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(state.params))
+
+
+def test_restore_averages_the_newest_checkpoints_and_refuses_more_than_are_kept(reference):
+  workdir, _ = reference
+  config = make_config(TINY)
+  task, model = train.setup(config)
+  replicated = jax.sharding.NamedSharding(sharding.data_mesh(), jax.sharding.PartitionSpec())
+  ckpts = checkpoint.Checkpoints(str(workdir), read_only=True)
+  try:
+    abstract = train._abstract_tree(config, task, model, replicated)
+    newest = ckpts.restore_newest(abstract, config, count=2)
+  finally:
+    ckpts.close()
+  assert [step for step, _, _ in newest] == [12, 9]
+  _, averaged = train.restore(str(workdir), average=2)
+  assert int(averaged.step) == 12  # the newest state, its parameters replaced
+  mean = jax.tree.map(lambda a, b: (a + b) / 2, *(t["state"].params for _, t, _ in newest))
+  for got, want in zip(jax.tree.leaves(averaged.params), jax.tree.leaves(mean), strict=True):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+  with pytest.raises(errors.ConfigError, match="4 readable checkpoints, fewer than the 5"):
+    train.restore(str(workdir), average=5)
 
 
 def test_sigkill_at_three_moments_then_resume_equals_uninterrupted_run(reference, tmp_path):

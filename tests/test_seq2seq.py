@@ -378,6 +378,11 @@ def test_the_trainer_trains_and_decode_run_decodes_a_transduction(tmp_path, name
   assert set(results) == {f"beam{beam}_len6"}
   with open(os.path.join(tmp_path, decoding.RESULTS)) as f:
     assert 0.0 <= json.load(f)[f"beam{beam}_len6"]["seq_accuracy"] <= 1.0
+  with pytest.raises(ConfigError, match="only cmudict has other splits"):
+    decoding.decode_run(str(tmp_path), eval_split="validation")
+  # what the settings of a decode are stored under, next to the plain beam5 / beam1_len40
+  assert decoding.result_key(5, None, 3, "validation") == "beam5_avg3_validation"
+  assert decoding.result_key(1, 40, 1, None) == "beam1_len40"
 
 
 @pytest.mark.slow
