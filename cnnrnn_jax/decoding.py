@@ -267,13 +267,19 @@ RESULTS = "decode.json"  # per seed directory: {key: metrics}; the parent gets d
 
 
 def result_key(
-  beam: int, eval_len: int | None = None, average: int = 1, eval_split: str | None = None
+  beam: int,
+  eval_len: int | None = None,
+  average: int = 1,
+  eval_split: str | None = None,
+  alpha: float = 0.0,
 ) -> str:
-  """'beam5'; 'beam1_len40' for a transduction decoded at another eval length; '_avg3' for the
-  mean of the last 3 checkpoints, '_validation' for G2P's validation split."""
+  """'beam5'; 'beam1_len40' for a transduction decoded at another eval length; '_alpha0.6' for
+  a length-normalised beam, '_avg3' for the mean of the last 3 checkpoints, '_validation' for
+  G2P's validation split."""
   return (
     f"beam{beam}"
     + (f"_len{eval_len}" if eval_len else "")
+    + (f"_alpha{alpha:g}" if alpha and beam > 1 else "")
     + (f"_avg{average}" if average > 1 else "")
     + (f"_{eval_split}" if eval_split else "")
   )
@@ -328,7 +334,7 @@ def decode_run(
       metrics["params"] = float(sum(x.size for x in jax.tree.leaves(state.params)))
       if hasattr(task, "train"):
         metrics["train_pairs"] = float(len(task.train))
-      results[result_key(beam, eval_len, average, eval_split)] = metrics
+      results[result_key(beam, eval_len, average, eval_split, alpha)] = metrics
   workdir_module.write_atomic(path, json.dumps(results, indent=2))
   return results
 

@@ -383,6 +383,8 @@ def test_the_trainer_trains_and_decode_run_decodes_a_transduction(tmp_path, name
   # what the settings of a decode are stored under, next to the plain beam5 / beam1_len40
   assert decoding.result_key(5, None, 3, "validation") == "beam5_avg3_validation"
   assert decoding.result_key(1, 40, 1, None) == "beam1_len40"
+  assert decoding.result_key(5, alpha=0.6) == "beam5_alpha0.6"
+  assert decoding.result_key(1, alpha=0.6) == "beam1"  # greedy search ranks nothing
 
 
 @pytest.mark.slow
