@@ -28,7 +28,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from cnnrnn_jax import errors
+from cnnrnn_jax import errors, plugins
 from cnnrnn_jax import workdir as workdir_module
 from cnnrnn_jax.errors import ConfigError
 
@@ -71,9 +71,21 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
   return out
 
 
+def _registered_settings(saved: dict) -> dict[str, Any]:
+  """The dotted settings registered for the saved config's model and task (plugins.py): what
+  a run saved before one of them was added ran with."""
+  out = {}
+  for block, owner in (("arch", saved.get("model")), ("data", saved.get("task"))):
+    for key, value in plugins.settings(block).get(owner, {}).items():
+      out[f"{block}.{key}"] = json.loads(json.dumps(value))  # as config.json stores it
+  return out
+
+
 def config_changes(saved: dict, current: dict) -> list[str]:
-  """Dotted keys whose values differ between two config dicts, run-control keys aside."""
-  a, b = _flatten(saved), _flatten(current)
+  """Dotted keys whose values differ between two config dicts, run-control keys aside; a
+  registered setting that one of them predates counts as its default (it ran with it)."""
+  a = {**_registered_settings(saved), **_flatten(saved)}
+  b = {**_registered_settings(current), **_flatten(current)}
   return sorted(
     k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in RUN_CONTROL_KEYS
   )

@@ -121,6 +121,7 @@ def _validate_beyond(name: str, arch, spec: TaskSpec) -> None:
 # Sequence to sequence (seq2seq.py): encoder-decoders with attention, teacher-forced
 
 SEQ2SEQ_DEFAULTS = {"attention_score": "additive", "s2s_kernel_size": 3}
+RNN_SEQ2SEQ_DEFAULTS = {**SEQ2SEQ_DEFAULTS, "encoder_layers": 1}  # stacked recurrent encoder
 
 
 def _rnn_seq2seq(cell):
@@ -134,6 +135,7 @@ def _rnn_seq2seq(cell):
     arch.attention_score,
     arch.dropout,
     arch.rnn_impl,
+    encoder_layers=arch.encoder_layers,
   )
 
 
@@ -170,7 +172,8 @@ def _validate_seq2seq(name: str) -> Validator:
       raise ConfigError(
         f"config.arch.attention_score={arch.attention_score!r} is not one of {seq2seq.SCORES}"
       )
-    for key in ("num_layers", "num_heads", "mlp_ratio", "s2s_kernel_size"):
+    keys = ("num_layers", "num_heads", "mlp_ratio", "s2s_kernel_size")
+    for key in keys + (("encoder_layers",) if name.startswith("seq2seq_") else ()):
       if arch[key] <= 0:
         raise ConfigError(f"config.arch.{key}={arch[key]} must be positive")
     if name == "transformer_s2s" and arch.hidden % arch.num_heads:
@@ -197,7 +200,7 @@ for _name, _factory in (
     _name,
     _factory,
     causal=False,
-    defaults=SEQ2SEQ_DEFAULTS,
+    defaults=RNN_SEQ2SEQ_DEFAULTS if _name.startswith("seq2seq_") else SEQ2SEQ_DEFAULTS,
     validate=_validate_seq2seq(_name),
     seq2seq=True,
   )

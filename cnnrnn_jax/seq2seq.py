@@ -129,7 +129,8 @@ def init_decoder_params(
 
 
 class RNNSeq2Seq(MixedPrecision, nn.Module):
-  """Recurrent encoder (bidirectional: hidden/2 units each way) + attention decoder."""
+  """Recurrent encoder (bidirectional: hidden/2 units each way; `encoder_layers` stacked, each
+  reading the one below through dropout) + attention decoder."""
 
   source_vocab: int
   target_vocab: int
@@ -140,17 +141,21 @@ class RNNSeq2Seq(MixedPrecision, nn.Module):
   score: str = "additive"
   dropout: float = 0.1
   impl: str = "fused"
+  encoder_layers: int = 1
   dtype: str = "float32"  # compute dtype (precision.DTYPES); parameters stay float32
 
   def setup(self):
     self.source_embed = nn.Embed(self.source_vocab, self.embed_dim)
     self.target_embed = nn.Embed(self.target_vocab, self.embed_dim)
     if self.bidirectional:
-      self.encoder = recurrent.Bidirectional(self.cell, self.hidden // 2, impl=self.impl)
+      layer = functools.partial(recurrent.Bidirectional, self.cell, self.hidden // 2)
       memory_dim = 2 * (self.hidden // 2)
     else:
-      self.encoder = recurrent.RNN(self.cell, self.hidden, impl=self.impl)
+      layer = functools.partial(recurrent.RNN, self.cell, self.hidden)
       memory_dim = self.hidden
+    # the first layer keeps the name of a one-layer encoder, so its checkpoints still load
+    self.encoder = layer(impl=self.impl)
+    self.upper_encoders = [layer(impl=self.impl) for _ in range(self.encoder_layers - 1)]
     self.keys = nn.Dense(self.hidden)
     self.bridge = nn.Dense(self.hidden)
     self.decoder = self.param(
@@ -163,6 +168,8 @@ class RNNSeq2Seq(MixedPrecision, nn.Module):
     """Keys, values and mask of the encoder states; the decoder's first carry (bridged)."""
     x_BxSxE = self.drop(masked_embed(self.source_embed, src_BxS, lengths_B), not train)
     h_BxSxD, last_BxD, _ = self.encoder(x_BxSxE, lengths_B)
+    for upper in self.upper_encoders:
+      h_BxSxD, last_BxD, _ = upper(self.drop(h_BxSxD, not train), lengths_B)
     h0_BxH = jnp.tanh(self.bridge(last_BxD))
     cell_carry = (jnp.zeros_like(h0_BxH), h0_BxH) if self.cell == "lstm" else h0_BxH
     return {

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from cnnrnn_jax import checkpoint, errors, sharding, tasks, train, workdir
+from cnnrnn_jax.configs import default
 
 sys.path.insert(0, os.path.dirname(__file__))
 from train_driver import make_config  # noqa: E402
@@ -233,6 +234,16 @@ def test_resume_with_another_config_is_a_config_error(reference, tmp_path):
     r"\(arch.num_filters differ\); use a new --workdir",
   ):
     train.train_and_evaluate(other, str(workdir))
+
+
+def test_a_setting_registered_after_a_run_was_saved_counts_as_its_default():
+  current = checkpoint.config_dict(default.get_config("seq2seq_lstm,reverse"))
+  saved = json.loads(json.dumps(current))
+  del saved["arch"]["encoder_layers"]  # a run from before the knob: it ran with one layer
+  assert checkpoint.config_changes(saved, current) == []
+  assert checkpoint.config_changes(saved, saved) == []  # restoring it from its own config
+  current["arch"]["encoder_layers"] = 2
+  assert checkpoint.config_changes(saved, current) == ["arch.encoder_layers"]
 
 
 def test_nonfinite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -212,6 +212,9 @@ def test_seq2seq_models_and_tasks_refuse_each_other():
   config.arch.attention_score = "cosine"
   with pytest.raises(ConfigError, match="attention_score='cosine' is not one of"):
     models.build_model("seq2seq_lstm", config.arch, spec)
+  config.arch.update(attention_score="additive", encoder_layers=0)
+  with pytest.raises(ConfigError, match="encoder_layers=0 must be positive"):
+    models.build_model("seq2seq_lstm", config.arch, spec)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +222,9 @@ def test_seq2seq_models_and_tasks_refuse_each_other():
 
 V_SRC, V_TGT = 6, 5  # target: PAD, BOS, EOS and two symbols
 TINY = {
-  "seq2seq_lstm": lambda: seq2seq.RNNSeq2Seq(V_SRC, V_TGT, "lstm", 8, 12, True, "additive", 0.0),
+  "seq2seq_lstm": lambda: seq2seq.RNNSeq2Seq(
+    V_SRC, V_TGT, "lstm", 8, 12, True, "additive", 0.0, encoder_layers=2
+  ),
   "seq2seq_gru": lambda: seq2seq.RNNSeq2Seq(V_SRC, V_TGT, "gru", 8, 12, False, "dot", 0.0, "scan"),
   "convs2s": lambda: seq2seq.ConvS2S(V_SRC, V_TGT, 8, 12, 2, 3, 0.0),
   "transformer_s2s": lambda: seq2seq.TransformerS2S(V_SRC, V_TGT, 8, 12, 2, 2, 16, 0.0),

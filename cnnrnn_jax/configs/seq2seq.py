@@ -4,7 +4,8 @@ Presets 'MODEL,TASK': MODEL in lstm, gru, convs2s, transformer (registry names s
 seq2seq_gru, convs2s, transformer_s2s), TASK in g2p (CMUdict), g2p_large (the same at twice the
 size), reverse, sort, addition. At one task the four models have parameter counts within 10%
 of each other (pinned in tests/test_seq2seq.py); the recurrent encoders are bidirectional
-(hidden/2 units each way), attention is additive.
+(hidden/2 units each way) and one layer deep (--config.arch.encoder_layers stacks more),
+attention is additive.
 
 Training goes through the one trainer; decoding (greedy and beam search) and its metrics are a
 second command on the trained workdir. The table of docs/seq2seq.md is written from the
