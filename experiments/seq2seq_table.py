@@ -3,7 +3,8 @@ r"""Print (or write into docs/seq2seq.md) the seq2seq tables from the runs' file
   python -m experiments.seq2seq_table --workdirs=runs/s2s
   python -m experiments.seq2seq_table --workdirs=runs/s2s --write=docs/seq2seq.md
 
-With --write, the text between the `<!-- seq2seq-g2p -->`, `<!-- seq2seq-g2p-large -->` and
+With --write, the text between the `<!-- seq2seq-g2p -->`, `<!-- seq2seq-g2p-large -->`,
+`<!-- seq2seq-g2p-variants -->` (run folders under --variants) and
 `<!-- seq2seq-transductions -->` markers and their `<!-- end -->` lines is replaced by the
 tables (report/seq2seq_tables.py); a row whose run folder is not under --workdirs keeps what
 the file had, so the tables can be updated one finished run at a time.
@@ -19,6 +20,9 @@ from cnnrnn_jax.report import seq2seq_tables
 from cnnrnn_jax.tables import keep_earlier_rows, read_block, write_blocks
 
 _WORKDIRS = flags.DEFINE_string("workdirs", "runs/s2s", "Folder of the MODEL_TASK run folders.")
+_VARIANTS = flags.DEFINE_string(
+  "variants", "runs/s2s_variants", "Folder of the run folders of configs/seq2seq.py's VARIANTS."
+)
 _WRITE = flags.DEFINE_string("write", None, "A markdown file whose marked tables to replace.")
 
 
@@ -31,6 +35,7 @@ def main(argv: Sequence[str]) -> None:
       marker: seq2seq_tables.g2p_table(_WORKDIRS.value, task)
       for marker, task in seq2seq_tables.G2P_TABLES.items()
     },
+    "seq2seq-g2p-variants": seq2seq_tables.g2p_variants_table(_VARIANTS.value),
     "seq2seq-transductions": seq2seq_tables.transduction_table(_WORKDIRS.value),
   }
   if not _WRITE.value:

@@ -15,6 +15,8 @@ import pytest
 from cnnrnn_jax import decoding, models, seq2seq, tasks
 from cnnrnn_jax.configs import seq2seq as configs
 from cnnrnn_jax.errors import ConfigError
+from cnnrnn_jax.metrics import seed_summary
+from cnnrnn_jax.report import seq2seq_tables
 from cnnrnn_jax.tasks import seq2seq as s2s_tasks
 from cnnrnn_jax.tasks.base import TaskSpec, model_args
 
@@ -178,9 +180,6 @@ def test_presets_match_parameters_within_ten_percent(task):
 
 
 def test_g2p_tables_read_each_size_from_its_own_run_folders(tmp_path):
-  from cnnrnn_jax.metrics import seed_summary
-  from cnnrnn_jax.report import seq2seq_tables
-
   run = tmp_path / "lstm_g2p_large"
   (run / "seed_0").mkdir(parents=True)
   scores = {"per": 0.08, "wer": 0.3, "wer_nostress": 0.25, "decode_ms_per_seq": 2.0}
@@ -199,6 +198,34 @@ def test_g2p_tables_read_each_size_from_its_own_run_folders(tmp_path):
   assert all(seq2seq_tables.NOT_RUN in line for line in large if line.startswith("| convs2s "))
   small = seq2seq_tables.g2p_table(str(tmp_path), "g2p")
   assert "2.65M" not in small
+
+
+def test_a_variant_is_its_preset_with_its_changes_and_has_its_own_table(tmp_path):
+  preset, changes = configs.VARIANTS["lstm_g2p_large_enc2"]
+  variant, base = configs.get_config("lstm_g2p_large_enc2"), configs.get_config(preset)
+  assert (variant.arch.hidden, variant.arch.encoder_layers, variant.train_steps) == (320, 2, 12000)
+  assert base.arch.encoder_layers == 1 and base.arch.hidden != 320
+  variant.arch.update(hidden=base.arch.hidden, encoder_layers=1)
+  variant.train_steps = base.train_steps
+  assert variant == base  # nothing else changed
+  with pytest.raises(ValueError, match="or one of \\['lstm_g2p_drop03'"):
+    configs.get_config("lstm_g2p_enc3")
+
+  run = tmp_path / "lstm_g2p_enc2"
+  run.mkdir()
+  scores = {"per": 0.081, "wer": 0.315, "wer_nostress": 0.26, "params": 1_674_184.0}
+  decoded = {key: seed_summary({0: scores}) for key in ("beam1", "beam5")}
+  (run / "decode_seeds.json").write_text(json.dumps(decoded))
+  rows = seq2seq_tables.g2p_variants_table(str(tmp_path)).splitlines()[2:]
+  assert [row.split(" | ")[0] for row in rows] == [f"| {name}" for name in configs.VARIANTS]
+  enc2 = next(row for row in rows if row.startswith("| lstm_g2p_enc2 "))
+  assert enc2.split(" | ")[1:] == [
+    "lstm,g2p with train_steps=20000, arch.encoder_layers=2",
+    "1.67M",
+    *["8.1 (1)", "31.5 (1)"] * 2,
+    "26.0 (1) |",
+  ]
+  assert all(seq2seq_tables.NOT_RUN in row for row in rows if row is not enc2)
 
 
 def test_seq2seq_models_and_tasks_refuse_each_other():

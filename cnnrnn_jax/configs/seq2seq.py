@@ -83,14 +83,34 @@ TASKS["addition"] = (
 )
 
 
+# Variations on a preset, outside the matched comparison (docs/seq2seq.md, "Beyond the matched
+# presets"): NAME -> (preset, changed settings). `--config=cnnrnn_jax/configs/seq2seq.py:NAME`
+# trains one; its results table reads the run folder runs/s2s_variants/NAME.
+VARIANTS = {
+  "lstm_g2p_drop03": ("lstm,g2p", {"train_steps": 20000, "arch.dropout": 0.3}),
+  "lstm_g2p_enc2": ("lstm,g2p", {"train_steps": 20000, "arch.encoder_layers": 2}),
+  "lstm_g2p_large_enc2": (
+    "lstm,g2p_large",
+    {"train_steps": 12000, "arch.encoder_layers": 2, "arch.hidden": 320},
+  ),
+}
+
+
 def get_config(preset: str = "lstm,g2p") -> ml_collections.ConfigDict:
-  """`preset`: 'MODEL,TASK' with MODEL in MODELS and TASK in TASKS."""
+  """`preset`: 'MODEL,TASK' with MODEL in MODELS and TASK in TASKS, or a name in VARIANTS."""
+  if preset in VARIANTS:
+    base, changes = VARIANTS[preset]
+    config = get_config(base)
+    for dotted, value in changes.items():
+      block, _, key = dotted.rpartition(".")
+      (config[block] if block else config)[key] = value
+    return config
   name, _, task = preset.partition(",")
   task = task or "g2p"
   if name not in MODELS or task not in TASKS:
     raise ValueError(
       f"unknown seq2seq preset {preset!r}; use MODEL,TASK with MODEL in {sorted(MODELS)} "
-      f"and TASK in {sorted(TASKS)}"
+      f"and TASK in {sorted(TASKS)}, or one of {sorted(VARIANTS)}"
     )
   registered, data, run, arch = TASKS[task]
   config = default.get_config(f"{MODELS[name]},{registered}")
