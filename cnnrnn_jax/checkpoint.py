@@ -71,11 +71,11 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
   return out
 
 
-def _registered_settings(saved: dict) -> dict[str, Any]:
-  """The dotted settings registered for the saved config's model and task (plugins.py): what
-  a run saved before one of them was added ran with."""
+def _registered_settings(config: dict) -> dict[str, Any]:
+  """The dotted settings registered for the config's model and task (plugins.py): what a run
+  saved before one of them was added ran with."""
   out = {}
-  for block, owner in (("arch", saved.get("model")), ("data", saved.get("task"))):
+  for block, owner in (("arch", config.get("model")), ("data", config.get("task"))):
     for key, value in plugins.settings(block).get(owner, {}).items():
       out[f"{block}.{key}"] = json.loads(json.dumps(value))  # as config.json stores it
   return out
