@@ -225,7 +225,7 @@ def test_a_variant_is_its_preset_with_its_changes_and_has_its_own_table(tmp_path
     *["8.1 (1)", "31.5 (1)"] * 2,
     "26.0 (1) |",
   ]
-  assert all(seq2seq_tables.NOT_RUN in row for row in rows if row is not enc2)
+  assert all(seq2seq_tables.NOT_RUN in row for row in rows if row != enc2)
 
 
 def test_seq2seq_models_and_tasks_refuse_each_other():
