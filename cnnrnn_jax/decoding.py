@@ -23,6 +23,7 @@ the stress digits) and sequence accuracy.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -294,6 +295,11 @@ def seed_dirs(workdir: str) -> list[str]:
   return [os.path.join(workdir, d) for d in found] or [workdir]
 
 
+class UnfinishedRun(ConfigError):
+  """A run whose newest checkpoint is short of its config.train_steps: still training, or
+  stopped before the end. Its scores are not the run's."""
+
+
 def decode_run(
   run_dir: str,
   beams: Sequence[int] = (1,),
@@ -312,6 +318,12 @@ def decode_run(
   from cnnrnn_jax import train  # the trainer imports this package's models: import late
 
   config, state = train.restore(run_dir, average=average)
+  step = int(state.step)
+  if step < config.train_steps:
+    raise UnfinishedRun(
+      f"{run_dir} is at step {step} of {config.train_steps}: finish its training (rerun its "
+      "train command, it resumes) before decoding it"
+    )
   if eval_split:
     if config.task != "cmudict":
       raise ConfigError(f"eval_split={eval_split!r}: only cmudict has other splits to decode")
@@ -340,13 +352,21 @@ def decode_run(
 
 
 def decode_seeds(workdir: str, **kwargs: Any) -> dict[str, dict[str, Any]]:
-  """`decode_run` on every seed folder of `workdir`; mean ± std per key and metric go to
-  workdir/decode_seeds.json (the same form as seeds.json)."""
-  per_seed = {}
+  """`decode_run` on every finished seed folder of `workdir`; mean ± std per key and metric go
+  to workdir/decode_seeds.json (the same form as seeds.json). A seed still training is left
+  out with a warning, so the summary never mixes a finished run with a half-trained one; when
+  no seed is finished, its UnfinishedRun is raised."""
+  per_seed, unfinished = {}, []
   for run_dir in seed_dirs(workdir):
     name = os.path.basename(run_dir)
     seed = int(name[5:]) if name.startswith("seed_") else 0
-    per_seed[seed] = decode_run(run_dir, **kwargs)
+    try:
+      per_seed[seed] = decode_run(run_dir, **kwargs)
+    except UnfinishedRun as e:
+      logging.warning("%s; decode_seeds.json leaves it out", e)
+      unfinished.append(e)
+  if not per_seed:
+    raise unfinished[0]
   summary = {
     key: seed_summary({s: r[key] for s, r in per_seed.items()})
     for key in next(iter(per_seed.values()))

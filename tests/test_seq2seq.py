@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -402,17 +403,27 @@ def test_the_trainer_trains_and_decode_run_decodes_a_transduction(tmp_path, name
   config = configs.get_config(f"{name},reverse")
   config.dtype = dtype
   config.data.update({"seq_len": 4, "eval_size": 16})
-  config.update({"batch_size": 8, "train_steps": 2, "eval_every": 2, "checkpoint_every": 2})
+  config.update({"batch_size": 8, "train_steps": 2, "eval_every": 2, "checkpoint_every": 1})
   config.arch.update({"hidden": 16, "embed_dim": 8, "num_layers": 1})
-  metrics = train.train_and_evaluate(config, str(tmp_path))
+  run = tmp_path / "seeds" / "seed_0"
+  metrics = train.train_and_evaluate(config, str(run))
   assert np.isfinite(metrics["loss"])
   beam = 2 if dtype == "bfloat16" else 1  # beam search itself: the brute-force test
-  results = decoding.decode_run(str(tmp_path), beams=(beam,), eval_lens=(6,))
+  results = decoding.decode_run(str(run), beams=(beam,), eval_lens=(6,))
   assert set(results) == {f"beam{beam}_len6"}
-  with open(os.path.join(tmp_path, decoding.RESULTS)) as f:
+  with open(os.path.join(run, decoding.RESULTS)) as f:
     assert 0.0 <= json.load(f)[f"beam{beam}_len6"]["seq_accuracy"] <= 1.0
   with pytest.raises(ConfigError, match="only cmudict has other splits"):
-    decoding.decode_run(str(tmp_path), eval_split="validation")
+    decoding.decode_run(str(run), eval_split="validation")
+
+  # a second seed killed after step 1 of 2: not decoded, and not in the seeds' summary
+  unfinished = tmp_path / "seeds" / "seed_1"
+  shutil.copytree(run, unfinished)
+  shutil.rmtree(unfinished / "checkpoints" / "2")
+  with pytest.raises(decoding.UnfinishedRun, match="seed_1 is at step 1 of 2: finish its"):
+    decoding.decode_run(str(unfinished), beams=(1,))
+  summary = decoding.decode_seeds(str(tmp_path / "seeds"), beams=(1,))
+  assert summary["beam1"]["seq_accuracy"]["seeds"] == [0]
 
 
 def test_result_keys_name_every_decoding_setting():
