@@ -353,16 +353,17 @@ def decode_run(
 
 def decode_seeds(workdir: str, **kwargs: Any) -> dict[str, dict[str, Any]]:
   """`decode_run` on every finished seed folder of `workdir`; mean ± std per key and metric go
-  to workdir/decode_seeds.json (the same form as seeds.json). A seed still training is left
-  out with a warning, so the summary never mixes a finished run with a half-trained one; when
-  no seed is finished, its UnfinishedRun is raised."""
+  to workdir/decode_seeds.json (the same form as seeds.json). A seed still training (short of
+  its train_steps, or without a checkpoint yet) is left out with a warning, so the summary
+  never mixes a finished run with a half-trained one; when no seed is finished, the first
+  seed's error is raised."""
   per_seed, unfinished = {}, []
   for run_dir in seed_dirs(workdir):
     name = os.path.basename(run_dir)
     seed = int(name[5:]) if name.startswith("seed_") else 0
     try:
       per_seed[seed] = decode_run(run_dir, **kwargs)
-    except UnfinishedRun as e:
+    except (UnfinishedRun, FileNotFoundError) as e:  # short of train_steps, or no checkpoint yet
       logging.warning("%s; decode_seeds.json leaves it out", e)
       unfinished.append(e)
   if not per_seed:

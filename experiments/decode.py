@@ -15,8 +15,8 @@ Restores the newest good checkpoint of each seed folder (or of WORKDIR itself; w
 (decoding.py: one jitted while_loop over output steps), and writes the scores (per/wer with
 and without stress for G2P, seq_accuracy, decode time per sequence) to each folder's
 decode.json and their mean ± std to WORKDIR/decode_seeds.json. A seed folder whose newest
-checkpoint is short of its train_steps (still training, or stopped) is left out with a
-warning; when no seed is finished, the command stops with that one line.
+checkpoint is short of its train_steps, or that has none yet (still training, or stopped), is
+left out with a warning; when no seed is finished, the command stops with that one line.
 """
 
 from __future__ import annotations

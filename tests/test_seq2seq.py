@@ -422,6 +422,7 @@ def test_the_trainer_trains_and_decode_run_decodes_a_transduction(tmp_path, name
   shutil.rmtree(unfinished / "checkpoints" / "2")
   with pytest.raises(decoding.UnfinishedRun, match="seed_1 is at step 1 of 2: finish its"):
     decoding.decode_run(str(unfinished), beams=(1,))
+  (tmp_path / "seeds" / "seed_2" / "checkpoints").mkdir(parents=True)  # just started
   summary = decoding.decode_seeds(str(tmp_path / "seeds"), beams=(1,))
   assert summary["beam1"]["seq_accuracy"]["seeds"] == [0]
 
