@@ -172,8 +172,10 @@ def _validate_seq2seq(name: str) -> Validator:
       raise ConfigError(
         f"config.arch.attention_score={arch.attention_score!r} is not one of {seq2seq.SCORES}"
       )
-    keys = ("num_layers", "num_heads", "mlp_ratio", "s2s_kernel_size")
-    for key in keys + (("encoder_layers",) if name.startswith("seq2seq_") else ()):
+    keys = ["num_layers", "num_heads", "mlp_ratio", "s2s_kernel_size"]
+    if name.startswith("seq2seq_"):
+      keys.append("encoder_layers")
+    for key in keys:
       if arch[key] <= 0:
         raise ConfigError(f"config.arch.{key}={arch[key]} must be positive")
     if name == "transformer_s2s" and arch.hidden % arch.num_heads:

@@ -148,14 +148,16 @@ class RNNSeq2Seq(MixedPrecision, nn.Module):
     self.source_embed = nn.Embed(self.source_vocab, self.embed_dim)
     self.target_embed = nn.Embed(self.target_vocab, self.embed_dim)
     if self.bidirectional:
-      layer = functools.partial(recurrent.Bidirectional, self.cell, self.hidden // 2)
+      layer = functools.partial(
+        recurrent.Bidirectional, self.cell, self.hidden // 2, impl=self.impl
+      )
       memory_dim = 2 * (self.hidden // 2)
     else:
-      layer = functools.partial(recurrent.RNN, self.cell, self.hidden)
+      layer = functools.partial(recurrent.RNN, self.cell, self.hidden, impl=self.impl)
       memory_dim = self.hidden
     # the first layer keeps the name of a one-layer encoder, so its checkpoints still load
-    self.encoder = layer(impl=self.impl)
-    self.upper_encoders = [layer(impl=self.impl) for _ in range(self.encoder_layers - 1)]
+    self.encoder = layer()
+    self.upper_encoders = [layer() for _ in range(self.encoder_layers - 1)]
     self.keys = nn.Dense(self.hidden)
     self.bridge = nn.Dense(self.hidden)
     self.decoder = self.param(

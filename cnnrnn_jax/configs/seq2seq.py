@@ -101,9 +101,7 @@ def get_config(preset: str = "lstm,g2p") -> ml_collections.ConfigDict:
   if preset in VARIANTS:
     base, changes = VARIANTS[preset]
     config = get_config(base)
-    for dotted, value in changes.items():
-      block, _, key = dotted.rpartition(".")
-      (config[block] if block else config)[key] = value
+    config.update_from_flattened_dict(changes)
     return config
   name, _, task = preset.partition(",")
   task = task or "g2p"
